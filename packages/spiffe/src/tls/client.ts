@@ -1,0 +1,71 @@
+/**
+ * mTLS client options for `node:tls` and `node:http2`: the client half of ztunnel's HBONE TLS (spiffe.md §8.4).
+ * @module
+ */
+import { type ConnectionOptions, createSecureContext, type PeerCertificate } from 'node:tls';
+import { peerChain, recordVerifiedContext, verifyPeerChain } from './peer.js';
+import {
+  allRootsPem,
+  alpnList,
+  checkMtlsConfig,
+  type MtlsConfig,
+  TLS_VERSION,
+  TLS13_CIPHERS,
+} from './settings.js';
+
+/**
+ * Builds `tls.connect` options for a SPIFFE mTLS client: TLS 1.3 only with ztunnel's AES-GCM suites, ALPN
+ * `['h2']` by default, no SNI, no session resumption (no `session` is offered), and a fresh SecureContext from
+ * `svid.current()` per call, so a rotated SVID is used by the next connection without a restart.
+ *
+ * The server's chain is verified during the handshake, in `checkServerIdentity`, with the rules of
+ * {@link verifyX509Svid} (the leaf's own trust-domain bundle only, never a union pool; EKU serverAuth if the leaf
+ * has an EKU) and then `authorize`. A rejected server never causes `secureConnect`: the socket is destroyed
+ * with the `SpiffeError` (e.g. `SPIFFE_ERR_UNEXPECTED_ID`). The context's CA store holds every bundle root only
+ * because Node runs `checkServerIdentity` solely after OpenSSL's own check passed; chains OpenSSL already
+ * refuses (unknown root, expired, not yet valid, bad signature) fail with Node's code (`CERT_HAS_EXPIRED`,
+ * `UNABLE_TO_VERIFY_LEAF_SIGNATURE`…) before ours runs. After `secureConnect`, {@link peerSpiffeId} returns the
+ * verified server ID.
+ *
+ * Use one options object per connection: the verified peer is recorded under its SecureContext.
+ *
+ * @param config - Our SVID source, the bundles, the authorizer, ALPN.
+ * @returns Options for `tls.connect`, also suitable as the socket under `http2.connect({ createConnection })`.
+ * @throws {TypeError} For a malformed config.
+ * @throws {SpiffeError} `SPIFFE_ERR_SOURCE_CLOSED` when the SVID source is closed.
+ * @example
+ * ```ts
+ * const socket = tls.connect({ host: '10.0.0.7', port: 15008, ...mtlsClientOptions({ svid, bundles, authorize: authorizeId(serverId) }) });
+ * const session = http2.connect('https://10.0.0.7:15008', {
+ *   createConnection: () => tls.connect({ host: '10.0.0.7', port: 15008, ...mtlsClientOptions({ svid, bundles, authorize }) }),
+ * });
+ * ```
+ */
+export function mtlsClientOptions(config: MtlsConfig): ConnectionOptions {
+  checkMtlsConfig(config, 'mtlsClientOptions');
+  const { bundles, authorize } = config;
+  const svid = config.svid.current();
+  const secureContext = createSecureContext({
+    cert: svid.certChainPem,
+    key: svid.privateKeyPem,
+    ca: allRootsPem(bundles),
+    minVersion: TLS_VERSION,
+    maxVersion: TLS_VERSION,
+    ciphers: TLS13_CIPHERS,
+  });
+  return {
+    secureContext,
+    minVersion: TLS_VERSION,
+    maxVersion: TLS_VERSION,
+    ALPNProtocols: alpnList(config.alpn),
+    rejectUnauthorized: true,
+    // The hostname is ignored: SPIFFE identity is the URI SAN, checked against the authorizer (Node ignores URI
+    // SANs in its own check since CVE-2021-44531, spiffe.md §9).
+    checkServerIdentity: (_hostname: string, cert: PeerCertificate) => {
+      const verified = verifyPeerChain(peerChain(cert), bundles, authorize, { role: 'serverAuth' });
+      if (verified.isErr()) return verified.error;
+      recordVerifiedContext(secureContext, verified.value);
+      return undefined;
+    },
+  };
+}
