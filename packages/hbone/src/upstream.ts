@@ -1,0 +1,135 @@
+/**
+ * The default upstream of an HBONE server: a TCP connect with ztunnel's 10 s timeout, optionally preceded
+ * by a PROXY protocol v2 header as ztunnel writes to an application tunnel (hbone.md §1.11).
+ * @module
+ */
+import net from 'node:net';
+import type { Duplex } from 'node:stream';
+import type { HboneAddress } from './codec/authority.js';
+import { HboneError } from './codec/errors.js';
+import { encodeProxyV2 } from './codec/proxy-v2.js';
+import type { ConnectUpstream, HboneRequestContext } from './context.js';
+import { HBONE_DEFAULTS } from './defaults.js';
+
+/** Options of {@link tcpUpstream}. */
+export interface TcpUpstreamOptions {
+  /** TCP connect timeout. Default 10 s (ztunnel `CONNECTION_TIMEOUT`). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Write a PROXY v2 header before any payload: source = the HBONE client's address, destination = the
+   * `:authority` (for a hostname, the address actually dialed), TLV `0xD0` = the client's SPIFFE ID. This is
+   * ztunnel's `application_tunnel { protocol: PROXY }`. Default `false`.
+   */
+  readonly proxyProtocol?: boolean;
+  /** Dial this port instead of the target's (ztunnel's application-tunnel port override, e.g. 15088). */
+  readonly port?: number;
+  /** Bind the upstream connection to this local IP. */
+  readonly localAddress?: string;
+}
+
+const UNKNOWN_HOST_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
+
+/**
+ * Builds a {@link ConnectUpstream} that dials the target over TCP. Errors map to 503 reasons:
+ * `HBONE_ERR_UNKNOWN_TARGET` (a hostname that does not resolve), `HBONE_ERR_UPSTREAM_TIMEOUT`,
+ * `HBONE_ERR_UPSTREAM_REFUSED` (any other connect failure).
+ *
+ * @param options - Timeout, PROXY protocol, port override, local address.
+ * @returns The connector; sockets have `allowHalfOpen`, `TCP_NODELAY` and 180 s keepalive, as ztunnel's.
+ * @throws {RangeError} When an option is out of range.
+ * @example
+ * ```ts
+ * const server = createHboneServer({ svid, bundles, connectUpstream: tcpUpstream({ proxyProtocol: true, port: 15088 }) });
+ * ```
+ */
+export function tcpUpstream(options: TcpUpstreamOptions = {}): ConnectUpstream {
+  const timeoutMs = options.connectTimeoutMs ?? HBONE_DEFAULTS.upstreamConnectTimeoutMs;
+  if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new RangeError(`tcpUpstream: "connectTimeoutMs" must be a positive number, got ${timeoutMs}`);
+  }
+  if (
+    options.port !== undefined &&
+    (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)
+  ) {
+    throw new RangeError(`tcpUpstream: "port" must be an integer in 1..65535, got ${options.port}`);
+  }
+  return (target, context) => connectTcp(target, context, options, timeoutMs);
+}
+
+function connectTcp(
+  target: HboneAddress,
+  context: HboneRequestContext,
+  options: TcpUpstreamOptions,
+  timeoutMs: number,
+): Promise<Duplex> {
+  const host = target.kind === 'socket' ? target.ip : target.hostname;
+  const port = options.port ?? target.port;
+  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  return new Promise<Duplex>((resolve, reject) => {
+    const socket = net.connect({
+      host,
+      port,
+      allowHalfOpen: true,
+      noDelay: true,
+      keepAlive: true,
+      keepAliveInitialDelay: HBONE_DEFAULTS.tcpKeepaliveMs,
+      ...(options.localAddress === undefined ? {} : { localAddress: options.localAddress }),
+    });
+    const cleanup = (): void => {
+      clearTimeout(timer);
+      context.signal.removeEventListener('abort', onAbort);
+      socket.removeListener('error', onError);
+    };
+    const fail = (error: HboneError): void => {
+      cleanup();
+      socket.destroy();
+      reject(error);
+    };
+    const onAbort = (): void =>
+      fail(new HboneError('HBONE_ERR_ABORTED', `upstream connect to ${where} aborted`));
+    const onError = (error: NodeJS.ErrnoException): void => {
+      const code =
+        error.code !== undefined && UNKNOWN_HOST_CODES.has(error.code)
+          ? 'HBONE_ERR_UNKNOWN_TARGET'
+          : 'HBONE_ERR_UPSTREAM_REFUSED';
+      fail(new HboneError(code, `upstream connect to ${where} failed: ${error.message}`, { cause: error }));
+    };
+    const timer = setTimeout(
+      () =>
+        fail(
+          new HboneError(
+            'HBONE_ERR_UPSTREAM_TIMEOUT',
+            `upstream connect to ${where} timed out after ${timeoutMs} ms`,
+          ),
+        ),
+      timeoutMs,
+    );
+    if (context.signal.aborted) {
+      onAbort();
+      return;
+    }
+    context.signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('error', onError);
+    socket.once('connect', () => {
+      cleanup();
+      if (options.proxyProtocol === true) {
+        const destination =
+          target.kind === 'socket'
+            ? { ip: target.ip, port: target.port }
+            : { ip: socket.remoteAddress ?? '0.0.0.0', port: target.port };
+        const sameFamily = net.isIPv6(context.remoteAddress) === net.isIPv6(destination.ip);
+        // zt:src/proxy.rs write_proxy_protocol: (client address, tunnel target) + TLV 0xD0 = peer identity.
+        socket.write(
+          encodeProxyV2({
+            command: 'proxy',
+            ...(sameFamily
+              ? { source: { ip: context.remoteAddress, port: context.remotePort }, destination }
+              : {}),
+            sourceIdentity: context.peerIdentity,
+          }),
+        );
+      }
+      resolve(socket);
+    });
+  });
+}
