@@ -1,0 +1,836 @@
+/**
+ * The policy engine: policies indexed by namespace and selector, compiled once, and evaluated in Istio's
+ * order (authz.md §3): CUSTOM, then DENY, then ALLOW, with AUDIT only marking and dry-run never enforced.
+ * `ztunnel` workloads get istiod's L4 translation and ztunnel's matching; the other kinds Envoy's RBAC.
+ * @module
+ */
+
+import { err, ok, type Result } from 'neverthrow';
+import { type PrepareFailure, type PrepareOptions, RequestContext } from './context.js';
+import { type CompiledEnvoyPolicy, compileEnvoyPolicy } from './envoy-compile.js';
+import { PolicyError } from './errors.js';
+import { type MeshConfig, type ResolvedMeshConfig, resolveMeshConfig } from './mesh.js';
+import {
+  type AuthorizationAction,
+  type AuthorizationPolicy,
+  isDryRun,
+  type PolicyTargetReference,
+  policyKey,
+  targetRefsOf,
+} from './policy.js';
+import type { Decision, DestinationService, EvaluateHooks, EvaluateInput, Workload } from './request.js';
+import { attachment, lookupNamespaces, type NotAttachedReason } from './selection.js';
+import { validatePolicies } from './validate.js';
+import { type CompiledL4Policy, compileL4Policy } from './ztunnel-match.js';
+import { translateForZtunnel, type ZtunnelTranslation } from './ztunnel-translate.js';
+
+/** Options of {@link createPolicyEngine}. */
+export interface PolicyEngineOptions {
+  /** The policies (validated again; any error rejects the whole set). */
+  readonly policies: readonly AuthorizationPolicy[];
+  /** MeshConfig settings; see {@link MeshConfig} for defaults. */
+  readonly mesh?: MeshConfig;
+}
+
+/** One policy's part in an explanation. */
+export interface ExplainEntry {
+  readonly policy: string;
+  readonly action: AuthorizationAction;
+  readonly dryRun: boolean;
+  /** Whether the policy applies to this workload (and request, for waypoints). */
+  readonly applies: boolean;
+  /** Why it does not apply, when it does not. */
+  readonly notApplied?: NotAttachedReason | 'not-sent-to-ztunnel' | 'custom-ignored-on-tcp';
+  /** Index of the first matching rule (`spec.rules`), when it applies and matches. */
+  readonly matchedRule?: number;
+  /** Extra facts: rules dropped by the L4 translation or skipped on a TCP chain, istiod's status warning. */
+  readonly notes: readonly string[];
+}
+
+/** {@link PolicyEngine.explain}'s answer: the decision plus every candidate policy's part in it. */
+export interface Explanation {
+  readonly decision: Decision;
+  readonly policies: readonly ExplainEntry[];
+}
+
+/** A compiled set of policies. Immutable: build a new engine to change policies. */
+export interface PolicyEngine {
+  /** The validated policies, in input order. */
+  readonly policies: readonly AuthorizationPolicy[];
+  /** The resolved mesh settings. */
+  readonly mesh: ResolvedMeshConfig;
+  /**
+   * Decides a request. Synchronous, never throws: bad input is denied with a reason.
+   *
+   * @param input - The enforcing workload and the request.
+   * @param hooks - `extAuthz` answers CUSTOM policies.
+   * @returns The decision.
+   */
+  evaluate(input: EvaluateInput, hooks?: EvaluateHooks): Decision;
+  /**
+   * Decides like {@link PolicyEngine.evaluate} and reports, for every policy in the namespaces that could
+   * apply, whether it applies, whether it matched and by which rule, and why not.
+   *
+   * @param input - The enforcing workload and the request.
+   * @param hooks - `extAuthz` answers CUSTOM policies.
+   * @returns The decision and the per-policy trace.
+   */
+  explain(input: EvaluateInput, hooks?: EvaluateHooks): Explanation;
+  /**
+   * The policies that apply to a workload (and, for waypoints, a destination service), as `namespace/name`.
+   *
+   * @param workload - The enforcing workload.
+   * @param service - The destination service.
+   * @returns Policy keys, sorted.
+   */
+  applicablePolicies(workload: Workload, service?: DestinationService): string[];
+}
+
+/** A policy with what the engine derives from it once. */
+interface Entry {
+  readonly policy: AuthorizationPolicy;
+  readonly key: string;
+  readonly namespace: string;
+  readonly name: string;
+  readonly action: AuthorizationAction;
+  readonly dryRun: boolean;
+  readonly selector: Readonly<Record<string, string>> | undefined;
+  readonly targetRefs: readonly PolicyTargetReference[];
+  readonly provider: string;
+  /** Envoy compilations by trust-domain bundle and chain. */
+  readonly envoy: Map<string, CompiledEnvoyPolicy>;
+  /** ztunnel translation, compiled lazily. */
+  l4:
+    | { readonly translation: ZtunnelTranslation; readonly compiled: CompiledL4Policy | undefined }
+    | undefined;
+}
+
+/** A rule ready to run, with the policy it reports. */
+interface RuleRef {
+  readonly entry: Entry;
+  readonly rule: number;
+  readonly match: (ctx: RequestContext) => boolean;
+  /** The decision this rule makes when it decides, without and with the audit mark (built once). */
+  readonly decided: readonly [Decision, Decision];
+}
+
+interface L4Ref {
+  readonly entry: Entry;
+  readonly compiled: CompiledL4Policy;
+  readonly groupRuleIndex: readonly number[];
+  /** The decision per matching group (built once). */
+  readonly decided: readonly Decision[];
+}
+
+/** The Envoy filter chain of one workload, per action. */
+interface EnvoyPlan {
+  /** CUSTOM rules by provider (sorted); `deny` when they act as DENY rules (bad or multiple providers). */
+  readonly custom: readonly { readonly provider: string; readonly rules: readonly RuleRef[] }[];
+  readonly customAsDeny: readonly RuleRef[];
+  readonly customAsDenyReason: string;
+  readonly audit: readonly RuleRef[];
+  readonly deny: readonly RuleRef[];
+  readonly denyDryRun: readonly RuleRef[];
+  readonly allow: readonly RuleRef[];
+  readonly allowDryRun: readonly RuleRef[];
+  readonly hasEnforcedAllow: boolean;
+  /** "no ALLOW policies apply" (or "no policies apply"), and "no ALLOW policy matched", without and with audit. */
+  readonly noAllow: readonly [Decision, Decision];
+  readonly notAllowed: readonly [Decision, Decision];
+}
+
+interface L4Plan {
+  readonly deny: readonly L4Ref[];
+  readonly denyDryRun: readonly L4Ref[];
+  readonly allow: readonly L4Ref[];
+  readonly allowDryRun: readonly L4Ref[];
+  readonly noAllow: Decision;
+  readonly notAllowed: Decision;
+}
+
+/** Applicable policies of one workload, with plans built on first use. */
+interface Selection {
+  readonly entries: readonly Entry[];
+  readonly bundle: readonly string[];
+  http?: EnvoyPlan;
+  tcp?: EnvoyPlan;
+  l4?: L4Plan;
+}
+
+/** Per-namespace index: selector-less policies, selector policies by their first label, targetRef policies. */
+interface NamespaceIndex {
+  readonly unselected: Entry[];
+  readonly bySelectorLabel: Map<string, Map<string, Entry[]>>;
+  readonly emptySelector: Entry[];
+  readonly targeted: Entry[];
+}
+
+const SELECTION_CACHE_MAX = 8192;
+const EMPTY_LIST: readonly never[] = Object.freeze([]);
+
+function compareKeys(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function denyDecision(reason: string, extra: Partial<Decision> = {}): Decision {
+  return { allow: false, reason, audit: false, dryRunMatched: EMPTY_LIST, ...extra };
+}
+
+/** The engine implementation; see {@link PolicyEngine}. */
+class Engine implements PolicyEngine {
+  readonly policies: readonly AuthorizationPolicy[];
+  readonly mesh: ResolvedMeshConfig;
+  private readonly entries: readonly Entry[];
+  private readonly index = new Map<string, NamespaceIndex>();
+  private readonly selections = new Map<string, Selection>();
+  private readonly memo = new WeakMap<object, WorkloadMemo>();
+  private readonly prepareL4: PrepareOptions;
+  private readonly prepareL7: PrepareOptions;
+
+  constructor(policies: readonly AuthorizationPolicy[], mesh: ResolvedMeshConfig) {
+    this.policies = policies;
+    this.mesh = mesh;
+    const prepare = {
+      pathNormalization: mesh.pathNormalization,
+      spaceDelimitedClaims: mesh.spaceDelimitedClaims,
+    };
+    this.prepareL4 = { ...prepare, l7: false };
+    this.prepareL7 = { ...prepare, l7: true };
+    this.entries = policies
+      .map((policy) => {
+        const spec = policy.spec;
+        return {
+          policy,
+          key: policyKey(policy),
+          namespace: policy.metadata.namespace,
+          name: policy.metadata.name,
+          action: spec.action ?? 'ALLOW',
+          dryRun: isDryRun(policy),
+          selector: spec.selector === undefined ? undefined : (spec.selector.matchLabels ?? {}),
+          targetRefs: targetRefsOf(spec),
+          provider: spec.provider?.name ?? '',
+          envoy: new Map(),
+          l4: undefined,
+        } satisfies Entry;
+      })
+      .sort((a, b) =>
+        compareKeys(`ns[${a.namespace}]-policy[${a.name}]`, `ns[${b.namespace}]-policy[${b.name}]`),
+      );
+    for (const entry of this.entries) {
+      let ns = this.index.get(entry.namespace);
+      if (ns === undefined) {
+        ns = { unselected: [], bySelectorLabel: new Map(), emptySelector: [], targeted: [] };
+        this.index.set(entry.namespace, ns);
+      }
+      if (entry.targetRefs.length > 0) ns.targeted.push(entry);
+      else if (entry.selector === undefined) ns.unselected.push(entry);
+      else {
+        const first = Object.keys(entry.selector).sort()[0];
+        if (first === undefined) ns.emptySelector.push(entry);
+        else {
+          const value = entry.selector[first] as string;
+          let byValue = ns.bySelectorLabel.get(first);
+          if (byValue === undefined) {
+            byValue = new Map();
+            ns.bySelectorLabel.set(first, byValue);
+          }
+          const list = byValue.get(value);
+          if (list === undefined) byValue.set(value, [entry]);
+          else list.push(entry);
+        }
+      }
+    }
+  }
+
+  evaluate(input: EvaluateInput, hooks?: EvaluateHooks): Decision {
+    try {
+      return this.decide(input, hooks);
+    } catch (cause) {
+      // Nothing a caller passes may crash the process or allow by accident.
+      return denyDecision(`internal error while evaluating: ${String(cause)}`);
+    }
+  }
+
+  explain(input: EvaluateInput, hooks?: EvaluateHooks): Explanation {
+    const decision = this.evaluate(input, hooks);
+    try {
+      return { decision, policies: this.trace(input) };
+    } catch {
+      return { decision, policies: [] };
+    }
+  }
+
+  applicablePolicies(workload: Workload, service?: DestinationService): string[] {
+    if (typeof workload !== 'object' || workload === null) return [];
+    const selection = this.select(workload, service);
+    return typeof selection === 'string' ? [] : selection.entries.map((e) => e.key).sort(compareKeys);
+  }
+
+  // ---- selection ----------------------------------------------------------------------------------------
+
+  private bundleFor(workload: Workload): readonly string[] {
+    const td =
+      typeof workload.trustDomain === 'string' && workload.trustDomain !== ''
+        ? workload.trustDomain
+        : this.mesh.trustDomain;
+    return [td, ...this.mesh.trustDomainAliases];
+  }
+
+  /** The workload's applicable policies, or why the workload is unusable. */
+  private select(workload: Workload, service: DestinationService | undefined): Selection | string {
+    const svc =
+      workload.kind === 'waypoint' && typeof service === 'object' && service !== null ? service : undefined;
+    // Fast path: the same workload object as last time, unchanged (labels compared value by value).
+    const memo = this.memo.get(workload);
+    if (memo !== undefined && memoMatches(memo, workload, svc)) return memo.selection;
+    const problem = checkWorkload(workload);
+    if (problem !== undefined) return problem;
+    const selection = this.selectUncached(workload, svc);
+    this.memo.set(workload, makeMemo(workload, svc, selection));
+    return selection;
+  }
+
+  private selectUncached(workload: Workload, svc: DestinationService | undefined): Selection {
+    const bundle = this.bundleFor(workload);
+    // The cache key covers everything attachment reads; labels in their own order (a different order only
+    // costs another cache entry). JSON keeps arbitrary label text from colliding with the separators.
+    const parts: unknown[] = [workload.kind, workload.namespace, bundle[0], workload.name ?? null];
+    parts.push(svc === undefined ? null : [svc.kind, svc.namespace, svc.name]);
+    const labels = workload.labels;
+    if (labels !== undefined && labels !== null) {
+      for (const k in labels) {
+        if (Object.hasOwn(labels, k)) parts.push(k, labels[k]);
+      }
+    }
+    const key = JSON.stringify(parts);
+    const cached = this.selections.get(key);
+    if (cached !== undefined) return cached;
+    const entries: Entry[] = [];
+    for (const ns of lookupNamespaces(workload, svc, this.mesh.rootNamespace)) {
+      const index = this.index.get(ns);
+      if (index === undefined) continue;
+      const consider = (list: readonly Entry[]): void => {
+        for (const entry of list) {
+          if (attachment(entry, workload, svc, this.mesh.rootNamespace).attached) entries.push(entry);
+        }
+      };
+      consider(index.unselected);
+      consider(index.emptySelector);
+      consider(index.targeted);
+      if (labels !== undefined && labels !== null && index.bySelectorLabel.size > 0) {
+        for (const k in labels) {
+          if (!Object.hasOwn(labels, k)) continue;
+          const list = index.bySelectorLabel.get(k)?.get(labels[k] as string);
+          if (list !== undefined) consider(list);
+        }
+      }
+    }
+    entries.sort((a, b) =>
+      compareKeys(`ns[${a.namespace}]-policy[${a.name}]`, `ns[${b.namespace}]-policy[${b.name}]`),
+    );
+    const selection: Selection = { entries, bundle };
+    if (this.selections.size >= SELECTION_CACHE_MAX) this.selections.clear();
+    this.selections.set(key, selection);
+    return selection;
+  }
+
+  // ---- compilation --------------------------------------------------------------------------------------
+
+  private envoyCompiled(entry: Entry, bundle: readonly string[], forTcp: boolean): CompiledEnvoyPolicy {
+    const key = `${forTcp ? 'tcp' : 'http'}\u0000${bundle.join('\u0001')}`;
+    let compiled = entry.envoy.get(key);
+    if (compiled === undefined) {
+      compiled = compileEnvoyPolicy(entry.policy.spec.rules ?? [], entry.action, forTcp, {
+        namespace: entry.namespace,
+        name: entry.name,
+        bundle,
+      });
+      entry.envoy.set(key, compiled);
+    }
+    return compiled;
+  }
+
+  private l4Compiled(entry: Entry): NonNullable<Entry['l4']> {
+    if (entry.l4 === undefined) {
+      const translation = translateForZtunnel(entry.policy, {
+        rootNamespace: this.mesh.rootNamespace,
+        enableDryRun: this.mesh.enableAmbientDryRun,
+      });
+      entry.l4 = {
+        translation,
+        compiled: translation.sent ? compileL4Policy(translation.authorization) : undefined,
+      };
+    }
+    return entry.l4;
+  }
+
+  private refs(entries: readonly Entry[], bundle: readonly string[], forTcp: boolean): RuleRef[] {
+    const out: (RuleRef & { key: string })[] = [];
+    for (const entry of entries) {
+      for (const rule of this.envoyCompiled(entry, bundle, forTcp).rules) {
+        const allow = entry.action === 'ALLOW';
+        const reason = allow
+          ? `allowed by ALLOW policy ${entry.key}`
+          : `denied by ${entry.action} policy ${entry.key} (RBAC: access denied)`;
+        const base = { allow, policy: entry.key, rule: rule.index, reason, dryRunMatched: EMPTY_LIST };
+        out.push({
+          entry,
+          rule: rule.index,
+          match: rule.match,
+          key: rule.key,
+          decided: [Object.freeze({ ...base, audit: false }), Object.freeze({ ...base, audit: true })],
+        });
+      }
+    }
+    return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  private envoyPlan(selection: Selection, forTcp: boolean): EnvoyPlan {
+    const cached = forTcp ? selection.tcp : selection.http;
+    if (cached !== undefined) return cached;
+    const by = (action: AuthorizationAction, dryRun: boolean): Entry[] =>
+      selection.entries.filter((e) => e.action === action && e.dryRun === dryRun);
+    // CUSTOM (istio builder, custom builder): providers sorted; several providers without the feature flag,
+    // or a provider MeshConfig does not define, turn the CUSTOM rules into DENY rules.
+    const customEntries = selection.entries.filter((e) => e.action === 'CUSTOM');
+    const providers = [...new Set(customEntries.map((e) => e.provider))].sort(compareKeys);
+    const custom: { provider: string; rules: RuleRef[] }[] = [];
+    const customAsDeny: RuleRef[] = [];
+    let customAsDenyReason = '';
+    if (providers.length > 1 && !this.mesh.multipleCustomProviders) {
+      customAsDeny.push(...this.refs(customEntries, selection.bundle, forTcp));
+      customAsDenyReason = `several CUSTOM providers (${providers.join(', ')}) on one workload need PILOT_ENABLE_MULTIPLE_CUSTOM_AUTHZ_PROVIDERS`;
+    } else {
+      for (const provider of providers) {
+        const entries = customEntries.filter((e) => e.provider === provider && !e.dryRun);
+        const kind = this.mesh.extensionProviders.get(provider);
+        if (kind === undefined) {
+          customAsDeny.push(...this.refs(entries, selection.bundle, forTcp));
+          customAsDenyReason = `CUSTOM provider "${provider}" is not a MeshConfig extension provider`;
+        } else if (forTcp && kind === 'envoyExtAuthzHttp') {
+          // "ignored CUSTOM action with HTTP provider on TCP filter chain".
+        } else {
+          custom.push({ provider, rules: this.refs(entries, selection.bundle, forTcp) });
+        }
+      }
+    }
+    const plan: EnvoyPlan = {
+      custom,
+      customAsDeny,
+      customAsDenyReason,
+      audit: this.refs(by('AUDIT', false), selection.bundle, forTcp),
+      deny: this.refs(by('DENY', false), selection.bundle, forTcp),
+      denyDryRun: this.refs(by('DENY', true), selection.bundle, forTcp),
+      allow: this.refs(by('ALLOW', false), selection.bundle, forTcp),
+      allowDryRun: this.refs(by('ALLOW', true), selection.bundle, forTcp),
+      hasEnforcedAllow: by('ALLOW', false).length > 0,
+      noAllow: auditPair({
+        allow: true,
+        reason: selection.entries.length === 0 ? 'no policies apply' : 'no ALLOW policies apply',
+        dryRunMatched: EMPTY_LIST,
+      }),
+      notAllowed: auditPair({
+        allow: false,
+        reason: 'no ALLOW policy matched (RBAC: access denied)',
+        dryRunMatched: EMPTY_LIST,
+      }),
+    };
+    if (forTcp) selection.tcp = plan;
+    else selection.http = plan;
+    return plan;
+  }
+
+  private l4Plan(selection: Selection): L4Plan {
+    if (selection.l4 !== undefined) return selection.l4;
+    const deny: L4Ref[] = [];
+    const denyDryRun: L4Ref[] = [];
+    const allow: L4Ref[] = [];
+    const allowDryRun: L4Ref[] = [];
+    for (const entry of selection.entries) {
+      const { translation, compiled } = this.l4Compiled(entry);
+      if (!translation.sent || compiled === undefined) continue;
+      const isDeny = translation.authorization.action === 'DENY';
+      const reason = isDeny
+        ? `denied by DENY policy ${entry.key} (ztunnel: explicitly denied)`
+        : `allowed by ALLOW policy ${entry.key}`;
+      const decided = translation.groupRuleIndex.map((rule) =>
+        Object.freeze({
+          allow: !isDeny,
+          policy: entry.key,
+          rule,
+          reason,
+          audit: false,
+          dryRunMatched: EMPTY_LIST,
+        }),
+      );
+      const ref: L4Ref = { entry, compiled, groupRuleIndex: translation.groupRuleIndex, decided };
+      const list = translation.authorization.dryRun
+        ? isDeny
+          ? denyDryRun
+          : allowDryRun
+        : isDeny
+          ? deny
+          : allow;
+      list.push(ref);
+    }
+    const plan: L4Plan = {
+      deny,
+      denyDryRun,
+      allow,
+      allowDryRun,
+      noAllow: Object.freeze({
+        allow: true,
+        reason: selection.entries.length === 0 ? 'no policies apply' : 'no ALLOW policies apply',
+        audit: false,
+        dryRunMatched: EMPTY_LIST,
+      }),
+      notAllowed: Object.freeze({
+        allow: false,
+        reason: 'no ALLOW policy matched (ztunnel: not allowed)',
+        audit: false,
+        dryRunMatched: EMPTY_LIST,
+      }),
+    };
+    selection.l4 = plan;
+    return plan;
+  }
+
+  // ---- evaluation ---------------------------------------------------------------------------------------
+
+  private decide(input: EvaluateInput, hooks: EvaluateHooks | undefined): Decision {
+    if (typeof input !== 'object' || input === null)
+      return denyDecision('invalid input: expected { workload, request }');
+    const workload = input.workload;
+    const request = input.request;
+    if (typeof workload !== 'object' || workload === null)
+      return denyDecision('invalid workload: expected an object');
+    const l7 = workload.kind !== 'ztunnel';
+    const ctx = RequestContext.prepare(request, l7 ? this.prepareL7 : this.prepareL4);
+    if (!(ctx instanceof RequestContext)) {
+      const failure = ctx as PrepareFailure;
+      return denyDecision(
+        failure.badRequest === true ? `bad request: ${failure.reason}` : `invalid request: ${failure.reason}`,
+        failure.badRequest === true ? { badRequest: true } : {},
+      );
+    }
+    const protocol = request.protocol;
+    if (protocol !== undefined && protocol !== 'http' && protocol !== 'tcp') {
+      return denyDecision(`invalid request: protocol must be 'http' or 'tcp', found ${String(protocol)}`);
+    }
+    const selection = this.select(workload, request.destination.service);
+    if (typeof selection === 'string') return denyDecision(`invalid workload: ${selection}`);
+    if (!l7) return this.decideL4(this.l4Plan(selection), ctx);
+    return this.decideEnvoy(this.envoyPlan(selection, protocol === 'tcp'), ctx, hooks);
+  }
+
+  private decideL4(plan: L4Plan, ctx: RequestContext): Decision {
+    // Dry-run policies only log (zt-state assert_rbac): deny ones first, allow ones once not denied.
+    let dryRun: string[] | undefined;
+    for (const ref of plan.denyDryRun) {
+      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.entry.key);
+    }
+    for (const ref of plan.deny) {
+      const group = ref.compiled.matchGroup(ctx);
+      if (group >= 0) return withDryRun(ref.decided[group] as Decision, dryRun);
+    }
+    for (const ref of plan.allowDryRun) {
+      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.entry.key);
+    }
+    if (plan.allow.length === 0) return withDryRun(plan.noAllow, dryRun);
+    for (const ref of plan.allow) {
+      const group = ref.compiled.matchGroup(ctx);
+      if (group >= 0) return withDryRun(ref.decided[group] as Decision, dryRun);
+    }
+    return withDryRun(plan.notAllowed, dryRun);
+  }
+
+  private decideEnvoy(plan: EnvoyPlan, ctx: RequestContext, hooks: EvaluateHooks | undefined): Decision {
+    // 1. CUSTOM: its rules act as DENY rules when the provider cannot be used.
+    for (const ref of plan.customAsDeny) {
+      if (ref.match(ctx)) {
+        return denyDecision(`denied by CUSTOM policy ${ref.entry.key}: ${plan.customAsDenyReason}`, {
+          policy: ref.entry.key,
+          rule: ref.rule,
+        });
+      }
+    }
+    let extAuthzCalled: string | undefined;
+    for (const group of plan.custom) {
+      let matched: RuleRef | undefined;
+      for (const ref of group.rules) {
+        if (ref.match(ctx)) {
+          matched = ref;
+          break;
+        }
+      }
+      if (matched === undefined) continue;
+      extAuthzCalled = group.provider;
+      let answer: unknown;
+      let failure = 'is unavailable (no extAuthz hook)';
+      try {
+        if (hooks?.extAuthz !== undefined) {
+          answer = hooks.extAuthz(group.provider);
+          failure = `gave no answer (expected 'allow' or 'deny', got ${typeof answer})`;
+        }
+      } catch {
+        failure = 'failed';
+      }
+      if (answer !== 'allow') {
+        const why =
+          answer === 'deny'
+            ? `ext_authz provider ${group.provider} denied the request`
+            : `ext_authz provider ${group.provider} ${failure}; failing closed`;
+        return denyDecision(`denied by CUSTOM policy ${matched.entry.key}: ${why}`, {
+          policy: matched.entry.key,
+          rule: matched.rule,
+          extAuthzCalled: group.provider,
+        });
+      }
+    }
+    // 2. AUDIT marks only.
+    let audit = 0;
+    for (const ref of plan.audit) {
+      if (ref.match(ctx)) {
+        audit = 1;
+        break;
+      }
+    }
+    // 3. DENY: shadow (dry-run) rules are evaluated by the same filter, before it enforces.
+    let dryRun: string[] | undefined;
+    for (const ref of plan.denyDryRun) {
+      if ((dryRun === undefined || !dryRun.includes(ref.entry.key)) && ref.match(ctx))
+        dryRun = appendKey(dryRun, ref.entry.key);
+    }
+    for (const ref of plan.deny) {
+      if (ref.match(ctx)) return finish(ref.decided[audit] as Decision, dryRun, extAuthzCalled);
+    }
+    // 4. ALLOW.
+    for (const ref of plan.allowDryRun) {
+      if ((dryRun === undefined || !dryRun.includes(ref.entry.key)) && ref.match(ctx))
+        dryRun = appendKey(dryRun, ref.entry.key);
+    }
+    if (!plan.hasEnforcedAllow) return finish(plan.noAllow[audit] as Decision, dryRun, extAuthzCalled);
+    for (const ref of plan.allow) {
+      if (ref.match(ctx)) return finish(ref.decided[audit] as Decision, dryRun, extAuthzCalled);
+    }
+    return finish(plan.notAllowed[audit] as Decision, dryRun, extAuthzCalled);
+  }
+
+  // ---- explanation --------------------------------------------------------------------------------------
+
+  private trace(input: EvaluateInput): ExplainEntry[] {
+    const workload = input.workload;
+    if (checkWorkload(workload) !== undefined) return [];
+    const l7 = workload.kind !== 'ztunnel';
+    const ctx = RequestContext.prepare(input.request, {
+      l7,
+      pathNormalization: this.mesh.pathNormalization,
+      spaceDelimitedClaims: this.mesh.spaceDelimitedClaims,
+    });
+    if (!(ctx instanceof RequestContext)) return [];
+    const service = workload.kind === 'waypoint' ? input.request.destination?.service : undefined;
+    const forTcp = input.request.protocol === 'tcp';
+    const bundle = this.bundleFor(workload);
+    const out: ExplainEntry[] = [];
+    for (const ns of lookupNamespaces(workload, service, this.mesh.rootNamespace)) {
+      for (const entry of this.entries) {
+        if (entry.namespace !== ns) continue;
+        const base = { policy: entry.key, action: entry.action, dryRun: entry.dryRun };
+        const att = attachment(entry, workload, service, this.mesh.rootNamespace);
+        if (!att.attached) {
+          out.push({ ...base, applies: false, notApplied: att.reason, notes: [] });
+          continue;
+        }
+        if (!l7) {
+          const { translation, compiled } = this.l4Compiled(entry);
+          if (!translation.sent || compiled === undefined) {
+            const message = translation.sent ? '' : translation.message;
+            out.push({ ...base, applies: false, notApplied: 'not-sent-to-ztunnel', notes: [message] });
+            continue;
+          }
+          const notes: string[] = [];
+          if (translation.warning !== undefined) notes.push(translation.warning);
+          const group = compiled.matchGroup(ctx);
+          out.push({
+            ...base,
+            applies: true,
+            ...(group >= 0 ? { matchedRule: translation.groupRuleIndex[group] as number } : {}),
+            notes,
+          });
+          continue;
+        }
+        if (
+          forTcp &&
+          entry.action === 'CUSTOM' &&
+          (this.mesh.extensionProviders.get(entry.provider) ?? 'envoyExtAuthzGrpc') === 'envoyExtAuthzHttp'
+        ) {
+          out.push({ ...base, applies: false, notApplied: 'custom-ignored-on-tcp', notes: [] });
+          continue;
+        }
+        const compiled = this.envoyCompiled(entry, bundle, forTcp);
+        const notes = compiled.skippedRules.map(
+          (i) =>
+            `rule ${i} is skipped on a TCP filter chain (it uses HTTP-only attributes in an ALLOW policy)`,
+        );
+        if ((entry.policy.spec.rules ?? []).length === 0) notes.push('no rules: matches nothing');
+        const first = [...compiled.rules].sort((a, b) => a.index - b.index).find((r) => r.match(ctx));
+        out.push({
+          ...base,
+          applies: true,
+          ...(first === undefined ? {} : { matchedRule: first.index }),
+          notes,
+        });
+      }
+    }
+    return out;
+  }
+}
+
+function appendKey(list: string[] | undefined, key: string): string[] {
+  if (list === undefined) return [key];
+  list.push(key);
+  return list;
+}
+
+function auditPair(base: Omit<Decision, 'audit'>): [Decision, Decision] {
+  return [Object.freeze({ ...base, audit: false }), Object.freeze({ ...base, audit: true })];
+}
+
+// A precomputed decision, copied only when this request has something of its own to add.
+function withDryRun(decision: Decision, dryRun: string[] | undefined): Decision {
+  return dryRun === undefined ? decision : { ...decision, dryRunMatched: dryRun };
+}
+
+function finish(
+  decision: Decision,
+  dryRun: string[] | undefined,
+  extAuthzCalled: string | undefined,
+): Decision {
+  if (dryRun === undefined && extAuthzCalled === undefined) return decision;
+  return {
+    ...decision,
+    ...(dryRun === undefined ? {} : { dryRunMatched: dryRun }),
+    ...(extAuthzCalled === undefined ? {} : { extAuthzCalled }),
+  };
+}
+
+/** What a selection was computed from, to reuse it for the same workload object. */
+interface WorkloadMemo {
+  readonly kind: string;
+  readonly namespace: string;
+  readonly name: string | undefined;
+  readonly trustDomain: string | undefined;
+  readonly labels: object | undefined;
+  /** Label keys and values, alternating, in iteration order. */
+  readonly snapshot: readonly string[];
+  readonly svcKind: string | undefined;
+  readonly svcNamespace: string | undefined;
+  readonly svcName: string | undefined;
+  readonly selection: Selection;
+}
+
+function makeMemo(
+  workload: Workload,
+  svc: DestinationService | undefined,
+  selection: Selection,
+): WorkloadMemo {
+  const snapshot: string[] = [];
+  const labels = workload.labels ?? undefined;
+  if (labels !== undefined) {
+    for (const k in labels) if (Object.hasOwn(labels, k)) snapshot.push(k, labels[k] as string);
+  }
+  return {
+    kind: workload.kind,
+    namespace: workload.namespace,
+    name: workload.name,
+    trustDomain: workload.trustDomain,
+    labels,
+    snapshot,
+    svcKind: svc?.kind,
+    svcNamespace: svc?.namespace,
+    svcName: svc?.name,
+    selection,
+  };
+}
+
+function memoMatches(memo: WorkloadMemo, workload: Workload, svc: DestinationService | undefined): boolean {
+  if (
+    memo.kind !== workload.kind ||
+    memo.namespace !== workload.namespace ||
+    memo.name !== workload.name ||
+    memo.trustDomain !== workload.trustDomain ||
+    memo.labels !== (workload.labels ?? undefined) ||
+    memo.svcKind !== svc?.kind ||
+    memo.svcNamespace !== svc?.namespace ||
+    memo.svcName !== svc?.name
+  ) {
+    return false;
+  }
+  const labels = workload.labels;
+  const snap = memo.snapshot;
+  let i = 0;
+  if (labels !== undefined && labels !== null) {
+    for (const k in labels) {
+      if (!Object.hasOwn(labels, k)) continue;
+      if (snap[i] !== k || snap[i + 1] !== labels[k]) return false;
+      i += 2;
+    }
+  }
+  return i === snap.length;
+}
+
+const WORKLOAD_KINDS = new Set(['ztunnel', 'sidecar', 'gateway', 'waypoint']);
+
+function checkWorkload(workload: unknown): string | undefined {
+  if (typeof workload !== 'object' || workload === null) return 'expected an object';
+  const w = workload as Workload;
+  if (!WORKLOAD_KINDS.has(w.kind))
+    return `kind must be one of ztunnel, sidecar, gateway, waypoint, found ${String(w.kind)}`;
+  if (typeof w.namespace !== 'string' || w.namespace === '') return 'namespace must be a non-empty string';
+  if (w.labels !== undefined && w.labels !== null) {
+    if (typeof w.labels !== 'object' || Array.isArray(w.labels)) return 'labels must be a map of strings';
+    for (const k in w.labels)
+      if (Object.hasOwn(w.labels, k) && typeof w.labels[k] !== 'string') return `label ${k} must be a string`;
+  }
+  return undefined;
+}
+
+/**
+ * Builds an engine from AuthorizationPolicies and MeshConfig settings. Policies are validated (every error
+ * is returned, and one invalid policy rejects the set: dropping an invalid DENY would be a silent allow),
+ * indexed by namespace and selector, and compiled on first use per workload shape.
+ *
+ * @param options - `{ policies, mesh? }`.
+ * @returns The engine, or every validation and mesh-config error.
+ * @example
+ * ```ts
+ * const policies = parsePolicies(yamlText)._unsafeUnwrap();
+ * const engine = createPolicyEngine({ policies, mesh: { rootNamespace: 'istio-system' } })._unsafeUnwrap();
+ * engine.evaluate({
+ *   workload: { kind: 'sidecar', namespace: 'foo', labels: { app: 'httpbin' } },
+ *   request: {
+ *     source: { principal: 'spiffe://cluster.local/ns/foo/sa/sleep', ip: '10.0.0.1' },
+ *     destination: { ip: '10.0.0.2', port: 8000 },
+ *     method: 'GET', path: '/headers', host: 'httpbin.foo:8000',
+ *   },
+ * }); // { allow: true, policy: 'foo/httpbin', ... }
+ * ```
+ */
+export function createPolicyEngine(options: PolicyEngineOptions): Result<PolicyEngine, PolicyError[]> {
+  const opts = (options ?? {}) as Partial<PolicyEngineOptions>;
+  const mesh = resolveMeshConfig(opts.mesh);
+  if (!Array.isArray(opts.policies)) {
+    const listError = new PolicyError(
+      'AUTHZ_ERR_SCHEMA',
+      '`policies` must be a list of AuthorizationPolicy objects',
+      {
+        path: 'policies',
+      },
+    );
+    return err([...(mesh.isErr() ? mesh.error : []), listError]);
+  }
+  const policies = validatePolicies(opts.policies);
+  const errors = [...(mesh.isErr() ? mesh.error : []), ...(policies.isErr() ? policies.error : [])];
+  if (errors.length > 0 || mesh.isErr() || policies.isErr()) return err(errors);
+  return ok(new Engine(policies.value, mesh.value));
+}

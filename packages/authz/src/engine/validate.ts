@@ -1,0 +1,967 @@
+/**
+ * Validation of AuthorizationPolicy objects: the CRD's structural schema (types, unknown fields, `MaxItems`,
+ * CEL rules from istio/api) and istiod's `ValidateAuthorizationPolicy` (istio
+ * `pkg/config/validation/validation.go`, `pkg/config/security/security.go`; authz.md §14). Every error is
+ * reported at once, each with the policy and the field path.
+ *
+ * A policy that fails never reaches an engine: an invalid DENY silently dropped would be a silent allow.
+ * @module
+ */
+
+import { err, ok, type Result } from 'neverthrow';
+import { type AuthzErrorCode, PolicyError } from './errors.js';
+import { parseIp, parsePrefix } from './ip.js';
+import { checkPathTemplate } from './path-template.js';
+import {
+  AUTHORIZATION_ACTIONS,
+  type AuthorizationAction,
+  type AuthorizationPolicy,
+  type AuthorizationPolicySpec,
+  type Condition,
+  DRY_RUN_ANNOTATION,
+  type Operation,
+  type PolicyTargetReference,
+  parseGoBool,
+  type Rule,
+  type Source,
+} from './policy.js';
+
+/** API versions that carry the AuthorizationPolicy schema (`v1` is an alias of `v1beta1`). */
+export const POLICY_API_VERSIONS: readonly string[] = ['security.istio.io/v1', 'security.istio.io/v1beta1'];
+
+const SOURCE_FIELDS = [
+  'principals',
+  'notPrincipals',
+  'requestPrincipals',
+  'notRequestPrincipals',
+  'namespaces',
+  'notNamespaces',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'ipBlocks',
+  'notIpBlocks',
+  'remoteIpBlocks',
+  'notRemoteIpBlocks',
+  'trustDomains',
+  'notTrustDomains',
+] as const satisfies readonly (keyof Source)[];
+
+const OPERATION_FIELDS = [
+  'hosts',
+  'notHosts',
+  'ports',
+  'notPorts',
+  'methods',
+  'notMethods',
+  'paths',
+  'notPaths',
+] as const satisfies readonly (keyof Operation)[];
+
+// Kubernetes object names: DNS-1123 subdomain for the name, DNS-1123 label for the namespace.
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// istio/api PolicyTargetReference patterns.
+const TARGET_GROUP = /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const TARGET_KIND = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
+
+/** Target kinds istiod accepts (`allowedTargetRefs`), as canonical `group/kind`. */
+const ALLOWED_TARGETS = [
+  'core/Service',
+  'networking.istio.io/ServiceEntry',
+  'gateway.networking.k8s.io/Gateway',
+  'gateway.networking.k8s.io/GatewayClass',
+];
+
+/** Condition keys istiod understands, exact ones (authz.md §7; `pkg/config/security` ValidateAttribute). */
+const EXACT_KEYS = new Set([
+  'source.ip',
+  'remote.ip',
+  'source.namespace',
+  'source.serviceAccount',
+  'source.principal',
+  'source.trustDomain',
+  'request.auth.principal',
+  'request.auth.audiences',
+  'request.auth.presenter',
+  'destination.ip',
+  'destination.port',
+  'connection.sni',
+]);
+
+/** Options of {@link validatePolicy}. */
+export interface ValidateOptions {
+  /** Names the document in errors when the policy has no usable name (`document #n`). */
+  readonly documentIndex?: number;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Own-property read of a parsed document (never the prototype chain: `constructor`, `__proto__`).
+function get(obj: Record<string, unknown>, key: string): unknown {
+  return Object.hasOwn(obj, key) ? obj[key] : undefined;
+}
+
+/** Collects errors for one policy. */
+class Collector {
+  readonly errors: PolicyError[] = [];
+  policy: string;
+  constructor(policy: string) {
+    this.policy = policy;
+  }
+  add(code: AuthzErrorCode, path: string, message: string): void {
+    this.errors.push(new PolicyError(code, message, { policy: this.policy, path }));
+  }
+  schema(path: string, message: string): void {
+    this.add('AUTHZ_ERR_SCHEMA', path, message);
+  }
+  invalid(path: string, message: string): void {
+    this.add('AUTHZ_ERR_INVALID_POLICY', path, message);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'a list';
+  return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+function checkKnownFields(
+  c: Collector,
+  path: string,
+  obj: Record<string, unknown>,
+  known: readonly string[],
+): void {
+  for (const key of Object.keys(obj)) {
+    if (!known.includes(key)) {
+      c.schema(`${path}.${key}`, `unknown field "${key}" (known fields: ${known.join(', ')})`);
+    }
+  }
+}
+
+// A list of strings; null means absent. Returns undefined when absent, null when malformed.
+function readStringList(c: Collector, path: string, value: unknown): string[] | undefined | null {
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value)) {
+    c.schema(path, `must be a list of strings, found ${describe(value)}`);
+    return null;
+  }
+  const out: string[] = [];
+  let okList = true;
+  value.forEach((item, i) => {
+    if (typeof item !== 'string') {
+      const hint = typeof item === 'number' ? ` (quote it: "${item}")` : '';
+      c.schema(`${path}[${i}]`, `must be a string, found ${describe(item)}${hint}`);
+      okList = false;
+    } else {
+      out.push(item);
+    }
+  });
+  return okList ? out : null;
+}
+
+function readStringMap(c: Collector, path: string, value: unknown): Record<string, string> | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (!isRecord(value)) {
+    c.schema(path, `must be a map of strings, found ${describe(value)}`);
+    return undefined;
+  }
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(value)) {
+    if (typeof v !== 'string') {
+      const hint = typeof v === 'number' || typeof v === 'boolean' ? ` (quote it: "${String(v)}")` : '';
+      c.schema(`${path}.${k}`, `must be a string, found ${describe(v)}${hint}`);
+    } else {
+      out[k] = v;
+    }
+  }
+  return out;
+}
+
+function checkEmptyValues(
+  c: Collector,
+  path: string,
+  field: string,
+  values: readonly string[] | undefined,
+): void {
+  values?.forEach((v, i) => {
+    if (v === '') c.invalid(`${path}[${i}]`, `empty value not allowed, found in ${field}`);
+  });
+}
+
+function checkIps(c: Collector, path: string, values: readonly string[] | undefined): void {
+  values?.forEach((v, i) => {
+    if (v === '') return; // reported by checkEmptyValues
+    if (v.includes('/')) {
+      if (parsePrefix(v) === undefined) c.invalid(`${path}[${i}]`, `bad CIDR range (${v})`);
+    } else if (parseIp(v) === undefined) {
+      c.invalid(`${path}[${i}]`, `bad IP address (${v})`);
+    }
+  });
+}
+
+function isPort(value: string): boolean {
+  // Go strconv.ParseUint(v, 10, 32) and <= 65535: decimal digits only, leading zeros allowed.
+  return /^[0-9]{1,10}$/.test(value) && Number(value) <= 65535;
+}
+
+function checkPorts(c: Collector, path: string, values: readonly string[] | undefined): void {
+  values?.forEach((v, i) => {
+    if (!isPort(v)) c.invalid(`${path}[${i}]`, `bad port (${v}): must be an integer in 0..65535`);
+  });
+}
+
+// istio security.CheckServiceAccount.
+function checkServiceAccounts(
+  c: Collector,
+  path: string,
+  field: string,
+  values: readonly string[] | undefined,
+): void {
+  if (values === undefined) return;
+  if (values.length > 16) c.invalid(path, `${field} may not have more than 16 values`);
+  values.forEach((v, i) => {
+    const problem = serviceAccountProblem(v, field);
+    if (problem !== undefined) c.invalid(`${path}[${i}]`, problem);
+  });
+}
+
+function serviceAccountProblem(v: string, field: string): string | undefined {
+  if (v === '') return `empty value not allowed, found in ${field}`;
+  if (v.includes('*')) return `wildcard not allowed, found in ${field}`;
+  const slashes = v.split('/').length - 1;
+  if (slashes > 1)
+    return `expected format 'serviceAccount' or 'namespace/serviceAccount', found "${v}" in ${field}`;
+  if (v.length > 320) return `value cannot exceed 320 characters, found in ${field}`;
+  const [ns, sa] = v.split('/');
+  if (slashes === 1 && ns === '') {
+    return `expected format 'namespace/serviceAccount', found empty namespace "${v}" in ${field}`;
+  }
+  if (slashes === 1 && sa === '') {
+    return `expected format 'namespace/serviceAccount', found empty serviceAccount "${v}" in ${field}`;
+  }
+  return undefined;
+}
+
+function firstProblem(
+  values: readonly string[],
+  check: (v: string) => string | undefined,
+): string | undefined {
+  for (const v of values) {
+    const problem = check(v);
+    if (problem !== undefined) return problem;
+  }
+  return undefined;
+}
+
+// istio security.CheckWildcardValues.
+function checkWildcardValues(
+  c: Collector,
+  path: string,
+  field: string,
+  values: readonly string[] | undefined,
+): void {
+  values?.forEach((v, i) => {
+    const problem = wildcardProblem(v, field);
+    if (problem !== undefined) c.invalid(`${path}[${i}]`, problem);
+  });
+}
+
+function wildcardProblem(v: string, field: string): string | undefined {
+  if (v === '') return `empty value not allowed, found in ${field}`;
+  const count = v.split('*').length - 1;
+  if (count > 1) return `at most one wildcard is allowed, found in ${field}: "${v}"`;
+  if (count === 1 && v !== '*' && !v.startsWith('*') && !v.endsWith('*')) {
+    return `wildcard is only allowed at the start or end, found in ${field}: "${v}"`;
+  }
+  return undefined;
+}
+
+// istio security.CheckTrustDomainValues.
+function checkTrustDomains(
+  c: Collector,
+  path: string,
+  field: string,
+  values: readonly string[] | undefined,
+): void {
+  checkWildcardValues(c, path, field, values);
+  values?.forEach((v, i) => {
+    if (v.includes('/'))
+      c.invalid(`${path}[${i}]`, `trust domain must not contain '/', found in ${field}: "${v}"`);
+  });
+}
+
+/**
+ * Splits a bracketed condition key such as `request.headers[x-token]` into its prefix and bracket names
+ * (`request.auth.claims[a][b]` → `['a', 'b']`).
+ *
+ * @param key - The condition key.
+ * @param prefix - `request.headers`, `request.auth.claims` or an `experimental.envoy.filters.` key's head.
+ * @returns The names inside brackets, or `undefined` when the key is not `prefix[...]`.
+ * @example
+ * ```ts
+ * bracketNames('request.auth.claims[groups]', 'request.auth.claims'); // ['groups']
+ * ```
+ */
+export function bracketNames(key: string, prefix: string): string[] | undefined {
+  if (!key.startsWith(prefix)) return undefined;
+  const rest = key.slice(prefix.length);
+  if (!rest.startsWith('[') || !rest.endsWith(']')) return undefined;
+  // istio extractNameInNestedBrackets: "[a][b]" → a, b; anything else is one name between the outer brackets.
+  const names: string[] = [];
+  let i = 0;
+  while (i < rest.length) {
+    if (rest[i] !== '[') break;
+    const close = rest.indexOf(']', i + 1);
+    const open = rest.indexOf('[', i + 1);
+    if (close === -1 || (open !== -1 && open < close)) break;
+    names.push(rest.slice(i + 1, close));
+    i = close + 1;
+  }
+  if (i === rest.length && names.length > 0) return names;
+  return [rest.slice(1, -1)];
+}
+
+/**
+ * Checks a condition key and its values (istio security.ValidateAttribute), and rejects bracketed keys that
+ * istiod would accept but then fail to generate (the whole rule would be skipped, which for ALLOW is a quiet
+ * narrowing and for DENY a quiet no-op).
+ *
+ * @param key - The condition key.
+ * @param values - `values` or `notValues`.
+ * @returns `undefined` when valid, else the reason.
+ * @example
+ * ```ts
+ * checkConditionKey('destination.labels[app]', ['x']); // 'attribute destination.labels[app] is replaced by the workload selector'
+ * ```
+ */
+export function checkConditionKey(key: string, values: readonly string[]): string | undefined {
+  for (const v of values) if (v === '') return `empty value not allowed, found in ${key}`;
+  const mapKey = (prefix: string): string | undefined => {
+    const names = bracketNames(key, prefix);
+    if (names === undefined || names.some((n) => n === ''))
+      return `bad key (${key}): should have format a[b]`;
+    return undefined;
+  };
+  if (key.startsWith('request.headers')) {
+    const bad = mapKey('request.headers');
+    if (bad !== undefined) return bad;
+    const names = bracketNames(key, 'request.headers') as string[];
+    if (names.length !== 1) return `bad key (${key}): should have format request.headers[<name>]`;
+    return undefined;
+  }
+  if (key.startsWith('request.auth.claims')) return mapKey('request.auth.claims');
+  if (key.startsWith('experimental.envoy.filters.')) {
+    const open = key.indexOf('[');
+    if (open <= 'experimental.envoy.filters.'.length || !key.endsWith(']') || open >= key.length - 2) {
+      return `bad key (${key}): should have format a[b]`;
+    }
+    return undefined;
+  }
+  if (key === 'destination.namespace') return `attribute ${key} is replaced by the metadata.namespace`;
+  if (key.startsWith('destination.labels')) return `attribute ${key} is replaced by the workload selector`;
+  if (key === 'destination.name' || key === 'destination.user') {
+    return `deprecated attribute ${key}: only supported in v1alpha1`;
+  }
+  if (!EXACT_KEYS.has(key)) return `unknown attribute: ${key}`;
+  switch (key) {
+    case 'source.ip':
+    case 'remote.ip':
+    case 'destination.ip':
+      for (const v of values) {
+        if (v.includes('/') ? parsePrefix(v) === undefined : parseIp(v) === undefined) {
+          return v.includes('/') ? `bad CIDR range (${v})` : `bad IP address (${v})`;
+        }
+      }
+      return undefined;
+    case 'destination.port':
+      for (const v of values) if (!isPort(v)) return `bad port (${v}): must be an integer in 0..65535`;
+      return undefined;
+    case 'source.serviceAccount':
+      if (values.length > 16) return `${key} may not have more than 16 values`;
+      return firstProblem(values, (v) => serviceAccountProblem(v, key));
+    case 'source.trustDomain':
+      return firstProblem(values, (v) => wildcardProblem(v, key));
+    default:
+      return undefined;
+  }
+}
+
+// Sources and operations with a field of the wrong type: that field is reported already, so "must not be
+// empty" would only repeat it.
+const MALFORMED = new WeakSet<object>();
+
+function readSource(c: Collector, path: string, raw: unknown): Source | undefined {
+  if (raw === undefined || raw === null) {
+    c.invalid(path, '`from.source` must not be nil');
+    return undefined;
+  }
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, SOURCE_FIELDS);
+  const out: Record<string, string[]> = {};
+  for (const field of SOURCE_FIELDS) {
+    const list = readStringList(c, `${path}.${field}`, raw[field]);
+    if (list) out[field] = list;
+    else if (list === null) MALFORMED.add(out);
+  }
+  return out as Source;
+}
+
+function readOperation(c: Collector, path: string, raw: unknown): Operation | undefined {
+  if (raw === undefined || raw === null) {
+    c.invalid(path, '`to.operation` must not be nil');
+    return undefined;
+  }
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, OPERATION_FIELDS);
+  const out: Record<string, string[]> = {};
+  for (const field of OPERATION_FIELDS) {
+    const list = readStringList(c, `${path}.${field}`, raw[field]);
+    if (list) out[field] = list;
+    else if (list === null) MALFORMED.add(out);
+  }
+  return out as Operation;
+}
+
+function nonEmpty(list: readonly string[] | undefined): boolean {
+  return list !== undefined && list.length > 0;
+}
+
+function validateSource(c: Collector, path: string, src: Source, ruleIndex: number): void {
+  const count = (list: readonly string[] | undefined): number => list?.length ?? 0;
+  if (
+    count(src.principals) + count(src.notPrincipals) + count(src.namespaces) + count(src.notNamespaces) > 0 &&
+    count(src.serviceAccounts) + count(src.notServiceAccounts) > 0
+  ) {
+    c.invalid(path, `cannot set serviceAccounts with namespaces or principals, found at rule ${ruleIndex}`);
+  }
+  if (!MALFORMED.has(src) && SOURCE_FIELDS.every((f) => count(src[f]) === 0)) {
+    c.invalid(path, `\`from.source\` must not be empty, found at rule ${ruleIndex}`);
+  }
+  checkIps(c, `${path}.ipBlocks`, src.ipBlocks);
+  checkIps(c, `${path}.notIpBlocks`, src.notIpBlocks);
+  checkIps(c, `${path}.remoteIpBlocks`, src.remoteIpBlocks);
+  checkIps(c, `${path}.notRemoteIpBlocks`, src.notRemoteIpBlocks);
+  for (const field of [
+    'principals',
+    'requestPrincipals',
+    'namespaces',
+    'ipBlocks',
+    'remoteIpBlocks',
+    'notPrincipals',
+    'notRequestPrincipals',
+    'notNamespaces',
+    'notIpBlocks',
+    'notRemoteIpBlocks',
+  ] as const) {
+    checkEmptyValues(c, `${path}.${field}`, field, src[field]);
+  }
+  checkServiceAccounts(c, `${path}.serviceAccounts`, 'serviceAccounts', src.serviceAccounts);
+  checkServiceAccounts(c, `${path}.notServiceAccounts`, 'notServiceAccounts', src.notServiceAccounts);
+  checkTrustDomains(c, `${path}.trustDomains`, 'trustDomains', src.trustDomains);
+  checkTrustDomains(c, `${path}.notTrustDomains`, 'notTrustDomains', src.notTrustDomains);
+}
+
+function validateOperation(c: Collector, path: string, op: Operation, ruleIndex: number): void {
+  if (!MALFORMED.has(op) && OPERATION_FIELDS.every((f) => !nonEmpty(op[f]))) {
+    c.invalid(path, `\`to.operation\` must not be empty, found at rule ${ruleIndex}`);
+  }
+  checkPorts(c, `${path}.ports`, op.ports);
+  checkPorts(c, `${path}.notPorts`, op.notPorts);
+  for (const field of OPERATION_FIELDS) {
+    if (field !== 'ports' && field !== 'notPorts') checkEmptyValues(c, `${path}.${field}`, field, op[field]);
+  }
+  for (const field of ['paths', 'notPaths'] as const) {
+    op[field]?.forEach((p, i) => {
+      const problem = p === '' ? undefined : checkPathTemplate(p);
+      if (problem !== undefined) c.invalid(`${path}.${field}[${i}]`, problem);
+    });
+  }
+}
+
+function readCondition(c: Collector, path: string, raw: unknown): Condition | undefined {
+  if (raw === undefined || raw === null) {
+    c.invalid(path, 'when field cannot be nil');
+    return undefined;
+  }
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, ['key', 'values', 'notValues']);
+  const key = get(raw, 'key');
+  if (key !== undefined && key !== null && typeof key !== 'string') {
+    c.schema(`${path}.key`, `must be a string, found ${describe(key)}`);
+    return undefined;
+  }
+  const values = readStringList(c, `${path}.values`, get(raw, 'values'));
+  const notValues = readStringList(c, `${path}.notValues`, get(raw, 'notValues'));
+  if (values === null || notValues === null) return undefined;
+  const keyText = typeof key === 'string' ? key : '';
+  if (keyText === '') {
+    c.invalid(`${path}.key`, '`key` must not be empty');
+    return undefined;
+  }
+  if (!nonEmpty(values) && !nonEmpty(notValues)) {
+    c.invalid(path, `at least one of \`values\` or \`notValues\` must be set for key ${keyText}`);
+  } else {
+    const badValue = values === undefined ? undefined : checkConditionKey(keyText, values);
+    if (badValue !== undefined)
+      c.invalid(`${path}.values`, `invalid \`value\` for \`key\` ${keyText}: ${badValue}`);
+    const badNot = notValues === undefined ? undefined : checkConditionKey(keyText, notValues);
+    if (badNot !== undefined)
+      c.invalid(`${path}.notValues`, `invalid \`notValue\` for \`key\` ${keyText}: ${badNot}`);
+  }
+  return {
+    key: keyText,
+    ...(values === undefined ? {} : { values }),
+    ...(notValues === undefined ? {} : { notValues }),
+  };
+}
+
+function readList(c: Collector, path: string, raw: unknown, max: number): unknown[] | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!Array.isArray(raw)) {
+    c.schema(path, `must be a list, found ${describe(raw)}`);
+    return undefined;
+  }
+  if (raw.length > max) c.schema(path, `must have at most ${max} items, found ${raw.length}`);
+  return raw;
+}
+
+function readRule(c: Collector, path: string, raw: unknown, index: number): Rule | undefined {
+  if (raw === undefined || raw === null) {
+    c.invalid(path, `\`rule\` must not be nil, found at rule ${index}`);
+    return undefined;
+  }
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, ['from', 'to', 'when']);
+  const rule: { from?: { source: Source }[]; to?: { operation: Operation }[]; when?: Condition[] } = {};
+  const fromRaw = readList(c, `${path}.from`, get(raw, 'from'), 512);
+  if (fromRaw !== undefined && fromRaw.length === 0) {
+    c.invalid(`${path}.from`, `\`from\` must not be empty, found at rule ${index}`);
+  }
+  if (fromRaw !== undefined) {
+    rule.from = [];
+    for (const [i, entry] of fromRaw.entries()) {
+      const at = `${path}.from[${i}]`;
+      if (entry === null || entry === undefined) {
+        c.invalid(at, `\`from\` must not be nil, found at rule ${index}`);
+        continue;
+      }
+      if (!isRecord(entry)) {
+        c.schema(at, `must be an object, found ${describe(entry)}`);
+        continue;
+      }
+      checkKnownFields(c, at, entry, ['source']);
+      const source = readSource(c, `${at}.source`, get(entry, 'source'));
+      if (source !== undefined) {
+        validateSource(c, `${at}.source`, source, index);
+        rule.from?.push({ source });
+      }
+    }
+  }
+  const toRaw = readList(c, `${path}.to`, get(raw, 'to'), Number.MAX_SAFE_INTEGER);
+  if (toRaw !== undefined && toRaw.length === 0) {
+    c.invalid(`${path}.to`, `\`to\` must not be empty, found at rule ${index}`);
+  }
+  if (toRaw !== undefined) {
+    rule.to = [];
+    for (const [i, entry] of toRaw.entries()) {
+      const at = `${path}.to[${i}]`;
+      if (entry === null || entry === undefined) {
+        c.invalid(at, `\`to\` must not be nil, found at rule ${index}`);
+        continue;
+      }
+      if (!isRecord(entry)) {
+        c.schema(at, `must be an object, found ${describe(entry)}`);
+        continue;
+      }
+      checkKnownFields(c, at, entry, ['operation']);
+      const operation = readOperation(c, `${at}.operation`, get(entry, 'operation'));
+      if (operation !== undefined) {
+        validateOperation(c, `${at}.operation`, operation, index);
+        rule.to?.push({ operation });
+      }
+    }
+  }
+  const whenRaw = readList(c, `${path}.when`, get(raw, 'when'), Number.MAX_SAFE_INTEGER);
+  if (whenRaw !== undefined) {
+    rule.when = [];
+    whenRaw.forEach((entry, i) => {
+      const condition = readCondition(c, `${path}.when[${i}]`, entry);
+      if (condition !== undefined) rule.when?.push(condition);
+    });
+  }
+  return rule;
+}
+
+function readTargetRef(c: Collector, path: string, raw: unknown): PolicyTargetReference | undefined {
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, ['group', 'kind', 'name', 'namespace']);
+  const str = (field: string): string | undefined => {
+    const v = raw[field];
+    if (v === undefined || v === null) return undefined;
+    if (typeof v !== 'string') {
+      c.schema(`${path}.${field}`, `must be a string, found ${describe(v)}`);
+      return undefined;
+    }
+    return v;
+  };
+  const group = str('group') ?? '';
+  const kind = str('kind') ?? '';
+  const name = str('name') ?? '';
+  const namespace = str('namespace') ?? '';
+  if (group.length > 253 || !TARGET_GROUP.test(group)) c.schema(`${path}.group`, `invalid group "${group}"`);
+  if (kind === '') c.schema(`${path}.kind`, '`kind` is required');
+  else if (kind.length > 63 || !TARGET_KIND.test(kind)) c.schema(`${path}.kind`, `invalid kind "${kind}"`);
+  if (name === '') c.invalid(`${path}.name`, 'targetRef name must be set');
+  else if (name.length > 253) c.schema(`${path}.name`, 'must be at most 253 characters');
+  if (namespace !== '') {
+    c.invalid(
+      `${path}.namespace`,
+      'targetRef namespace must not be set; cross namespace referencing is not supported',
+    );
+  }
+  const canonical = `${group === '' ? 'core' : group}/${kind}`;
+  if (kind !== '' && !ALLOWED_TARGETS.includes(canonical)) {
+    c.invalid(
+      path,
+      `targetRef must be to one of core/Service, networking.istio.io/ServiceEntry, gateway.networking.k8s.io/Gateway, ` +
+        `gateway.networking.k8s.io/GatewayClass but was ${group}/${kind}`,
+    );
+  }
+  return {
+    ...(group === '' ? {} : { group }),
+    kind,
+    name,
+    ...(namespace === '' ? {} : { namespace }),
+  };
+}
+
+function readSpec(
+  c: Collector,
+  raw: unknown,
+  annotations: Record<string, string> | undefined,
+): AuthorizationPolicySpec {
+  if (raw === undefined || raw === null) return {};
+  if (!isRecord(raw)) {
+    c.schema('spec', `must be an object, found ${describe(raw)}`);
+    return {};
+  }
+  checkKnownFields(c, 'spec', raw, ['selector', 'targetRef', 'targetRefs', 'action', 'provider', 'rules']);
+  const spec: {
+    selector?: { matchLabels?: Record<string, string> };
+    targetRef?: PolicyTargetReference;
+    targetRefs?: PolicyTargetReference[];
+    action?: AuthorizationAction;
+    provider?: { name: string };
+    rules?: Rule[];
+  } = {};
+
+  // selector
+  const selectorRaw = get(raw, 'selector');
+  if (selectorRaw !== undefined && selectorRaw !== null) {
+    if (!isRecord(selectorRaw)) {
+      c.schema('spec.selector', `must be an object, found ${describe(selectorRaw)}`);
+    } else {
+      checkKnownFields(c, 'spec.selector', selectorRaw, ['matchLabels']);
+      const labels = readStringMap(c, 'spec.selector.matchLabels', get(selectorRaw, 'matchLabels'));
+      if (labels !== undefined) {
+        if (Object.keys(labels).length > 4096)
+          c.schema('spec.selector.matchLabels', 'must have at most 4096 labels');
+        for (const [k, v] of Object.entries(labels)) {
+          const at = `spec.selector.matchLabels.${k}`;
+          if (k === '') c.invalid(at, `empty key is not supported in selector: "=${v}"`);
+          if (k.includes('*') || v.includes('*'))
+            c.invalid(at, `wildcard is not supported in selector: "${k}=${v}"`);
+          if (v.length > 63) c.schema(at, 'label value must be at most 63 characters');
+        }
+      }
+      spec.selector = labels === undefined ? {} : { matchLabels: labels };
+    }
+  }
+
+  // targetRef / targetRefs
+  const targetRefRaw = get(raw, 'targetRef');
+  if (targetRefRaw !== undefined && targetRefRaw !== null) {
+    const ref = readTargetRef(c, 'spec.targetRef', targetRefRaw);
+    if (ref !== undefined) spec.targetRef = ref;
+  }
+  const refsRaw = readList(c, 'spec.targetRefs', get(raw, 'targetRefs'), 16);
+  if (refsRaw !== undefined && refsRaw.length > 0) {
+    spec.targetRefs = [];
+    refsRaw.forEach((r, i) => {
+      const ref = readTargetRef(c, `spec.targetRefs[${i}]`, r);
+      if (ref !== undefined) spec.targetRefs?.push(ref);
+    });
+  }
+  const selectorKinds =
+    (spec.selector !== undefined ? 1 : 0) +
+    (spec.targetRef !== undefined ? 1 : 0) +
+    (spec.targetRefs !== undefined ? 1 : 0);
+  if (selectorKinds > 1) c.invalid('spec', 'only one of targetRefs or workloadSelector can be set');
+
+  // action
+  const actionRaw = get(raw, 'action');
+  let action: AuthorizationAction = 'ALLOW';
+  if (actionRaw !== undefined && actionRaw !== null) {
+    if (typeof actionRaw !== 'string' || !(AUTHORIZATION_ACTIONS as readonly string[]).includes(actionRaw)) {
+      c.schema(
+        'spec.action',
+        `\`action\` must be one of ${AUTHORIZATION_ACTIONS.join(', ')}, found ${describe(actionRaw)}`,
+      );
+    } else {
+      action = actionRaw as AuthorizationAction;
+      spec.action = action;
+    }
+  }
+
+  // provider
+  const providerRaw = get(raw, 'provider');
+  if (providerRaw !== undefined && providerRaw !== null) {
+    if (!isRecord(providerRaw)) {
+      c.schema('spec.provider', `must be an object, found ${describe(providerRaw)}`);
+    } else {
+      checkKnownFields(c, 'spec.provider', providerRaw, ['name']);
+      const name = get(providerRaw, 'name');
+      if (name !== undefined && name !== null && typeof name !== 'string') {
+        c.schema('spec.provider.name', `must be a string, found ${describe(name)}`);
+      }
+      spec.provider = { name: typeof name === 'string' ? name : '' };
+    }
+  }
+
+  // rules
+  const rulesRaw = readList(c, 'spec.rules', get(raw, 'rules'), 512);
+  if (rulesRaw !== undefined && rulesRaw.length > 0) {
+    spec.rules = [];
+    rulesRaw.forEach((r, i) => {
+      const rule = readRule(c, `spec.rules[${i}]`, r, i);
+      if (rule !== undefined) spec.rules?.push(rule);
+    });
+  }
+  const hasRules = rulesRaw !== undefined && rulesRaw.length > 0;
+
+  // istiod ValidateAuthorizationPolicy: action-specific rules.
+  if (action === 'CUSTOM') {
+    if (!hasRules) {
+      c.invalid(
+        'spec.rules',
+        'CUSTOM action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request',
+      );
+    } else if (spec.provider === undefined || spec.provider.name === '') {
+      c.invalid('spec.provider.name', '`provider.name` must not be empty');
+    }
+    spec.rules?.forEach((rule, i) => {
+      rule.from?.forEach((from, j) => {
+        for (const field of [
+          'namespaces',
+          'notNamespaces',
+          'serviceAccounts',
+          'notServiceAccounts',
+          'trustDomains',
+          'notTrustDomains',
+          'principals',
+          'notPrincipals',
+          'requestPrincipals',
+          'notRequestPrincipals',
+        ] as const) {
+          if (nonEmpty(from.source[field])) {
+            const name = `From.${field[0]?.toUpperCase()}${field.slice(1)}`;
+            c.invalid(
+              `spec.rules[${i}].from[${j}].source.${field}`,
+              `${name} is currently not supported with CUSTOM action`,
+            );
+          }
+        }
+      });
+      rule.when?.forEach((when, j) => {
+        if (
+          ['source.namespace', 'source.serviceAccount', 'source.trustDomain', 'source.principal'].includes(
+            when.key,
+          ) ||
+          when.key.startsWith('request.auth.')
+        ) {
+          c.invalid(
+            `spec.rules[${i}].when[${j}].key`,
+            `${when.key} is currently not supported with CUSTOM action`,
+          );
+        }
+      });
+    });
+  }
+  if (spec.provider !== undefined && action !== 'CUSTOM') {
+    c.invalid('spec.provider', `\`provider\` must not be with non CUSTOM action, found ${action}`);
+  }
+  if (action === 'DENY' && !hasRules) {
+    c.invalid(
+      'spec.rules',
+      'DENY action without `rules` is meaningless as it will never be triggered, add an empty rule `{}` if you want it be triggered for every request',
+    );
+  }
+
+  // Dry-run annotation (istio validateMetadata / checkDryRunAnnotation).
+  const dryRun = annotations?.[DRY_RUN_ANNOTATION];
+  if (dryRun !== undefined) {
+    const at = `metadata.annotations.${DRY_RUN_ANNOTATION}`;
+    if (action !== 'ALLOW' && action !== 'DENY') {
+      c.invalid(
+        at,
+        `the annotation ${DRY_RUN_ANNOTATION} currently only supports action ALLOW/DENY, found action ${action}`,
+      );
+    } else if (parseGoBool(dryRun) === undefined) {
+      c.invalid(
+        at,
+        `annotation ${DRY_RUN_ANNOTATION} with invalid value (${dryRun}): must be a boolean like "true"`,
+      );
+    }
+  }
+  return spec;
+}
+
+function nameOf(raw: unknown, index: number | undefined): string {
+  const md = isRecord(raw) ? get(raw, 'metadata') : undefined;
+  if (isRecord(md)) {
+    const name = get(md, 'name');
+    const ns = get(md, 'namespace');
+    if (typeof name === 'string' && name !== '') {
+      return `${typeof ns === 'string' && ns !== '' ? ns : 'default'}/${name}`;
+    }
+  }
+  return index === undefined ? '(unnamed policy)' : `document #${index + 1}`;
+}
+
+/**
+ * Validates one AuthorizationPolicy object with the CRD schema and istiod's rules, and returns it normalized:
+ * `null` lists dropped, `metadata.namespace` defaulted to `default`, `apiVersion` to `security.istio.io/v1`,
+ * fields outside the schema (and `status`) dropped.
+ *
+ * @param raw - Anything, e.g. a parsed YAML document.
+ * @param options - How to name an unnamed document in errors.
+ * @returns The policy, or every error found (codes `AUTHZ_ERR_NOT_A_POLICY`, `AUTHZ_ERR_SCHEMA`,
+ *   `AUTHZ_ERR_INVALID_POLICY`).
+ * @example
+ * ```ts
+ * const r = validatePolicy({
+ *   apiVersion: 'security.istio.io/v1', kind: 'AuthorizationPolicy',
+ *   metadata: { name: 'deny-all', namespace: 'foo' }, spec: { action: 'DENY' },
+ * });
+ * r.isErr() && r.error[0]?.message; // 'DENY action without `rules` is meaningless ...'
+ * ```
+ */
+export function validatePolicy(
+  raw: unknown,
+  options: ValidateOptions = {},
+): Result<AuthorizationPolicy, PolicyError[]> {
+  const c = new Collector(nameOf(raw, options.documentIndex));
+  if (!isRecord(raw)) {
+    c.add('AUTHZ_ERR_NOT_A_POLICY', '', `expected an AuthorizationPolicy object, found ${describe(raw)}`);
+    return err(c.errors);
+  }
+  const kind = get(raw, 'kind');
+  if (kind !== 'AuthorizationPolicy') {
+    c.add('AUTHZ_ERR_NOT_A_POLICY', 'kind', `expected kind AuthorizationPolicy, found ${describe(kind)}`);
+    return err(c.errors);
+  }
+  const apiVersion = get(raw, 'apiVersion') ?? 'security.istio.io/v1';
+  if (typeof apiVersion !== 'string' || !POLICY_API_VERSIONS.includes(apiVersion)) {
+    c.add(
+      'AUTHZ_ERR_NOT_A_POLICY',
+      'apiVersion',
+      `expected apiVersion ${POLICY_API_VERSIONS.join(' or ')}, found ${describe(apiVersion)}`,
+    );
+    return err(c.errors);
+  }
+  checkKnownFields(c, '', raw, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+
+  // metadata
+  const md = get(raw, 'metadata');
+  let name = '';
+  let namespace = 'default';
+  let annotations: Record<string, string> | undefined;
+  let labels: Record<string, string> | undefined;
+  if (!isRecord(md)) {
+    c.schema('metadata', `\`metadata\` with a \`name\` is required, found ${describe(md)}`);
+  } else {
+    const n = get(md, 'name');
+    if (typeof n !== 'string' || n === '') c.schema('metadata.name', '`metadata.name` is required');
+    else if (n.length > 253 || !DNS1123_SUBDOMAIN.test(n)) {
+      c.schema('metadata.name', `invalid name "${n}": must be a lowercase RFC 1123 subdomain`);
+    } else name = n;
+    const ns = get(md, 'namespace');
+    if (ns !== undefined && ns !== null) {
+      if (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
+        c.schema(
+          'metadata.namespace',
+          `invalid namespace ${describe(ns)}: must be a lowercase RFC 1123 label`,
+        );
+      } else namespace = ns;
+    }
+    annotations = readStringMap(c, 'metadata.annotations', get(md, 'annotations'));
+    labels = readStringMap(c, 'metadata.labels', get(md, 'labels'));
+  }
+  const spec = readSpec(c, get(raw, 'spec'), annotations);
+  if (c.errors.length > 0) return err(c.errors);
+  return ok({
+    apiVersion,
+    kind: 'AuthorizationPolicy',
+    metadata: {
+      name,
+      namespace,
+      ...(annotations === undefined ? {} : { annotations }),
+      ...(labels === undefined ? {} : { labels }),
+    },
+    spec,
+  });
+}
+
+/**
+ * Validates a set of policies: each one as {@link validatePolicy} does, plus no two with the same
+ * `namespace/name` (Kubernetes would keep only one of them).
+ *
+ * @param raws - Policy objects.
+ * @returns The normalized policies in input order, or every error of every policy.
+ * @example
+ * ```ts
+ * validatePolicies([policyA, policyB]).match((ps) => ps.length, (errors) => errors.length);
+ * ```
+ */
+export function validatePolicies(raws: readonly unknown[]): Result<AuthorizationPolicy[], PolicyError[]> {
+  const errors: PolicyError[] = [];
+  const policies: AuthorizationPolicy[] = [];
+  const seen = new Set<string>();
+  raws.forEach((raw, i) => {
+    const result = validatePolicy(raw, { documentIndex: i });
+    if (result.isErr()) {
+      errors.push(...result.error);
+      return;
+    }
+    const key = `${result.value.metadata.namespace}/${result.value.metadata.name}`;
+    if (seen.has(key)) {
+      errors.push(
+        new PolicyError('AUTHZ_ERR_DUPLICATE_POLICY', `policy ${key} is defined more than once`, {
+          policy: key,
+          path: 'metadata.name',
+        }),
+      );
+      return;
+    }
+    seen.add(key);
+    policies.push(result.value);
+  });
+  return errors.length > 0 ? err(errors) : ok(policies);
+}

@@ -1,0 +1,174 @@
+// The ambient-authz CLI, spawned for real from its TypeScript source (as `npm run build` users run dist/):
+// exit code 0 allow, 1 deny, 2 bad input.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { policy } from './support.js';
+
+const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
+const PACKAGE_DIR = fileURLToPath(new URL('..', import.meta.url));
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function run(args: string[], stdin?: string): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      ['--import', 'tsx', '--conditions=@ambient-kit/source', CLI, ...args],
+      {
+        cwd: PACKAGE_DIR,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString();
+    });
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString();
+    });
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.end(stdin ?? '');
+  });
+}
+
+let dir: string;
+let file: string;
+let bad: string;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'authz-cli-'));
+  file = join(dir, 'policies.yaml');
+  bad = join(dir, 'bad.yaml');
+  await writeFile(
+    file,
+    policy(
+      'foo/httpbin',
+      `selector: {matchLabels: {app: httpbin}}
+rules:
+- from: [{source: {principals: ["cluster.local/ns/foo/sa/sleep"]}}]
+  to: [{operation: {methods: ["GET"], paths: ["/info*"]}}]`,
+    ) + policy('foo/deny-admin', 'action: DENY\nrules: [{to: [{operation: {paths: ["/admin"]}}]}]'),
+  );
+  await writeFile(
+    bad,
+    policy('foo/broken', 'action: DENY\nrules: [{from: [{source: {ipBlocks: ["1.2.3.4/40"]}}]}]'),
+  );
+});
+afterAll(() => rm(dir, { recursive: true, force: true }));
+
+const base = ['check', '--workload', 'foo', '--label', 'app=httpbin'];
+
+describe('ambient-authz check', () => {
+  it('exit 0 and the deciding policy and rule when allowed', async () => {
+    const r = await run([
+      ...base,
+      '-f',
+      file,
+      '--from',
+      'spiffe://cluster.local/ns/foo/sa/sleep',
+      '--method',
+      'GET',
+      '--path',
+      '/info/x',
+    ]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('ALLOW: allowed by ALLOW policy foo/httpbin');
+    expect(r.stdout).toContain('decided by: foo/httpbin rule 0');
+    expect(r.stdout).toMatch(/✓ foo\/httpbin\s+ALLOW\s+applies, rule 0 matched/);
+  });
+
+  it('exit 1 when denied, with the explain trace', async () => {
+    const r = await run([
+      ...base,
+      '-f',
+      file,
+      '--from',
+      'spiffe://cluster.local/ns/foo/sa/sleep',
+      '--method',
+      'GET',
+      '--path',
+      '/admin',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('DENY: denied by DENY policy foo/deny-admin');
+    expect(r.stdout).toContain('decided by: foo/deny-admin rule 0');
+    const plaintext = await run([...base, '-f', file, '--plaintext', '--method', 'GET', '--path', '/info']);
+    expect(plaintext.code).toBe(1);
+    expect(plaintext.stdout).toContain('no single policy');
+  });
+
+  it('--kind ztunnel applies the L4 translation (the HTTP rule is dropped: deny)', async () => {
+    const r = await run([
+      ...base,
+      '--kind',
+      'ztunnel',
+      '-f',
+      file,
+      '--from',
+      'spiffe://cluster.local/ns/foo/sa/sleep',
+      '--json',
+    ]);
+    expect(r.code).toBe(1);
+    const out = JSON.parse(r.stdout) as {
+      decision: { allow: boolean };
+      policies: { policy: string; notes: string[] }[];
+    };
+    expect(out.decision.allow).toBe(false);
+    expect(out.policies.find((p) => p.policy === 'foo/httpbin')?.notes[0]).toContain(
+      'ztunnel does not support HTTP attributes',
+    );
+  });
+
+  it('exit 2 for an invalid policy file, a missing file, bad flags or a bad address', async () => {
+    const invalid = await run([...base, '-f', bad]);
+    expect(invalid.code).toBe(2);
+    expect(invalid.stderr).toContain('bad CIDR range (1.2.3.4/40)');
+    expect((await run([...base, '-f', join(dir, 'missing.yaml')])).code).toBe(2);
+    expect((await run([...base, '-f', file, '--bogus'])).code).toBe(2);
+    expect((await run(['check', '-f', file])).code).toBe(2);
+    const ip = await run([...base, '-f', file, '--source-ip', '999.1.1.1']);
+    expect(ip.code).toBe(2);
+    expect(ip.stderr).toContain('AUTHZ_ERR_USAGE');
+    expect((await run([...base, '-f', file, '--from', 'cluster.local/ns/foo/sa/sleep'])).code).toBe(2);
+    expect((await run(['frobnicate'])).code).toBe(2);
+  });
+
+  it('reads policies from stdin with -f -', async () => {
+    const r = await run([...base, '-f', '-', '--method', 'GET'], policy('foo/all', 'rules: [{}]'));
+    expect(r.code).toBe(0);
+  });
+});
+
+describe('ambient-authz validate / translate', () => {
+  it('validate: 0 for valid files, 2 with every error for invalid ones', async () => {
+    const ok = await run(['validate', '-f', file]);
+    expect(ok).toMatchObject({ code: 0 });
+    expect(ok.stdout).toContain('2 policies valid');
+    const r = await run(['validate', '-f', file, '-f', bad]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('foo/broken: spec.rules[0].from[0].source.ipBlocks[0]');
+  });
+
+  it('translate prints what istiod sends ztunnel', async () => {
+    const r = await run(['translate', '-f', file]);
+    expect(r.code).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      policy: string;
+      sent: boolean;
+      authorization?: { scope: string; groups: unknown[] };
+    }[];
+    expect(out.map((p) => [p.policy, p.authorization?.scope, p.authorization?.groups.length])).toEqual([
+      ['foo/httpbin', 'WORKLOAD_SELECTOR', 0],
+      ['foo/deny-admin', 'NAMESPACE', 1],
+    ]);
+  });
+});
