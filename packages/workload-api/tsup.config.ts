@@ -1,7 +1,7 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'codec/index': 'src/codec/index.ts' },
+  entry: { index: 'src/index.ts', 'codec/index': 'src/codec/index.ts', 'xds/index': 'src/xds/index.ts' },
   format: ['esm'],
   platform: 'node',
   target: 'node20',

@@ -1,0 +1,552 @@
+/**
+ * A direct protobuf reader for `istio.workload.Address`, the message decoded a hundred thousand times in
+ * an initial sync. It produces exactly the message objects `fromBinary(AddressSchema, bytes)` produces
+ * (a property test holds the two equal) without protobuf-es's reflective `create()` per nested message,
+ * tuple per tag and closure per message, which dominated decode time. Unknown fields are skipped; a
+ * known field with the wrong wire type is an error, as prost (ztunnel's decoder) reports it. Singular
+ * message fields that repeat are merged, as the protobuf spec requires.
+ * @module
+ */
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
+import type { Any } from '@bufbuild/protobuf/wkt';
+import type {
+  Address,
+  ApplicationTunnel,
+  Extension,
+  GatewayAddress,
+  LoadBalancing,
+  LoadBalancing_Scope,
+  Locality,
+  NamespacedHostname,
+  NetworkAddress,
+  Port,
+  PortList,
+  Service,
+  WeightedWaypoint,
+  Workload,
+} from '../gen/workload_pb.js';
+import { setOwnKey } from './own-key.js';
+
+const LEN = WireType.LengthDelimited;
+const VARINT = WireType.Varint;
+
+/**
+ * Reads a field tag as one number (`fieldNo << 3 | wireType`), with `BinaryReader.tag()`'s checks but
+ * without allocating a tuple per field.
+ */
+function tag(r: BinaryReader): number {
+  const start = r.pos;
+  const t = r.uint32();
+  // A tag is at most 5 varint bytes and must fit in 32 bits (the 5th byte carries only 4 bits).
+  const read = r.pos - start;
+  if (read > 5 || (read === 5 && ((r as unknown as { buf: Uint8Array }).buf[r.pos - 1] as number) > 0x0f)) {
+    throw new Error('illegal tag: varint overflows uint32');
+  }
+  if (t >>> 3 <= 0 || (t & 7) > 5) throw new Error(`illegal tag: field no ${t >>> 3} wire type ${t & 7}`);
+  return t;
+}
+
+function want(t: number, wanted: WireType): void {
+  if ((t & 7) !== wanted) throw new Error(`field ${t >>> 3}: wire type ${t & 7}, expected ${wanted}`);
+}
+
+function skip(r: BinaryReader, t: number): void {
+  r.skip((t & 7) as WireType, t >>> 3);
+}
+
+/** Reads a length prefix; returns where the nested message ends. */
+function sub(r: BinaryReader): number {
+  const len = r.uint32();
+  const end = r.pos + len;
+  if (end > r.len) throw new Error('premature EOF');
+  return end;
+}
+
+function done(r: BinaryReader, end: number): void {
+  if (r.pos !== end) throw new Error('message overruns its length');
+}
+
+function str(r: BinaryReader, t: number): string {
+  want(t, LEN);
+  return r.string();
+}
+
+function u32(r: BinaryReader, t: number): number {
+  want(t, VARINT);
+  return r.uint32();
+}
+
+// Enum values are open: any int32 is kept, as protobuf-es keeps it (validation rejects unknown ones).
+function enm<E extends number>(r: BinaryReader, t: number): E {
+  want(t, VARINT);
+  return r.int32() as E;
+}
+
+function bytes(r: BinaryReader, t: number): Uint8Array {
+  want(t, LEN);
+  return r.bytes();
+}
+
+const newNetworkAddress = (): NetworkAddress => ({
+  $typeName: 'istio.workload.NetworkAddress',
+  network: '',
+  address: new Uint8Array(0),
+});
+const newGateway = (): GatewayAddress => ({
+  $typeName: 'istio.workload.GatewayAddress',
+  destination: { case: undefined },
+  hboneMtlsPort: 0,
+});
+const newPort = (): Port => ({
+  $typeName: 'istio.workload.Port',
+  servicePort: 0,
+  targetPort: 0,
+  appProtocol: 0,
+});
+const newPortList = (): PortList => ({ $typeName: 'istio.workload.PortList', ports: [] });
+
+function readNetworkAddress(r: BinaryReader, end: number, m: NetworkAddress): NetworkAddress {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.network = str(r, t);
+    else if (no === 2) m.address = bytes(r, t);
+    else if (no === 3) m.length = u32(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readNamespacedHostname(r: BinaryReader, end: number, m: NamespacedHostname): NamespacedHostname {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.namespace = str(r, t);
+    else if (no === 2) m.hostname = str(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readGateway(r: BinaryReader, end: number, m: GatewayAddress): GatewayAddress {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) {
+      want(t, LEN);
+      const prev: NamespacedHostname =
+        m.destination.case === 'hostname'
+          ? m.destination.value
+          : { $typeName: 'istio.workload.NamespacedHostname', namespace: '', hostname: '' };
+      m.destination = { case: 'hostname', value: readNamespacedHostname(r, sub(r), prev) };
+    } else if (no === 2) {
+      want(t, LEN);
+      const prev = m.destination.case === 'address' ? m.destination.value : newNetworkAddress();
+      m.destination = { case: 'address', value: readNetworkAddress(r, sub(r), prev) };
+    } else if (no === 3) m.hboneMtlsPort = u32(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readPort(r: BinaryReader, end: number): Port {
+  const m = newPort();
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.servicePort = u32(r, t);
+    else if (no === 2) m.targetPort = u32(r, t);
+    else if (no === 3) m.appProtocol = enm(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readPortList(r: BinaryReader, end: number, m: PortList): PortList {
+  while (r.pos < end) {
+    const t = tag(r);
+    if (t >>> 3 === 1) {
+      want(t, LEN);
+      m.ports.push(readPort(r, sub(r)));
+    } else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readAny(r: BinaryReader, end: number, m: Any): Any {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.typeUrl = str(r, t);
+    else if (no === 2) m.value = bytes(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readExtension(r: BinaryReader, end: number): Extension {
+  const m: Extension = { $typeName: 'istio.workload.Extension', name: '' };
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.name = str(r, t);
+    else if (no === 2) {
+      want(t, LEN);
+      m.config = readAny(
+        r,
+        sub(r),
+        m.config ?? { $typeName: 'google.protobuf.Any', typeUrl: '', value: new Uint8Array(0) },
+      );
+    } else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readLocality(r: BinaryReader, end: number, m: Locality): Locality {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.region = str(r, t);
+    else if (no === 2) m.zone = str(r, t);
+    else if (no === 3) m.subzone = str(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readApplicationTunnel(r: BinaryReader, end: number, m: ApplicationTunnel): ApplicationTunnel {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) m.protocol = enm(r, t);
+    else if (no === 2) m.port = u32(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+/** A `map<string, PortList>` entry: key 1, value 2; a missing value is an empty PortList. */
+function readServicesEntry(r: BinaryReader, end: number, into: Workload['services']): void {
+  let key = '';
+  let value: PortList | undefined;
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) key = str(r, t);
+    else if (no === 2) {
+      want(t, LEN);
+      value = readPortList(r, sub(r), value ?? newPortList());
+    } else skip(r, t);
+  }
+  done(r, end);
+  const list = value ?? newPortList();
+  setOwnKey(into, key, list);
+}
+
+/** A `google.protobuf.UInt32Value`, which protobuf-es unboxes to its number. */
+function readUInt32Value(r: BinaryReader, end: number, value: number): number {
+  let v = value;
+  while (r.pos < end) {
+    const t = tag(r);
+    if (t >>> 3 === 1) v = u32(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return v;
+}
+
+function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
+  while (r.pos < end) {
+    const t = tag(r);
+    switch (t >>> 3) {
+      case 20:
+        m.uid = str(r, t);
+        break;
+      case 1:
+        m.name = str(r, t);
+        break;
+      case 2:
+        m.namespace = str(r, t);
+        break;
+      case 3:
+        m.addresses.push(bytes(r, t));
+        break;
+      case 21:
+        m.hostname = str(r, t);
+        break;
+      case 4:
+        m.network = str(r, t);
+        break;
+      case 5:
+        m.tunnelProtocol = enm(r, t);
+        break;
+      case 6:
+        m.trustDomain = str(r, t);
+        break;
+      case 7:
+        m.serviceAccount = str(r, t);
+        break;
+      case 8:
+        want(t, LEN);
+        m.waypoint = readGateway(r, sub(r), m.waypoint ?? newGateway());
+        break;
+      case 19:
+        want(t, LEN);
+        m.networkGateway = readGateway(r, sub(r), m.networkGateway ?? newGateway());
+        break;
+      case 9:
+        m.node = str(r, t);
+        break;
+      case 10:
+        m.canonicalName = str(r, t);
+        break;
+      case 11:
+        m.canonicalRevision = str(r, t);
+        break;
+      case 12:
+        m.workloadType = enm(r, t);
+        break;
+      case 13:
+        m.workloadName = str(r, t);
+        break;
+      case 14:
+        want(t, VARINT);
+        m.nativeTunnel = r.bool();
+        break;
+      case 23:
+        want(t, LEN);
+        m.applicationTunnel = readApplicationTunnel(
+          r,
+          sub(r),
+          m.applicationTunnel ?? { $typeName: 'istio.workload.ApplicationTunnel', protocol: 0, port: 0 },
+        );
+        break;
+      case 22:
+        want(t, LEN);
+        readServicesEntry(r, sub(r), m.services);
+        break;
+      case 16:
+        m.authorizationPolicies.push(str(r, t));
+        break;
+      case 17:
+        m.status = enm(r, t);
+        break;
+      case 18:
+        m.clusterId = str(r, t);
+        break;
+      case 24:
+        want(t, LEN);
+        m.locality = readLocality(
+          r,
+          sub(r),
+          m.locality ?? { $typeName: 'istio.workload.Locality', region: '', zone: '', subzone: '' },
+        );
+        break;
+      case 25:
+        m.networkMode = enm(r, t);
+        break;
+      case 26:
+        want(t, LEN);
+        m.extensions.push(readExtension(r, sub(r)));
+        break;
+      case 27:
+        want(t, LEN);
+        m.capacity = readUInt32Value(r, sub(r), m.capacity ?? 0);
+        break;
+      default:
+        skip(r, t);
+    }
+  }
+  done(r, end);
+  return m;
+}
+
+const newWorkload = (): Workload => ({
+  $typeName: 'istio.workload.Workload',
+  uid: '',
+  name: '',
+  namespace: '',
+  addresses: [],
+  hostname: '',
+  network: '',
+  tunnelProtocol: 0,
+  trustDomain: '',
+  serviceAccount: '',
+  node: '',
+  canonicalName: '',
+  canonicalRevision: '',
+  workloadType: 0,
+  workloadName: '',
+  nativeTunnel: false,
+  services: {},
+  authorizationPolicies: [],
+  status: 0,
+  clusterId: '',
+  networkMode: 0,
+  extensions: [],
+});
+
+function readLoadBalancing(r: BinaryReader, end: number, m: LoadBalancing): LoadBalancing {
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) {
+      if ((t & 7) === LEN) {
+        // Packed repeated enum.
+        const e = sub(r);
+        while (r.pos < e) m.routingPreference.push(r.int32() as LoadBalancing_Scope);
+        done(r, e);
+      } else {
+        m.routingPreference.push(enm(r, t));
+      }
+    } else if (no === 2) m.mode = enm(r, t);
+    else if (no === 3) m.healthPolicy = enm(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readWeightedWaypoint(r: BinaryReader, end: number): WeightedWaypoint {
+  const m: WeightedWaypoint = { $typeName: 'istio.workload.WeightedWaypoint', weight: 0 };
+  while (r.pos < end) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) {
+      want(t, LEN);
+      m.destination = readGateway(r, sub(r), m.destination ?? newGateway());
+    } else if (no === 2) m.weight = u32(r, t);
+    else skip(r, t);
+  }
+  done(r, end);
+  return m;
+}
+
+function readService(r: BinaryReader, end: number, m: Service): Service {
+  while (r.pos < end) {
+    const t = tag(r);
+    switch (t >>> 3) {
+      case 1:
+        m.name = str(r, t);
+        break;
+      case 2:
+        m.namespace = str(r, t);
+        break;
+      case 3:
+        m.hostname = str(r, t);
+        break;
+      case 4:
+        want(t, LEN);
+        m.addresses.push(readNetworkAddress(r, sub(r), newNetworkAddress()));
+        break;
+      case 5:
+        want(t, LEN);
+        m.ports.push(readPort(r, sub(r)));
+        break;
+      case 6:
+        m.subjectAltNames.push(str(r, t));
+        break;
+      case 7:
+        want(t, LEN);
+        m.waypoint = readGateway(r, sub(r), m.waypoint ?? newGateway());
+        break;
+      case 8:
+        want(t, LEN);
+        m.loadBalancing = readLoadBalancing(
+          r,
+          sub(r),
+          m.loadBalancing ?? {
+            $typeName: 'istio.workload.LoadBalancing',
+            routingPreference: [],
+            mode: 0,
+            healthPolicy: 0,
+          },
+        );
+        break;
+      case 9:
+        m.ipFamilies = enm(r, t);
+        break;
+      case 10:
+        want(t, LEN);
+        m.extensions.push(readExtension(r, sub(r)));
+        break;
+      case 11:
+        want(t, VARINT);
+        m.canonical = r.bool();
+        break;
+      case 12:
+        want(t, VARINT);
+        m.ingressUseWaypoint = r.bool();
+        break;
+      case 13:
+        want(t, LEN);
+        m.weightedWaypoints.push(readWeightedWaypoint(r, sub(r)));
+        break;
+      case 14:
+        m.visibility = enm(r, t);
+        break;
+      default:
+        skip(r, t);
+    }
+  }
+  done(r, end);
+  return m;
+}
+
+const newService = (): Service => ({
+  $typeName: 'istio.workload.Service',
+  name: '',
+  namespace: '',
+  hostname: '',
+  addresses: [],
+  ports: [],
+  subjectAltNames: [],
+  ipFamilies: 0,
+  extensions: [],
+  canonical: false,
+  ingressUseWaypoint: false,
+  weightedWaypoints: [],
+  visibility: 0,
+});
+
+/**
+ * Reads an encoded `istio.workload.Address` into the same message object `fromBinary(AddressSchema)`
+ * returns (without `$unknown`: unknown fields are skipped).
+ *
+ * @param input - The encoded message.
+ * @returns The message.
+ * @throws {Error} On malformed input (truncation, bad tags, wrong wire types); {@link decodeAddress}
+ *   turns that into `WORKLOAD_API_ERR_DECODE`.
+ * @example
+ * ```ts
+ * readAddress(bytes).type.case; // 'workload' | 'service' | undefined
+ * ```
+ */
+export function readAddress(input: Uint8Array): Address {
+  const r = new BinaryReader(input);
+  const m: Address = { $typeName: 'istio.workload.Address', type: { case: undefined } };
+  while (r.pos < r.len) {
+    const t = tag(r);
+    const no = t >>> 3;
+    if (no === 1) {
+      want(t, LEN);
+      const prev = m.type.case === 'workload' ? m.type.value : newWorkload();
+      m.type = { case: 'workload', value: readWorkload(r, sub(r), prev) };
+    } else if (no === 2) {
+      want(t, LEN);
+      const prev = m.type.case === 'service' ? m.type.value : newService();
+      m.type = { case: 'service', value: readService(r, sub(r), prev) };
+    } else skip(r, t);
+  }
+  done(r, r.len);
+  return m;
+}

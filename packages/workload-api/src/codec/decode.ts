@@ -1,0 +1,202 @@
+/**
+ * decode -> validate -> model for the two WDS resource types, with a size cap checked before any byte is
+ * parsed, and the reverse encoders (style.md §3.7, §3.21).
+ * @module
+ */
+import { fromBinary, toBinary } from '@bufbuild/protobuf';
+import { err, ok, type Result } from 'neverthrow';
+import { type Authorization as AuthorizationProto, AuthorizationSchema } from '../gen/authorization_pb.js';
+import { type Address as AddressProto, AddressSchema } from '../gen/workload_pb.js';
+import { readAddress } from './address-reader.js';
+import { WorkloadApiError } from './errors.js';
+import { createIssueList } from './issues.js';
+import type { ConvertOptions } from './network.js';
+import { convertPolicy, type Policy, policyToProto } from './policy.js';
+import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from './resource.js';
+import { convertService, serviceToProto } from './service.js';
+import { convertWorkload, workloadToProto } from './workload.js';
+
+/**
+ * Default cap on one encoded resource: 4 MiB (ztunnel caps a whole xDS response at 200 MiB).
+ *
+ * @example
+ * ```ts
+ * decodeAddress(bytes, { maxBytes: DEFAULT_MAX_RESOURCE_BYTES / 4 });
+ * ```
+ */
+export const DEFAULT_MAX_RESOURCE_BYTES: number = 4 * 1024 * 1024;
+
+/** Options for {@link decodeAddress} and {@link decodeAuthorization}. */
+export interface DecodeOptions extends ConvertOptions {
+  /** Largest accepted input; longer input fails before parsing. Default {@link DEFAULT_MAX_RESOURCE_BYTES}. */
+  readonly maxBytes?: number;
+}
+
+const same = (value: string): string => value;
+
+function parse<T>(
+  bytes: Uint8Array,
+  options: DecodeOptions | undefined,
+  what: string,
+  fn: () => T,
+): Result<T, WorkloadApiError> {
+  const max = options?.maxBytes ?? DEFAULT_MAX_RESOURCE_BYTES;
+  if (bytes.length > max) {
+    return err(
+      new WorkloadApiError(
+        'WORKLOAD_API_ERR_TOO_LARGE',
+        `${what} is ${bytes.length} bytes, above the ${max}-byte cap`,
+      ),
+    );
+  }
+  try {
+    return ok(fn());
+  } catch (cause) {
+    const detail = cause instanceof Error ? cause.message : String(cause);
+    return err(
+      new WorkloadApiError('WORKLOAD_API_ERR_DECODE', `${what} does not decode: ${detail}`, { cause }),
+    );
+  }
+}
+
+/**
+ * Validates a decoded `istio.workload.Address` and converts it to a workload or service model.
+ *
+ * @param msg - The message.
+ * @param options - Optional string interner.
+ * @returns The model, or a {@link WorkloadApiError} listing every issue.
+ * @example
+ * ```ts
+ * addressFromProto(create(AddressSchema, { type: { case: 'workload', value: create(WorkloadSchema, { uid: 'u' }) } }));
+ * ```
+ */
+export function addressFromProto(
+  msg: AddressProto,
+  options?: ConvertOptions,
+): Result<AddressResource, WorkloadApiError> {
+  const intern = options?.intern ?? same;
+  const issues = createIssueList();
+  let model: AddressResource | undefined;
+  switch (msg.type.case) {
+    case 'workload':
+      model = convertWorkload(msg.type.value, issues.at('workload'), intern);
+      break;
+    case 'service':
+      model = convertService(msg.type.value, issues.at('service'), intern);
+      break;
+    default:
+      issues.add(
+        'type',
+        'WORKLOAD_API_ERR_MISSING_RESOURCE',
+        'unknown address type: neither workload nor service is set',
+      );
+  }
+  return model === undefined || issues.issues.length > 0
+    ? err(WorkloadApiError.fromIssues(issues.issues))
+    : ok(model);
+}
+
+/**
+ * Decodes and validates an encoded `istio.workload.Address` (the value of an xDS resource of type
+ * {@link ADDRESS_TYPE_URL}). Never throws: malformed bytes, oversized input and invalid content all come
+ * back as a {@link WorkloadApiError}.
+ *
+ * @param bytes - The encoded message.
+ * @param options - Size cap and string interner.
+ * @returns The workload or service model.
+ * @example
+ * ```ts
+ * const res = decodeAddress(bytes);
+ * if (res.isOk() && res.value.kind === 'workload') console.log(res.value.identity);
+ * ```
+ */
+export function decodeAddress(
+  bytes: Uint8Array,
+  options?: DecodeOptions,
+): Result<AddressResource, WorkloadApiError> {
+  return parse(bytes, options, 'istio.workload.Address', () => readAddress(bytes)).andThen((msg) =>
+    addressFromProto(msg, options),
+  );
+}
+
+/**
+ * Decodes and validates an encoded `istio.security.Authorization` (type {@link AUTHORIZATION_TYPE_URL}).
+ *
+ * @param bytes - The encoded message.
+ * @param options - Size cap and string interner.
+ * @returns The policy model.
+ * @example
+ * ```ts
+ * decodeAuthorization(bytes).map((p) => p.key); // Ok('ns/name')
+ * ```
+ */
+export function decodeAuthorization(
+  bytes: Uint8Array,
+  options?: DecodeOptions,
+): Result<Policy, WorkloadApiError> {
+  return parse(bytes, options, 'istio.security.Authorization', () =>
+    fromBinary(AuthorizationSchema, bytes),
+  ).andThen((msg: AuthorizationProto) => {
+    const issues = createIssueList();
+    const p = convertPolicy(msg, issues, options?.intern ?? same);
+    return p === undefined || issues.issues.length > 0
+      ? err(WorkloadApiError.fromIssues(issues.issues))
+      : ok(p);
+  });
+}
+
+/**
+ * Encodes a workload or service as an `istio.workload.Address`.
+ *
+ * @param resource - The model.
+ * @returns The encoded message.
+ * @example
+ * ```ts
+ * decodeAddress(encodeAddress(workload)); // Ok(workload-equivalent model)
+ * ```
+ */
+export function encodeAddress(resource: AddressResource): Uint8Array {
+  return toBinary(AddressSchema, {
+    $typeName: 'istio.workload.Address',
+    type:
+      resource.kind === 'workload'
+        ? { case: 'workload', value: workloadToProto(resource) }
+        : { case: 'service', value: serviceToProto(resource) },
+  });
+}
+
+/**
+ * Encodes a policy as an `istio.security.Authorization`.
+ *
+ * @param policy - The model.
+ * @returns The encoded message.
+ * @example
+ * ```ts
+ * decodeAuthorization(encodeAuthorization(policy));
+ * ```
+ */
+export function encodeAuthorization(policy: Policy): Uint8Array {
+  return toBinary(AuthorizationSchema, policyToProto(policy));
+}
+
+/**
+ * Decodes the body of an xDS resource by its type URL.
+ *
+ * @param typeUrl - {@link ADDRESS_TYPE_URL} or {@link AUTHORIZATION_TYPE_URL}.
+ * @param bytes - The `Any.value` bytes.
+ * @param options - Size cap and string interner.
+ * @returns The model, or `WORKLOAD_API_ERR_WRONG_TYPE` for any other type URL.
+ * @example
+ * ```ts
+ * decodeResource(ADDRESS_TYPE_URL, any.value);
+ * ```
+ */
+export function decodeResource(
+  typeUrl: string,
+  bytes: Uint8Array,
+  options?: DecodeOptions,
+): Result<AddressResource | Policy, WorkloadApiError> {
+  if (typeUrl === ADDRESS_TYPE_URL) return decodeAddress(bytes, options);
+  if (typeUrl === AUTHORIZATION_TYPE_URL) return decodeAuthorization(bytes, options);
+  return err(new WorkloadApiError('WORKLOAD_API_ERR_WRONG_TYPE', `unsupported resource type ${typeUrl}`));
+}

@@ -1,0 +1,89 @@
+/**
+ * Collects validation problems while a message is converted, so one pass reports all of them
+ * (style.md §3.21: decode -> validate -> model, collecting every error).
+ * @module
+ */
+import type { ValidationIssue, WorkloadApiErrorCode } from './errors.js';
+
+/** A growable list of {@link ValidationIssue}s with a path prefix for nested messages. */
+export interface IssueList {
+  /** Every issue added so far, in order. */
+  readonly issues: ValidationIssue[];
+  /**
+   * Records one problem.
+   * @param path - Path below the list's prefix, e.g. `addresses[0]`.
+   * @param code - The error code.
+   * @param message - What is wrong.
+   */
+  add(path: string, code: WorkloadApiErrorCode, message: string): void;
+  /**
+   * A view that prefixes paths with `prefix.` and records into the same list.
+   * @param prefix - The nested field's path.
+   */
+  at(prefix: string): IssueList;
+}
+
+class Issues implements IssueList {
+  readonly issues: ValidationIssue[];
+  private readonly prefix: string;
+
+  constructor(prefix: string, issues: ValidationIssue[]) {
+    this.prefix = prefix;
+    this.issues = issues;
+  }
+
+  private join(path: string): string {
+    return this.prefix === '' ? path : path === '' ? this.prefix : `${this.prefix}.${path}`;
+  }
+
+  add(path: string, code: WorkloadApiErrorCode, message: string): void {
+    this.issues.push({ path: this.join(path), code, message });
+  }
+
+  at(sub: string): IssueList {
+    return new Issues(this.join(sub), this.issues);
+  }
+}
+
+/**
+ * Creates an empty {@link IssueList}.
+ *
+ * @param prefix - Path prefix for every issue (empty for the top level).
+ * @param issues - The array to append to (shared between nested views).
+ * @returns The list.
+ * @example
+ * ```ts
+ * const list = createIssueList();
+ * list.at('workload').add('uid', 'WORKLOAD_API_ERR_MISSING_FIELD', 'uid is empty');
+ * list.issues[0]?.path; // 'workload.uid'
+ * ```
+ */
+export function createIssueList(prefix = '', issues: ValidationIssue[] = []): IssueList {
+  // A class rather than closures: one small object per nested view on the decode hot path.
+  return new Issues(prefix, issues);
+}
+
+/**
+ * Returns a deduplicating string interner: equal strings decoded from many messages (namespaces,
+ * networks, trust domains, node names) then share one heap copy, as ztunnel's `Strng` does. The table is
+ * cleared when it reaches `maxEntries`, so memory stays bounded with adversarial input.
+ *
+ * @param maxEntries - Table size at which it starts over. Default 65536.
+ * @returns The interning function.
+ * @example
+ * ```ts
+ * const intern = createInterner();
+ * intern('default') === intern(['def', 'ault'].join('')); // true (same instance)
+ * ```
+ */
+export function createInterner(maxEntries = 65_536): (value: string) => string {
+  let table = new Map<string, string>();
+  return (value) => {
+    if (value === '') return value;
+    const hit = table.get(value);
+    if (hit !== undefined) return hit;
+    if (table.size >= maxEntries) table = new Map();
+    table.set(value, value);
+    return value;
+  };
+}

@@ -1,0 +1,306 @@
+/**
+ * Service indexes as ztunnel's `ServiceStore` keeps them (src/state/service.rs:437-907; shared spec
+ * §A.5): by hostname (one service per namespace), by VIP, by CIDR VIP (longest prefix, checked when the
+ * exact VIP misses), endpoints per service, and endpoints staged while their service has not arrived.
+ * @module
+ */
+import { ipToBytes, prefixBytesEqual } from '../codec/ip.js';
+import type { PortMapping } from '../codec/network.js';
+import type { Service } from '../codec/service.js';
+import type { HealthStatus, Workload } from '../codec/workload.js';
+
+/** One workload behind a service (ztunnel `Endpoint`). */
+export interface Endpoint {
+  /** The backing workload. */
+  readonly workloadUid: string;
+  /** The workload's own service port -> target port mapping for this service. */
+  readonly ports: readonly PortMapping[];
+  /** The workload's health when the endpoint was recorded. */
+  readonly status: HealthStatus;
+}
+
+/** The endpoints of a service as arrays, with each endpoint's workload resolved. */
+export interface ServiceMembers {
+  readonly endpoints: readonly Endpoint[];
+  readonly workloads: readonly (Workload | undefined)[];
+  /**
+   * Running sums of the workloads' capacities, present when every workload is known and has an IP or a
+   * hostname: then a plain capacity-weighted pick needs no per-endpoint checks (see `chooseEndpoint`).
+   */
+  readonly cumulativeCapacity: readonly number[] | undefined;
+}
+
+/**
+ * Builds {@link ServiceMembers} for a service's endpoints.
+ *
+ * @param endpoints - The service's endpoints.
+ * @param workload - Looks a workload up by uid.
+ * @returns The arrays, with the capacity sums when they apply.
+ * @example
+ * ```ts
+ * serviceMembers(entry.endpoints.values(), (uid) => store.workload(uid));
+ * ```
+ */
+export function serviceMembers(
+  endpoints: Iterable<Endpoint>,
+  workload: (uid: string) => Workload | undefined,
+): ServiceMembers {
+  const eps = [...endpoints];
+  const wls = eps.map((ep) => workload(ep.workloadUid));
+  // A plain array of doubles: one object, no separate backing store to miss in cache.
+  let cumulative: number[] | undefined = [];
+  let sum = 0;
+  for (let i = 0; i < wls.length; i++) {
+    const wl = wls[i];
+    if (wl === undefined || (wl.workloadIps.length === 0 && wl.hostname === '')) {
+      cumulative = undefined;
+      break;
+    }
+    sum += wl.capacity;
+    cumulative.push(sum);
+  }
+  return { endpoints: eps, workloads: wls, cumulativeCapacity: cumulative };
+}
+
+/** A service and its current endpoints. */
+export interface ServiceEntry {
+  readonly service: Service;
+  readonly endpoints: Map<string, Endpoint>;
+  /**
+   * Cached {@link ServiceMembers} for endpoint choice; cleared whenever `endpoints` changes. A workload
+   * never changes without its endpoints being re-applied, so the resolved workloads stay current.
+   */
+  members: ServiceMembers | undefined;
+}
+
+interface CidrEntry {
+  readonly network: string;
+  readonly bytes: Uint8Array;
+  readonly length: number;
+  readonly entry: ServiceEntry;
+}
+
+/**
+ * ztunnel `should_include_endpoint`: keep healthy endpoints, and every endpoint when the service's
+ * load balancer health policy is ALLOW_ALL.
+ *
+ * @example
+ * ```ts
+ * includesEndpoint(service, 'Unhealthy'); // true only for ALLOW_ALL services
+ * ```
+ */
+export function includesEndpoint(service: Service, status: HealthStatus): boolean {
+  return status === 'Healthy' || service.loadBalancer?.healthPolicy === 'AllowAll';
+}
+
+/**
+ * ztunnel `ServiceMatch::find_best_match`: a service in the client's namespace wins at once; otherwise
+ * the last `canonical` one; otherwise the first.
+ *
+ * @example
+ * ```ts
+ * bestMatch(entriesOnVip, 'default')?.service;
+ * ```
+ */
+export function bestMatch(
+  entries: readonly ServiceEntry[],
+  clientNamespace: string | undefined,
+): ServiceEntry | undefined {
+  let first: ServiceEntry | undefined;
+  let canonical: ServiceEntry | undefined;
+  for (const e of entries) {
+    const s = e.service;
+    if (clientNamespace !== undefined) {
+      if (s.namespace === clientNamespace) return e;
+      // Visibility: NAMESPACE services are only seen from their own namespace (service.rs:293-295).
+      if (s.visibility === 'Namespace') continue;
+    }
+    if (s.canonical) canonical = e;
+    else if (first === undefined) first = e;
+  }
+  return canonical ?? first;
+}
+
+function replaceOrPush(list: ServiceEntry[], entry: ServiceEntry): void {
+  const i = list.findIndex((e) => e.service.namespace === entry.service.namespace);
+  if (i >= 0) list[i] = entry;
+  else list.push(entry);
+}
+
+/**
+ * Hostname, VIP and CIDR indexes plus per-service and staged endpoints.
+ *
+ * @example
+ * ```ts
+ * const index = new ServiceIndex();
+ * index.insert(service);
+ * index.bestByVip('10.96.0.10', '', 'default')?.service;
+ * ```
+ */
+export class ServiceIndex {
+  readonly byKey: Map<string, ServiceEntry> = new Map();
+  readonly staged: Map<string, Map<string, Endpoint>> = new Map();
+  private readonly byHost = new Map<string, ServiceEntry[]>();
+  // network -> ip -> services; the default network's map is held directly, one lookup fewer.
+  private readonly byVip = new Map<string, Map<string, ServiceEntry[]>>();
+  private readonly defaultVips: Map<string, ServiceEntry[]> = new Map();
+  private cidrs: CidrEntry[] = [];
+
+  /**
+   * Inserts or replaces a service. Endpoints of the service it replaces carry over and staged endpoints
+   * are flushed in, each health-filtered by the new service (xds.rs insert_service_prepared,
+   * service.rs insert_internal).
+   */
+  insert(service: Service): ServiceEntry | undefined {
+    const prev = this.byKey.get(service.key);
+    const endpoints = new Map<string, Endpoint>();
+    if (prev !== undefined) {
+      for (const [uid, ep] of prev.endpoints)
+        if (includesEndpoint(service, ep.status)) endpoints.set(uid, ep);
+    }
+    const staged = this.staged.get(service.key);
+    if (staged !== undefined) {
+      for (const [uid, ep] of staged) if (includesEndpoint(service, ep.status)) endpoints.set(uid, ep);
+      this.staged.delete(service.key);
+    }
+    if (prev !== undefined) this.unindex(prev);
+    const entry: ServiceEntry = { service, endpoints, members: undefined };
+    this.byKey.set(service.key, entry);
+    for (const vip of service.vips) {
+      let ips = vip.network === '' ? this.defaultVips : this.byVip.get(vip.network);
+      if (ips === undefined) {
+        ips = new Map();
+        this.byVip.set(vip.network, ips);
+      }
+      const list = ips.get(vip.address);
+      if (list === undefined) ips.set(vip.address, [entry]);
+      else replaceOrPush(list, entry);
+    }
+    for (const c of service.cidrVips) {
+      const bytes = ipToBytes(c.address);
+      if (bytes !== undefined) this.cidrs.push({ network: c.network, bytes, length: c.length, entry });
+    }
+    const hosts = this.byHost.get(service.hostname);
+    if (hosts === undefined) this.byHost.set(service.hostname, [entry]);
+    else replaceOrPush(hosts, entry);
+    return prev;
+  }
+
+  /** Removes a service (and anything staged for it); returns the removed entry. */
+  remove(key: string): ServiceEntry | undefined {
+    const prev = this.byKey.get(key);
+    if (prev === undefined) return undefined;
+    this.unindex(prev);
+    this.byKey.delete(key);
+    this.staged.delete(key);
+    return prev;
+  }
+
+  private unindex(prev: ServiceEntry): void {
+    const s = prev.service;
+    const hosts = this.byHost.get(s.hostname);
+    if (hosts !== undefined) {
+      const rest = hosts.filter((e) => e.service.namespace !== s.namespace);
+      if (rest.length === 0) this.byHost.delete(s.hostname);
+      else this.byHost.set(s.hostname, rest);
+    }
+    for (const vip of s.vips) {
+      const ips = this.vipsOn(vip.network);
+      const list = ips?.get(vip.address);
+      if (ips === undefined || list === undefined) continue;
+      const rest = list.filter((e) => e.service.namespace !== s.namespace);
+      if (rest.length === 0) ips.delete(vip.address);
+      else ips.set(vip.address, rest);
+      if (ips.size === 0 && vip.network !== '') this.byVip.delete(vip.network);
+    }
+    if (s.cidrVips.length > 0) this.cidrs = this.cidrs.filter((c) => c.entry.service.key !== s.key);
+  }
+
+  /**
+   * ztunnel `apply_endpoints`: removals first, then upserts (health-filtered), on the service if it
+   * exists; otherwise on its staged set (unfiltered until the service arrives).
+   */
+  applyEndpoints(
+    key: string,
+    upserts: Map<string, Endpoint> | undefined,
+    removals: Set<string> | undefined,
+  ): void {
+    const entry = this.byKey.get(key);
+    if (entry !== undefined) {
+      entry.members = undefined;
+      if (removals !== undefined) for (const uid of removals) entry.endpoints.delete(uid);
+      if (upserts !== undefined) {
+        for (const [uid, ep] of upserts)
+          if (includesEndpoint(entry.service, ep.status)) entry.endpoints.set(uid, ep);
+      }
+      return;
+    }
+    let staged = this.staged.get(key);
+    if (removals !== undefined && staged !== undefined) {
+      for (const uid of removals) staged.delete(uid);
+      if (staged.size === 0) {
+        this.staged.delete(key);
+        staged = undefined;
+      }
+    }
+    if (upserts !== undefined && upserts.size > 0) {
+      if (staged === undefined) {
+        staged = new Map();
+        this.staged.set(key, staged);
+      }
+      for (const [uid, ep] of upserts) staged.set(uid, ep);
+    }
+  }
+
+  /** Every service with this hostname, one per namespace. */
+  byHostname(hostname: string): readonly ServiceEntry[] {
+    return this.byHost.get(hostname) ?? [];
+  }
+
+  /** Every service with this exact VIP. */
+  byVipAll(ip: string, network: string): readonly ServiceEntry[] {
+    return this.vipsOn(network)?.get(ip) ?? [];
+  }
+
+  private vipsOn(network: string): Map<string, ServiceEntry[]> | undefined {
+    return network === '' ? this.defaultVips : this.byVip.get(network);
+  }
+
+  /**
+   * ztunnel `get_best_by_vip`: the best visible service on the exact VIP, else the best CIDR VIP ranked
+   * by (in client namespace, prefix length, canonical).
+   */
+  bestByVip(ip: string, network: string, clientNamespace: string | undefined): ServiceEntry | undefined {
+    const list = this.vipsOn(network)?.get(ip);
+    if (list !== undefined) {
+      const best = bestMatch(list, clientNamespace);
+      if (best !== undefined) return best;
+    }
+    if (this.cidrs.length === 0) return undefined;
+    const bytes = ipToBytes(ip);
+    if (bytes === undefined) return undefined;
+    let best: ServiceEntry | undefined;
+    let bestRank = -1;
+    for (const c of this.cidrs) {
+      if (
+        c.network !== network ||
+        c.bytes.length !== bytes.length ||
+        !prefixBytesEqual(c.bytes, bytes, c.length)
+      )
+        continue;
+      const s = c.entry.service;
+      if (clientNamespace !== undefined && s.visibility === 'Namespace' && s.namespace !== clientNamespace)
+        continue;
+      // Lexicographic (in_namespace, prefix_len, canonical); strictly greater replaces (service.rs:509-541).
+      const r =
+        (clientNamespace !== undefined && s.namespace === clientNamespace ? 1 << 9 : 0) +
+        (c.length << 1) +
+        (s.canonical ? 1 : 0);
+      if (r > bestRank) {
+        best = c.entry;
+        bestRank = r;
+      }
+    }
+    return best;
+  }
+}

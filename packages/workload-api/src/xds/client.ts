@@ -1,0 +1,452 @@
+/**
+ * The delta ADS client ztunnel runs against istiod (ztunnel src/xds/client.rs; shared spec
+ * workload-api-and-redirect.md §A.4): subscribes to Address and Authorization, applies each response to a
+ * store (good resources applied, bad ones NACKed by name), ACKs with the nonce, reconnects with backoff
+ * and `initial_resource_versions`, and fetches `network/ip` names on demand.
+ * @module
+ */
+import { create } from '@bufbuild/protobuf';
+import {
+  type ChannelCredentials,
+  Client,
+  type ClientDuplexStream,
+  credentials,
+  Metadata,
+  type StatusObject,
+} from '@grpc/grpc-js';
+import type { DecodeOptions } from '../codec/decode.js';
+import { decodeResource } from '../codec/decode.js';
+import { WorkloadApiError } from '../codec/errors.js';
+import { createInterner } from '../codec/issues.js';
+import { setOwnKey } from '../codec/own-key.js';
+import type { Policy } from '../codec/policy.js';
+import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from '../codec/resource.js';
+import type { Node } from '../gen/envoy/config/core/v3/base_pb.js';
+import {
+  type DeltaDiscoveryRequest,
+  DeltaDiscoveryRequestSchema,
+  type DeltaDiscoveryResponse,
+} from '../gen/envoy/service/discovery/v3/discovery_pb.js';
+import type { RemovedRef, WorkloadStore } from '../store/workload-store.js';
+import { DELTA_ADS_PATH, deltaAdsMethod } from './ads-service.js';
+import { createListeners } from './listeners.js';
+import { ztunnelNodeFromEnv } from './node.js';
+
+/** One rejected resource of a NACK. */
+export interface RejectedResource {
+  readonly name: string;
+  readonly error: WorkloadApiError;
+}
+
+/** Events of an {@link XdsClient}. */
+export interface XdsClientEvents {
+  /** A stream to the server is open (its first response arrived). */
+  readonly connected: { readonly attempt: number };
+  /** The stream ended; the client reconnects after `backoffMs` unless closed. */
+  readonly disconnected: { readonly error: WorkloadApiError; readonly backoffMs: number };
+  /** A response was applied in full and ACKed. */
+  readonly ack: {
+    readonly typeUrl: string;
+    readonly nonce: string;
+    readonly applied: number;
+    readonly removed: number;
+  };
+  /** A response was NACKed: the good resources were applied, these were not. */
+  readonly nack: {
+    readonly typeUrl: string;
+    readonly nonce: string;
+    readonly rejected: readonly RejectedResource[];
+  };
+}
+
+/** Options for {@link createXdsClient}. */
+export interface XdsClientOptions {
+  /** The server, a gRPC target such as `istiod.istio-system.svc:15010` or `127.0.0.1:15010` (ztunnel `XDS_ADDRESS`). */
+  readonly address: string;
+  /** Where resources go. */
+  readonly store: WorkloadStore;
+  /** Channel credentials. Default insecure (plaintext); use `credentials.createSsl(...)` for istiod's 15012. */
+  readonly credentials?: ChannelCredentials;
+  /** Extra request headers, e.g. `authorization` (ztunnel `XDS_HEADERS`). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** The node sent on initial requests. Default {@link ztunnelNodeFromEnv}(). */
+  readonly node?: Node;
+  /**
+   * On-demand mode (ztunnel `XDS_ON_DEMAND`, default false): the Address subscription starts empty
+   * (`subscribe: ["*"]` plus `unsubscribe: ["*"]`) and {@link XdsClient.demand} asks for names.
+   * Authorization is always a wildcard subscription.
+   */
+  readonly onDemand?: boolean;
+  /** Type URLs to subscribe to. Default Address and Authorization, as ztunnel. */
+  readonly typeUrls?: readonly string[];
+  /** First reconnect delay. Default 10 ms (ztunnel `INITIAL_BACKOFF`). */
+  readonly initialBackoffMs?: number;
+  /** Longest reconnect delay; the delay doubles up to it. Default 15000 ms (ztunnel `MAX_BACKOFF`). */
+  readonly maxBackoffMs?: number;
+  /** Largest response accepted. Default 200 MiB (ztunnel `max_decoding_message_size`). */
+  readonly maxReceiveBytes?: number;
+  /** Cap per decoded resource. Default {@link DEFAULT_MAX_RESOURCE_BYTES}. */
+  readonly maxResourceBytes?: number;
+  /** Closes the client when aborted. */
+  readonly signal?: AbortSignal;
+}
+
+/** A running delta xDS client. */
+export interface XdsClient {
+  /**
+   * Resolves once every wildcard type has been ACKed once (ztunnel's readiness).
+   * @throws {WorkloadApiError} `WORKLOAD_API_ERR_TIMEOUT`, `..._ABORTED` or `..._CLOSED`.
+   */
+  ready(options?: { readonly signal?: AbortSignal; readonly timeoutMs?: number }): Promise<void>;
+  /**
+   * Subscribes to one Address name on demand (usually `network/ip`, e.g. `/10.0.0.5`) and resolves once a
+   * response carries it, as a resource or as removed (unknown to the server).
+   * @throws {WorkloadApiError} `WORKLOAD_API_ERR_TIMEOUT` (default 5000 ms), `..._ABORTED`, `..._CLOSED`.
+   */
+  demand(
+    name: string,
+    options?: { readonly signal?: AbortSignal; readonly timeoutMs?: number },
+  ): Promise<void>;
+  /** The name -> version map of resources held for a type, as sent in `initial_resource_versions`. */
+  knownResources(typeUrl: string): ReadonlyMap<string, string>;
+  /** Subscribes to an event; returns the unsubscribe function. */
+  on<E extends keyof XdsClientEvents>(event: E, listener: (payload: XdsClientEvents[E]) => void): () => void;
+  /** Whether a stream is currently open. */
+  readonly connected: boolean;
+  /** Stops the stream and any reconnect; pending `ready`/`demand` calls reject. */
+  close(): Promise<void>;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(e: WorkloadApiError): void;
+}
+
+function waitFor(
+  register: (w: Waiter) => () => void,
+  what: string,
+  options: { readonly signal?: AbortSignal; readonly timeoutMs?: number } | undefined,
+  defaultTimeoutMs: number | undefined,
+): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const timeoutMs = options?.timeoutMs ?? defaultTimeoutMs;
+    let timer: NodeJS.Timeout | undefined;
+    const cleanup = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      options?.signal?.removeEventListener('abort', onAbort);
+      unregister();
+    };
+    const onAbort = (): void => {
+      cleanup();
+      reject(
+        new WorkloadApiError('WORKLOAD_API_ERR_ABORTED', `${what} aborted`, {
+          cause: options?.signal?.reason,
+        }),
+      );
+    };
+    const unregister = register({
+      resolve: () => {
+        cleanup();
+        resolve();
+      },
+      reject: (e) => {
+        cleanup();
+        reject(e);
+      },
+    });
+    if (options?.signal?.aborted === true) return onAbort();
+    options?.signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        cleanup();
+        reject(new WorkloadApiError('WORKLOAD_API_ERR_TIMEOUT', `${what} timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+    }
+  });
+}
+
+/**
+ * Starts a delta ADS client that keeps `store` in sync with the server.
+ *
+ * Per response: each resource is decoded and validated on its own; the valid ones and the removals are
+ * applied in one {@link WorkloadStore.apply}; then the client ACKs with the nonce, or NACKs with
+ * `error_detail.message` = `<name>: <reason>; <name>: <reason>` naming every rejected resource. Rejected
+ * resources are not recorded as known, so after a reconnect the server sends them again. On stream loss
+ * the client reconnects after a delay that starts at `initialBackoffMs` and doubles up to
+ * `maxBackoffMs` while connection attempts keep failing, and announces what it holds in
+ * `initial_resource_versions`.
+ *
+ * @param options - Server address, store and options.
+ * @returns The client (already connecting).
+ * @example
+ * ```ts
+ * const store = createWorkloadStore();
+ * const client = createXdsClient({ address: '127.0.0.1:15010', store });
+ * await client.ready({ timeoutMs: 10_000 });
+ * client.on('nack', (n) => console.warn(n.rejected.map((r) => r.name)));
+ * ```
+ */
+export function createXdsClient(options: XdsClientOptions): XdsClient {
+  if (typeof options.address !== 'string' || options.address === '') {
+    throw new TypeError('address: expected a gRPC target such as 127.0.0.1:15010');
+  }
+  const store = options.store;
+  const typeUrls = options.typeUrls ?? [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL];
+  const onDemand = options.onDemand ?? false;
+  const initialBackoffMs = options.initialBackoffMs ?? 10;
+  const maxBackoffMs = options.maxBackoffMs ?? 15_000;
+  const node = options.node ?? ztunnelNodeFromEnv();
+  const decodeOptions: DecodeOptions = {
+    intern: createInterner(),
+    ...(options.maxResourceBytes === undefined ? {} : { maxBytes: options.maxResourceBytes }),
+  };
+  const grpcClient = new Client(options.address, options.credentials ?? credentials.createInsecure(), {
+    'grpc.max_receive_message_length': options.maxReceiveBytes ?? 200 * 1024 * 1024,
+  });
+  const events = createListeners<XdsClientEvents>();
+
+  // ztunnel `State.known_resources`: type -> name -> last version the server sent (and we accepted).
+  const known = new Map<string, Map<string, string>>(typeUrls.map((t) => [t, new Map()]));
+  const demandWaiters = new Map<string, Set<Waiter>>();
+  const pendingDemands = new Set<string>();
+  const readyWaiters = new Set<Waiter>();
+  // Wildcard types whose first ACK is still outstanding (ztunnel `types_to_expect`).
+  const typesToExpect = new Set(typeUrls.filter((t) => !(onDemand && t === ADDRESS_TYPE_URL)));
+  let isReady = typesToExpect.size === 0;
+  let closed = false;
+  let call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  let streamOpen = false;
+  let attempt = 0;
+  let backoffMs = initialBackoffMs;
+  let timer: NodeJS.Timeout | undefined;
+
+  const isOnDemandType = (typeUrl: string): boolean => onDemand && typeUrl === ADDRESS_TYPE_URL;
+
+  function initialRequest(typeUrl: string): DeltaDiscoveryRequest {
+    const versions: Record<string, string> = {};
+    for (const [name, version] of known.get(typeUrl) ?? []) setOwnKey(versions, name, version);
+    return create(DeltaDiscoveryRequestSchema, {
+      typeUrl,
+      node,
+      // XDS cannot subscribe to nothing; subscribing and unsubscribing `*` at once means exactly that.
+      ...(isOnDemandType(typeUrl) ? { resourceNamesSubscribe: ['*'], resourceNamesUnsubscribe: ['*'] } : {}),
+      initialResourceVersions: versions,
+    });
+  }
+
+  function send(req: DeltaDiscoveryRequest): void {
+    if (call === undefined) return;
+    call.write(req);
+  }
+
+  function connect(): void {
+    if (closed) return;
+    attempt++;
+    const metadata = new Metadata();
+    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
+    const thisCall = grpcClient.makeBidiStreamRequest(
+      DELTA_ADS_PATH,
+      deltaAdsMethod.requestSerialize,
+      deltaAdsMethod.responseDeserialize,
+      metadata,
+    );
+    call = thisCall;
+    streamOpen = false;
+    let received = false;
+    let ended = false;
+    const onEnd = (error: WorkloadApiError): void => {
+      if (ended) return;
+      ended = true;
+      if (call === thisCall) call = undefined;
+      streamOpen = false;
+      if (closed) return;
+      // A stream that worked reconnects at once (ztunnel resets to INITIAL_BACKOFF after a stream that
+      // ended normally); failed connection attempts back off exponentially.
+      backoffMs = received ? initialBackoffMs : Math.min(maxBackoffMs, backoffMs * 2);
+      events.emit('disconnected', { error, backoffMs });
+      timer = setTimeout(connect, backoffMs);
+    };
+    thisCall.on('data', (res: DeltaDiscoveryResponse) => {
+      if (!received) {
+        received = true;
+        streamOpen = true;
+        events.emit('connected', { attempt });
+      }
+      handleResponse(res);
+    });
+    thisCall.on('error', (e: Error & Partial<StatusObject>) => {
+      onEnd(
+        new WorkloadApiError(
+          'WORKLOAD_API_ERR_XDS_STREAM',
+          `xDS stream to ${options.address} failed: ${e.message}`,
+          { cause: e },
+        ),
+      );
+    });
+    thisCall.on('end', () => {
+      onEnd(new WorkloadApiError('WORKLOAD_API_ERR_XDS_STREAM', `xDS stream to ${options.address} ended`));
+    });
+    for (const t of typeUrls) send(initialRequest(t));
+    for (const name of pendingDemands) {
+      send(
+        create(DeltaDiscoveryRequestSchema, { typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: [name] }),
+      );
+    }
+  }
+
+  function handleResponse(res: DeltaDiscoveryResponse): void {
+    const typeUrl = res.typeUrl;
+    const versions = known.get(typeUrl);
+    if (versions === undefined) {
+      // ztunnel logs an unknown type and still ACKs it (client.rs:720-727).
+      send(create(DeltaDiscoveryRequestSchema, { typeUrl, responseNonce: res.nonce }));
+      return;
+    }
+    const rejected: RejectedResource[] = [];
+    const models: (AddressResource | Policy)[] = [];
+    const accepted: { name: string; version: string }[] = [];
+    for (const r of res.resources) {
+      const body = r.resource;
+      let error: WorkloadApiError | undefined;
+      if (body === undefined) {
+        error = new WorkloadApiError('WORKLOAD_API_ERR_MISSING_RESOURCE', 'XDS payload without resource');
+      } else if (body.typeUrl !== '' && body.typeUrl !== typeUrl) {
+        error = new WorkloadApiError(
+          'WORKLOAD_API_ERR_WRONG_TYPE',
+          `resource type ${body.typeUrl} in a ${typeUrl} response`,
+        );
+      } else {
+        const decoded = decodeResource(typeUrl, body.value, decodeOptions);
+        if (decoded.isErr()) error = decoded.error;
+        else {
+          models.push(decoded.value);
+          accepted.push({ name: r.name, version: r.version });
+        }
+      }
+      if (error !== undefined) rejected.push({ name: r.name, error });
+    }
+    const removed: (string | RemovedRef)[] =
+      typeUrl === AUTHORIZATION_TYPE_URL
+        ? res.removedResources.map((name) => ({ kind: 'policy' as const, name }))
+        : res.removedResources;
+    try {
+      store.apply({ resources: models, removed });
+    } catch (e) {
+      // Only a store listener can throw here; the store itself is consistent, so carry on.
+      process.emitWarning(
+        `store listener threw while applying xDS: ${e instanceof Error ? e.message : String(e)}`,
+      );
+    }
+    // Known versions are updated after the store, and never for rejected resources, so a reconnect makes
+    // the server resend them (client.rs:172-203).
+    for (const name of res.removedResources) versions.delete(name);
+    for (const a of accepted) versions.set(a.name, a.version);
+    // A demanded `network/ip` comes back under the resource's own name with the address among its
+    // aliases (istio pilot/pkg/xds/workload.go appendAddress), or in removed_resources when unknown.
+    if (pendingDemands.size > 0) {
+      for (const name of res.removedResources) notifyDemand(name);
+      for (const r of res.resources) {
+        notifyDemand(r.name);
+        for (const alias of r.aliases) notifyDemand(alias);
+      }
+    }
+
+    if (rejected.length > 0) {
+      send(
+        create(DeltaDiscoveryRequestSchema, {
+          typeUrl,
+          responseNonce: res.nonce,
+          errorDetail: { message: rejected.map((r) => `${r.name}: ${r.error.message}`).join('; ') },
+        }),
+      );
+      events.emit('nack', { typeUrl, nonce: res.nonce, rejected });
+      return;
+    }
+    send(create(DeltaDiscoveryRequestSchema, { typeUrl, responseNonce: res.nonce }));
+    events.emit('ack', {
+      typeUrl,
+      nonce: res.nonce,
+      applied: models.length,
+      removed: res.removedResources.length,
+    });
+    if (typesToExpect.delete(typeUrl) && typesToExpect.size === 0) {
+      isReady = true;
+      for (const w of [...readyWaiters]) w.resolve();
+    }
+  }
+
+  function notifyDemand(name: string): void {
+    if (!pendingDemands.delete(name)) return;
+    for (const w of [...(demandWaiters.get(name) ?? [])]) w.resolve();
+    demandWaiters.delete(name);
+  }
+
+  const client: XdsClient = {
+    ready(opts) {
+      if (isReady) return Promise.resolve();
+      if (closed)
+        return Promise.reject(new WorkloadApiError('WORKLOAD_API_ERR_CLOSED', 'xDS client is closed'));
+      return waitFor(
+        (w) => {
+          readyWaiters.add(w);
+          return () => readyWaiters.delete(w);
+        },
+        'waiting for xDS readiness',
+        opts,
+        undefined,
+      );
+    },
+    demand(name, opts) {
+      if (closed)
+        return Promise.reject(new WorkloadApiError('WORKLOAD_API_ERR_CLOSED', 'xDS client is closed'));
+      if (!onDemand) throw new TypeError('demand: the client was not created with onDemand: true');
+      const p = waitFor(
+        (w) => {
+          let set = demandWaiters.get(name);
+          if (set === undefined) {
+            set = new Set();
+            demandWaiters.set(name, set);
+          }
+          set.add(w);
+          return () => set.delete(w);
+        },
+        `on-demand fetch of ${name}`,
+        opts,
+        5000,
+      );
+      if (!pendingDemands.has(name)) {
+        pendingDemands.add(name);
+        // Claim no version: the server must send the resource (client.rs add_pending_resource).
+        const versions = known.get(ADDRESS_TYPE_URL);
+        if (versions !== undefined && !versions.has(name)) versions.set(name, '');
+        send(
+          create(DeltaDiscoveryRequestSchema, { typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: [name] }),
+        );
+      }
+      return p;
+    },
+    knownResources: (typeUrl) => known.get(typeUrl) ?? new Map(),
+    on: (event, listener) => events.on(event, listener),
+    get connected() {
+      return streamOpen;
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      if (timer !== undefined) clearTimeout(timer);
+      const closing = new WorkloadApiError('WORKLOAD_API_ERR_CLOSED', 'xDS client is closed');
+      for (const w of [...readyWaiters]) w.reject(closing);
+      for (const set of demandWaiters.values()) for (const w of [...set]) w.reject(closing);
+      call?.cancel();
+      call = undefined;
+      streamOpen = false;
+      grpcClient.close();
+    },
+  };
+  if (options.signal?.aborted === true) void client.close();
+  else {
+    options.signal?.addEventListener('abort', () => void client.close(), { once: true });
+    connect();
+  }
+  return client;
+}

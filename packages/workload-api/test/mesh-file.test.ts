@@ -1,0 +1,236 @@
+/**
+ * The file source: ztunnel's LOCAL_XDS_PATH shape plus Kubernetes AuthorizationPolicies, watched for
+ * changes, served over a real gRPC connection.
+ */
+import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createWorkloadStore } from '../src/index.js';
+import {
+  createXdsClient,
+  createXdsServer,
+  type MeshFileContents,
+  parseMeshFile,
+  watchMeshFile,
+} from '../src/xds/index.js';
+import { until } from './helpers.js';
+
+// The shape of ztunnel's examples/localhost.yaml: workloads with a services port map, ztunnel-serde
+// policies (rules as nested lists, `Exact`-tagged string matches) and services with `network/ip` VIPs.
+const LOCAL = `
+workloads:
+- uid: cluster1//v1/Pod/default/local
+  name: local
+  namespace: default
+  serviceAccount: default
+  workloadIps: ["127.0.0.1"]
+  protocol: HBONE
+  node: local
+  network: ""
+  services:
+    "default/example.com":
+      80: 8080
+- uid: cluster1//v1/Pod/default/local-tcp
+  name: local-tcp
+  namespace: default
+  workloadIps: ["127.0.0.2"]
+  protocol: TCP
+  services:
+    "default/example.com":
+      80: 8080
+policies:
+- name: deny-9999
+  namespace: default
+  scope: Namespace
+  action: Deny
+  rules:
+  - - - destinationPorts: [9999]
+        principals: [{Exact: "cluster.local/ns/default/sa/bad"}]
+  dryRun: false
+services:
+- name: local
+  namespace: default
+  hostname: example.com
+  vips: ["/127.10.0.1"]
+  ports:
+    80: 8080
+  subjectAltNames: ["spiffe://cluster.local/ns/default/sa/local"]
+  canonical: true
+`;
+
+const K8S_POLICIES = `
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata:
+  name: allow-sleep
+  namespace: default
+spec:
+  selector:
+    matchLabels: {app: echo}
+  action: ALLOW
+  rules:
+  - from:
+    - source:
+        principals: ["cluster.local/ns/default/sa/sleep"]
+        ipBlocks: ["10.0.0.0/8"]
+    to:
+    - operation:
+        ports: ["8080"]
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: audit-all, namespace: default}
+spec: {action: AUDIT}
+`;
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+async function tempFile(content: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'wa-mesh-'));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const path = join(dir, 'mesh.yaml');
+  await writeFile(path, content);
+  return path;
+}
+
+describe('parseMeshFile', () => {
+  it("reads ztunnel's local config shape and translates Kubernetes policies", () => {
+    const m = parseMeshFile(LOCAL + K8S_POLICIES)._unsafeUnwrap();
+    expect(m.workloads.map((w) => w.uid)).toEqual([
+      'cluster1//v1/Pod/default/local',
+      'cluster1//v1/Pod/default/local-tcp',
+    ]);
+    expect(m.workloads[0]).toMatchObject({
+      protocol: 'HBONE',
+      workloadIps: ['127.0.0.1'],
+      identity: 'spiffe://cluster.local/ns/default/sa/default',
+    });
+    expect(m.workloads[1]?.services[0]).toMatchObject({
+      key: 'default/example.com',
+      ports: [{ servicePort: 80, targetPort: 8080 }],
+    });
+    expect(m.services[0]).toMatchObject({
+      key: 'default/example.com',
+      vips: [{ network: '', address: '127.10.0.1' }],
+      canonical: true,
+    });
+    const deny = m.policies.find((p) => p.key === 'default/deny-9999');
+    expect(deny?.groups[0]?.rules[0]?.matches[0]).toMatchObject({
+      destinationPorts: [9999],
+      principals: [{ exact: 'cluster.local/ns/default/sa/bad' }],
+    });
+    const allow = m.policies.find((p) => p.key === 'default/allow-sleep');
+    expect(allow).toMatchObject({ scope: 'WorkloadSelector', action: 'Allow' });
+    expect(allow?.groups[0]?.rules.flatMap((r) => r.matches)).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ destinationPorts: [8080] }),
+        expect.objectContaining({ principals: [{ exact: 'cluster.local/ns/default/sa/sleep' }] }),
+        expect.objectContaining({ sourceIps: [{ address: '10.0.0.0', length: 8 }] }),
+      ]),
+    );
+    // istiod does not send AUDIT policies to ztunnel.
+    expect(m.skippedPolicies).toEqual([
+      expect.objectContaining({ name: 'audit-all', reason: 'unsupported-action' }),
+    ]);
+  });
+
+  it('rejects the whole file and lists every problem', () => {
+    const e = parseMeshFile(`
+workloads:
+- uid: a
+  workloadIps: ["999.0.0.1"]
+  protocol: QUIC
+  services: {"no-slash": {80: 8080}}
+services:
+- namespace: default
+  vips: ["default"]
+policies:
+- name: p
+  scope: Everywhere
+unknownKey: 1
+---
+kind: Deployment
+---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: bad, namespace: default}
+spec: {action: ALLOW, rules: [{to: [{operation: {ports: ["x"]}}]}]}
+`)._unsafeUnwrapErr();
+    expect(e.issues.map((i) => i.code).sort()).toEqual(
+      [
+        'WORKLOAD_API_ERR_BAD_ADDRESS',
+        'WORKLOAD_API_ERR_UNKNOWN_ENUM',
+        'WORKLOAD_API_ERR_BAD_SERVICE_KEY',
+        'WORKLOAD_API_ERR_MISSING_FIELD',
+        'WORKLOAD_API_ERR_BAD_ADDRESS',
+        'WORKLOAD_API_ERR_UNKNOWN_ENUM',
+        'WORKLOAD_API_ERR_BAD_FILE',
+        'WORKLOAD_API_ERR_BAD_FILE',
+        'WORKLOAD_API_ERR_BAD_POLICY',
+      ].sort(),
+    );
+    expect(e.issues.map((i) => i.path)).toContain('document[0].workloads[0].workloadIps[0]');
+    expect(parseMeshFile('a: [unclosed')._unsafeUnwrapErr().message).toMatch(/line 1/);
+  });
+});
+
+describe('watchMeshFile', () => {
+  it('applies the file, follows edits with deltas, and keeps the last good state on a bad edit', async () => {
+    const path = await tempFile(LOCAL + K8S_POLICIES);
+    const store = createWorkloadStore();
+    const file = await watchMeshFile({ path, store, debounceMs: 10 });
+    cleanups.push(() => file.close());
+    expect(store.stats()).toEqual({ workloads: 2, services: 1, policies: 2, stagedServices: 0 });
+    expect(store.endpoints('default/example.com').size).toBe(2);
+
+    const loads: MeshFileContents[] = [];
+    const errors: string[] = [];
+    file.on('loaded', (m) => loads.push(m));
+    file.on('error', (e) => errors.push(e.code));
+
+    // Drop the TCP workload and the Kubernetes policies; write via rename, as editors and ConfigMaps do.
+    const edited = LOCAL.replace(/- uid: cluster1\/\/v1\/Pod\/default\/local-tcp[\s\S]*?80: 8080\n/, '');
+    await writeFile(`${path}.tmp`, edited);
+    await rename(`${path}.tmp`, path);
+    await until(() => loads.length === 1, 'the reload');
+    expect(store.workload('cluster1//v1/Pod/default/local-tcp')).toBeUndefined();
+    expect(store.policy('default/allow-sleep')).toBeUndefined();
+    expect(store.endpoints('default/example.com').size).toBe(1);
+
+    await writeFile(path, 'workloads: [{uid: x, workloadIps: [nope]}]');
+    await until(() => errors.length === 1, 'the error');
+    expect(errors).toEqual(['WORKLOAD_API_ERR_BAD_ADDRESS']);
+    expect(store.stats().workloads).toBe(1); // unchanged
+  });
+
+  it('fails the first load with a coded error', async () => {
+    await expect(
+      watchMeshFile({ path: '/nonexistent/mesh.yaml', store: createWorkloadStore() }),
+    ).rejects.toMatchObject({
+      code: 'WORKLOAD_API_ERR_BAD_FILE',
+    });
+  });
+
+  it('serves the file over delta xDS and pushes edits to the client', async () => {
+    const path = await tempFile(LOCAL);
+    const mesh = createWorkloadStore();
+    const file = await watchMeshFile({ path, store: mesh, debounceMs: 10 });
+    cleanups.push(() => file.close());
+    const server = createXdsServer({ store: mesh });
+    const port = await server.listen();
+    cleanups.push(() => server.close());
+    const replica = createWorkloadStore();
+    const client = createXdsClient({ address: `127.0.0.1:${port}`, store: replica });
+    cleanups.push(() => client.close());
+    await client.ready({ timeoutMs: 5000 });
+    expect(replica.workloadByAddress('127.0.0.2')?.name).toBe('local-tcp');
+    await writeFile(path, LOCAL.replace('"127.0.0.2"', '"127.0.0.3"'));
+    await until(() => replica.workloadByAddress('127.0.0.3') !== undefined, 'the edit on the client');
+    expect(replica.workloadByAddress('127.0.0.2')).toBeUndefined();
+  });
+});
