@@ -30,7 +30,18 @@ export interface ChosenEndpoint {
 const scratchEp: (Endpoint | undefined)[] = [];
 const scratchWl: (Workload | undefined)[] = [];
 
-function portOf(
+/**
+ * The target port a port list maps `servicePort` to.
+ *
+ * @param ports - Service or endpoint port mappings.
+ * @param servicePort - The service port.
+ * @returns The target port (0 means "same as the service port" on a service), or `undefined`.
+ * @example
+ * ```ts
+ * portOf([{ servicePort: 80, targetPort: 8080 }], 80); // 8080
+ * ```
+ */
+export function portOf(
   ports: readonly { servicePort: number; targetPort: number }[],
   servicePort: number,
 ): number | undefined {
@@ -95,26 +106,20 @@ export function chooseEndpoint(
   const members =
     source.members?.(service.key) ??
     serviceMembers(source.endpoints(service.key).values(), (uid) => source.workload(uid));
-  const lb = service.loadBalancer;
-  const sums = members.cumulativeCapacity;
-  if (
-    sums !== undefined &&
-    mode === 'Standard' &&
-    (svcTarget ?? 0) > 0 &&
-    (lb === undefined || lb.mode === 'Standard')
-  ) {
-    // Fast path, same result as the loop below: with a mapped service port, no load balancer and every
-    // workload addressable, every endpoint qualifies, so the draw is over the precomputed capacity sums
-    // and only the chosen endpoint is touched (no cache miss per endpoint of a large service).
-    const i = drawCumulative(sums, random);
-    if (i < 0) return undefined;
-    return withPort(
-      members.endpoints[i] as Endpoint,
-      members.workloads[i] as Workload,
-      servicePort,
-      svcTarget,
-    );
+  if (mode === 'Standard') {
+    const i = drawStandardEndpoint(members, service, servicePort, random);
+    if (i !== undefined) {
+      return i < 0
+        ? undefined
+        : withPort(
+            members.endpoints[i] as Endpoint,
+            members.workloads[i] as Workload,
+            servicePort,
+            svcTarget,
+          );
+    }
   }
+  const lb = service.loadBalancer;
   // Qualifying endpoints go to module-level scratch arrays: this runs on every connection, and the
   // store is single-threaded, so nothing is allocated per candidate.
   let n = 0;
@@ -200,8 +205,51 @@ export function chooseEndpoint(
   return withPort(picked.ep, picked.wl, servicePort, svcTarget);
 }
 
-/** Step 4: the target port for the picked endpoint, or no upstream when nothing maps the port. */
-function withPort(
+/**
+ * The fast path of {@link chooseEndpoint} in Standard mode, with the same result as its general loop:
+ * with a mapped service port, no load balancer and every workload addressable, every endpoint
+ * qualifies, so the draw is over the precomputed capacity sums and only the chosen endpoint is touched
+ * (no cache miss per endpoint of a large service).
+ *
+ * @param members - The service's endpoints and workloads.
+ * @param service - The service.
+ * @param servicePort - The port the client dialled.
+ * @param random - Random source; consumed exactly once when the fast path applies, never otherwise.
+ * @returns The drawn index, `-1` when no endpoint has capacity, or `undefined` when the fast path does
+ *   not apply and nothing was drawn.
+ * @example
+ * ```ts
+ * drawStandardEndpoint(store.members(svc.key)!, svc, 80, seededRandom(1)); // 3
+ * ```
+ */
+export function drawStandardEndpoint(
+  members: ServiceMembers,
+  service: Service,
+  servicePort: number,
+  random: RandomSource,
+): number | undefined {
+  const sums = members.cumulativeCapacity;
+  const lb = service.loadBalancer;
+  if (sums === undefined || (lb !== undefined && lb.mode !== 'Standard')) return undefined;
+  if ((portOf(service.ports, servicePort) ?? 0) === 0) return undefined;
+  return drawCumulative(sums, random);
+}
+
+/**
+ * Step 4 of {@link chooseEndpoint}: the target port for the picked endpoint, or no upstream when
+ * nothing maps the port.
+ *
+ * @param ep - The endpoint.
+ * @param wl - Its workload.
+ * @param servicePort - The port the client dialled.
+ * @param svcTarget - The service's target port for it, if the service has the port.
+ * @returns The choice with its port, or `undefined`.
+ * @example
+ * ```ts
+ * withPort(ep, wl, 80, 8080)?.targetPort; // 8080
+ * ```
+ */
+export function withPort(
   ep: Endpoint,
   wl: Workload,
   servicePort: number,

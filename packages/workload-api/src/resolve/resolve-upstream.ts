@@ -11,8 +11,14 @@ import { formatSocketAddress, isIpv6, isLoopback, parseSocketAddress } from '../
 import type { GatewayAddress } from '../codec/network.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
-import type { Endpoint } from '../store/service-index.js';
-import { chooseEndpoint, type ServiceResolutionMode } from './load-balance.js';
+import type { Endpoint, ServiceEntry, ServiceMembers } from '../store/service-index.js';
+import {
+  chooseEndpoint,
+  drawStandardEndpoint,
+  portOf,
+  type ServiceResolutionMode,
+  withPort,
+} from './load-balance.js';
 import { chooseWeighted, type RandomSource } from './random.js';
 
 /** How the connection is carried: plain TCP, HBONE, or HBONE inside HBONE through a network gateway. */
@@ -93,6 +99,51 @@ export interface UpstreamSource {
   endpoints(serviceKey: string): ReadonlyMap<string, Endpoint>;
 }
 
+/**
+ * What the store's own `resolveUpstream` adds to an {@link UpstreamSource}: the per-connection hot path
+ * with fewer lookups, answering exactly as the general one. Internal to this package.
+ */
+export interface StoreFastPath {
+  /**
+   * ztunnel `find_address` for step 1: `'workload'` when a workload is indexed at `network/ip`, else the
+   * entry of the best service on it (`bestServiceByVip`), else `undefined`.
+   */
+  classify(ip: string, network: string, clientNamespace: string): ServiceEntry | 'workload' | undefined;
+  /** The entry's endpoints with their workloads resolved (cached on the entry). */
+  members(entry: ServiceEntry): ServiceMembers;
+}
+
+/**
+ * A direct answer remembered for one endpoint: valid for any client on `network`, because a direct
+ * answer depends only on the service, the endpoint's workload, the dialled port and address family, and
+ * the HBONE port (see `memoSlots`).
+ */
+interface MemoizedDirect {
+  readonly network: string;
+  readonly result: Result<Upstream, RouteError>;
+}
+
+// Remembered answers live on the service entry, per (dialled port, family, HBONE port), one slot per
+// endpoint of the entry's current members; the store drops them whenever it replaces the members, which
+// is also when a remembered answer could change.
+function memoSlots(
+  entry: ServiceEntry,
+  members: ServiceMembers,
+  port: number,
+  v6: boolean,
+  hbonePort: number,
+): (MemoizedDirect | undefined)[] {
+  entry.memo ??= new Map();
+  // Exact in a double: port < 2^16, one family bit, hbonePort < 2^16.
+  const key = port + (v6 ? 0x10000 : 0) + hbonePort * 0x20000;
+  let slots = entry.memo.get(key) as (MemoizedDirect | undefined)[] | undefined;
+  if (slots === undefined) {
+    slots = new Array<MemoizedDirect | undefined>(members.endpoints.length);
+    entry.memo.set(key, slots);
+  }
+  return slots;
+}
+
 const DEFAULT_ILLEGAL_PORTS: readonly number[] = [15001, 15006, 15008];
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 const NONE: readonly string[] = [];
@@ -139,11 +190,13 @@ function socket(p: Picked): string | undefined {
 
 class Resolver {
   private readonly store: UpstreamSource;
+  private readonly fast: StoreFastPath | undefined;
   private readonly req: UpstreamRequest;
   private readonly random: RandomSource;
 
-  constructor(store: UpstreamSource, req: UpstreamRequest) {
+  constructor(store: UpstreamSource, req: UpstreamRequest, fast: StoreFastPath | undefined) {
     this.store = store;
+    this.fast = fast;
     this.req = req;
     this.random = req.random ?? Math.random;
   }
@@ -334,10 +387,19 @@ class Resolver {
 
     // 1. Service-addressed: a service waypoint takes precedence over everything else.
     const network = req.network ?? source.network;
-    const notWorkload = this.store.workloadByAddress(target.ip, network) === undefined;
-    const addressed = notWorkload
-      ? this.store.bestServiceByVip(target.ip, network, source.namespace)
-      : undefined;
+    let notWorkload: boolean;
+    let addressed: Service | undefined;
+    let entry: ServiceEntry | undefined;
+    const fast = this.fast;
+    if (fast !== undefined) {
+      const found = fast.classify(target.ip, network, source.namespace);
+      notWorkload = found !== 'workload';
+      entry = found === 'workload' ? undefined : found;
+      addressed = entry?.service;
+    } else {
+      notWorkload = this.store.workloadByAddress(target.ip, network) === undefined;
+      addressed = notWorkload ? this.store.bestServiceByVip(target.ip, network, source.namespace) : undefined;
+    }
     if (addressed !== undefined) {
       const gw = this.serviceWaypoint(addressed);
       if (gw !== undefined) {
@@ -369,7 +431,41 @@ class Resolver {
     // 2. The upstream: a load-balanced endpoint of the service on the VIP, else the workload with the IP.
     // Step 1 already looked the VIP up on the same network for the same client namespace.
     const known = notWorkload && network === source.network ? { svc: addressed } : undefined;
-    const parts = this.findUpstream(source.network, target.ip, target.port, 'Standard', known);
+    let parts: Parts | undefined;
+    let slots: (MemoizedDirect | undefined)[] | undefined;
+    let drawn = -1;
+    // The per-connection hot path: a service on the VIP with a plain capacity-weighted draw. The draw is
+    // the one `findUpstream` would make (same random consumption); a direct answer already computed for
+    // the drawn endpoint is returned as is, which spares the cache misses of re-deriving it.
+    const members =
+      fast !== undefined &&
+      known !== undefined &&
+      entry !== undefined &&
+      entry.service.loadBalancer?.mode !== 'Passthrough'
+        ? fast.members(entry)
+        : undefined;
+    const i =
+      members === undefined || addressed === undefined
+        ? undefined
+        : drawStandardEndpoint(members, addressed, target.port, this.random);
+    if (members !== undefined && entry !== undefined && addressed !== undefined && i !== undefined) {
+      if (i >= 0) {
+        slots = memoSlots(entry, members, target.port, isIpv6(target.ip), hbonePort);
+        const hit = slots[i];
+        if (hit !== undefined && hit.network === source.network) return hit.result;
+        drawn = i;
+        const wl = members.workloads[i] as Workload;
+        const chosen = withPort(
+          members.endpoints[i] as Endpoint,
+          wl,
+          target.port,
+          portOf(addressed.ports, target.port),
+        );
+        parts = chosen === undefined ? undefined : { wl, port: chosen.targetPort, svc: addressed };
+      }
+    } else {
+      parts = this.findUpstream(source.network, target.ip, target.port, 'Standard', known);
+    }
     let us: Picked | undefined;
     if (parts !== undefined) {
       const f = this.finalize(parts.wl, parts.port, parts.svc, target.ip);
@@ -468,7 +564,19 @@ class Resolver {
             workload: us.workload,
           };
     if (us.service !== undefined) direct.service = us.service;
-    return ok(direct);
+    const result = ok<Upstream, RouteError>(direct);
+    // Remember it for the drawn endpoint when nothing but the service, the workload and the port went
+    // into it: an IP from the workload's own list (not a hostname resolved per call). The dialled IP
+    // cannot be one of them, since it belongs to no address-indexed workload of this network, except
+    // for HostNetwork workloads, which are not address-indexed: those are never remembered.
+    if (
+      slots !== undefined &&
+      us.workload.networkMode !== 'HostNetwork' &&
+      us.workload.workloadIps.includes(us.ip)
+    ) {
+      slots[drawn] = { network: us.workload.network, result };
+    }
+    return result;
   }
 
   /** A weighted waypoint drawn per connection, else the single waypoint (state.rs:540-556). */
@@ -526,5 +634,26 @@ export function resolveUpstream(
   store: UpstreamSource,
   request: UpstreamRequest,
 ): Result<Upstream, RouteError> {
-  return new Resolver(store, request).resolve();
+  return new Resolver(store, request, undefined).resolve();
+}
+
+/**
+ * {@link resolveUpstream} with the store's fast path: same answers, fewer lookups. Internal: the store's
+ * `resolveUpstream` method calls it.
+ *
+ * @param store - The store.
+ * @param fast - Its fast path.
+ * @param request - As for {@link resolveUpstream}.
+ * @returns As {@link resolveUpstream}.
+ * @example
+ * ```ts
+ * resolveUpstreamFast(store, fastPath, { source, destination: '10.96.0.10:80' });
+ * ```
+ */
+export function resolveUpstreamFast(
+  store: UpstreamSource,
+  fast: StoreFastPath,
+  request: UpstreamRequest,
+): Result<Upstream, RouteError> {
+  return new Resolver(store, request, fast).resolve();
 }

@@ -71,6 +71,22 @@ export interface ServiceEntry {
    * never changes without its endpoints being re-applied, so the resolved workloads stay current.
    */
   members: ServiceMembers | undefined;
+  /**
+   * Answers `resolveUpstream` remembered for the current `members` (one slot per endpoint, per key of its
+   * choosing); cleared together with `members`, whose indexes the slots follow.
+   */
+  memo: Map<number, unknown[]> | undefined;
+}
+
+/** The services on one exact VIP, and whether a workload claims that address too. */
+interface VipEntry {
+  readonly entries: ServiceEntry[];
+  /**
+   * Whether a workload is indexed at this `network/ip`: then ztunnel's `find_address` answers with the
+   * workload and never looks at the services. Kept in step by {@link ServiceIndex.setClaimed}, so a VIP
+   * lookup answers without a second lookup in the workload index.
+   */
+  claimed: boolean;
 }
 
 interface CidrEntry {
@@ -142,9 +158,18 @@ export class ServiceIndex {
   readonly staged: Map<string, Map<string, Endpoint>> = new Map();
   private readonly byHost = new Map<string, ServiceEntry[]>();
   // network -> ip -> services; the default network's map is held directly, one lookup fewer.
-  private readonly byVip = new Map<string, Map<string, ServiceEntry[]>>();
-  private readonly defaultVips: Map<string, ServiceEntry[]> = new Map();
+  private readonly byVip = new Map<string, Map<string, VipEntry>>();
+  private readonly defaultVips: Map<string, VipEntry> = new Map();
   private cidrs: CidrEntry[] = [];
+  private readonly isClaimed: (ip: string, network: string) => boolean;
+
+  /**
+   * @param isClaimed - Whether a workload is indexed at `network/ip` (the workload index's answer), asked
+   *   when a VIP is first indexed; later changes arrive through {@link ServiceIndex.setClaimed}.
+   */
+  constructor(isClaimed: (ip: string, network: string) => boolean = () => false) {
+    this.isClaimed = isClaimed;
+  }
 
   /**
    * Inserts or replaces a service. Endpoints of the service it replaces carry over and staged endpoints
@@ -164,7 +189,12 @@ export class ServiceIndex {
       this.staged.delete(service.key);
     }
     if (prev !== undefined) this.unindex(prev);
-    const entry: ServiceEntry = { service, endpoints, members: undefined };
+    const entry: ServiceEntry = {
+      service,
+      endpoints,
+      members: undefined,
+      memo: undefined,
+    };
     this.byKey.set(service.key, entry);
     for (const vip of service.vips) {
       let ips = vip.network === '' ? this.defaultVips : this.byVip.get(vip.network);
@@ -172,9 +202,10 @@ export class ServiceIndex {
         ips = new Map();
         this.byVip.set(vip.network, ips);
       }
-      const list = ips.get(vip.address);
-      if (list === undefined) ips.set(vip.address, [entry]);
-      else replaceOrPush(list, entry);
+      const at = ips.get(vip.address);
+      if (at === undefined) {
+        ips.set(vip.address, { entries: [entry], claimed: this.isClaimed(vip.address, vip.network) });
+      } else replaceOrPush(at.entries, entry);
     }
     for (const c of service.cidrVips) {
       const bytes = ipToBytes(c.address);
@@ -206,11 +237,11 @@ export class ServiceIndex {
     }
     for (const vip of s.vips) {
       const ips = this.vipsOn(vip.network);
-      const list = ips?.get(vip.address);
-      if (ips === undefined || list === undefined) continue;
-      const rest = list.filter((e) => e.service.namespace !== s.namespace);
+      const at = ips?.get(vip.address);
+      if (ips === undefined || at === undefined) continue;
+      const rest = at.entries.filter((e) => e.service.namespace !== s.namespace);
       if (rest.length === 0) ips.delete(vip.address);
-      else ips.set(vip.address, rest);
+      else ips.set(vip.address, { entries: rest, claimed: at.claimed });
       if (ips.size === 0 && vip.network !== '') this.byVip.delete(vip.network);
     }
     if (s.cidrVips.length > 0) this.cidrs = this.cidrs.filter((c) => c.entry.service.key !== s.key);
@@ -228,6 +259,7 @@ export class ServiceIndex {
     const entry = this.byKey.get(key);
     if (entry !== undefined) {
       entry.members = undefined;
+      entry.memo = undefined;
       if (removals !== undefined) for (const uid of removals) entry.endpoints.delete(uid);
       if (upserts !== undefined) {
         for (const [uid, ep] of upserts)
@@ -259,10 +291,39 @@ export class ServiceIndex {
 
   /** Every service with this exact VIP. */
   byVipAll(ip: string, network: string): readonly ServiceEntry[] {
-    return this.vipsOn(network)?.get(ip) ?? [];
+    return this.vipsOn(network)?.get(ip)?.entries ?? [];
   }
 
-  private vipsOn(network: string): Map<string, ServiceEntry[]> | undefined {
+  /** Records whether a workload is now indexed at `network/ip` (see `VipEntry.claimed`). */
+  setClaimed(ip: string, network: string, claimed: boolean): void {
+    const at = this.vipsOn(network)?.get(ip);
+    if (at !== undefined) at.claimed = claimed;
+  }
+
+  /**
+   * ztunnel `find_address` for an address no lookup has classified yet, VIP first: `'workload'` when a
+   * workload is indexed there (then the services are never consulted), else the best service as
+   * {@link ServiceIndex.bestByVip} finds it, else `undefined`. One lookup for a VIP, the common case of
+   * a connection; `lookupWorkload` runs only when the address is no exact VIP.
+   *
+   * @param lookupWorkload - Whether a workload is indexed at `network/ip`.
+   */
+  classify(
+    ip: string,
+    network: string,
+    clientNamespace: string | undefined,
+    lookupWorkload: (ip: string, network: string) => boolean,
+  ): ServiceEntry | 'workload' | undefined {
+    const at = this.vipsOn(network)?.get(ip);
+    if (at !== undefined) {
+      if (at.claimed) return 'workload';
+      return bestMatch(at.entries, clientNamespace) ?? this.bestByCidr(ip, network, clientNamespace);
+    }
+    if (lookupWorkload(ip, network)) return 'workload';
+    return this.bestByCidr(ip, network, clientNamespace);
+  }
+
+  private vipsOn(network: string): Map<string, VipEntry> | undefined {
     return network === '' ? this.defaultVips : this.byVip.get(network);
   }
 
@@ -271,11 +332,19 @@ export class ServiceIndex {
    * by (in client namespace, prefix length, canonical).
    */
   bestByVip(ip: string, network: string, clientNamespace: string | undefined): ServiceEntry | undefined {
-    const list = this.vipsOn(network)?.get(ip);
-    if (list !== undefined) {
-      const best = bestMatch(list, clientNamespace);
+    const at = this.vipsOn(network)?.get(ip);
+    if (at !== undefined) {
+      const best = bestMatch(at.entries, clientNamespace);
       if (best !== undefined) return best;
     }
+    return this.bestByCidr(ip, network, clientNamespace);
+  }
+
+  private bestByCidr(
+    ip: string,
+    network: string,
+    clientNamespace: string | undefined,
+  ): ServiceEntry | undefined {
     if (this.cidrs.length === 0) return undefined;
     const bytes = ipToBytes(ip);
     if (bytes === undefined) return undefined;

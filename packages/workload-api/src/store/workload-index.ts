@@ -20,6 +20,33 @@ function rank(w: Workload): number {
   return (w.uid.includes('//Pod/') ? 2 : 0) + (w.protocol === 'HBONE' ? 1 : 0);
 }
 
+// One network's addresses: the winner per IP, and every claimant (in insertion order) for the rare IPs
+// that several workloads claim.
+interface AddressMap {
+  readonly winner: Map<string, Workload>;
+  readonly claimants: Map<string, Workload[]>;
+}
+
+function newAddressMap(): AddressMap {
+  return { winner: new Map(), claimants: new Map() };
+}
+
+// ztunnel `find_address` on a collision: the best rank; Rust's max_by_key returns the last of equal
+// maxima, so ties go to the most recent insert.
+function best(claimants: readonly Workload[]): Workload {
+  let winner = claimants[0] as Workload;
+  let winnerRank = rank(winner);
+  for (let i = 1; i < claimants.length; i++) {
+    const w = claimants[i] as Workload;
+    const r = rank(w);
+    if (r >= winnerRank) {
+      winner = w;
+      winnerRank = r;
+    }
+  }
+  return winner;
+}
+
 /**
  * The uid, address, identity and hostname indexes over the current workloads.
  *
@@ -32,17 +59,29 @@ function rank(w: Workload): number {
  */
 export class WorkloadIndex {
   readonly byUid: Map<string, Workload> = new Map();
-  // network -> ip -> one workload, or several when addresses collide. Two levels so a lookup never
-  // builds a `network/ip` string; the default network's map is held directly, one lookup fewer.
-  private readonly byAddr = new Map<string, Map<string, Workload | Workload[]>>();
-  private readonly defaultNetwork: Map<string, Workload | Workload[]> = new Map();
+  // network -> ip -> the workload ztunnel's `find_address` returns there (the ranked winner when
+  // addresses collide). Two levels so a lookup never builds a `network/ip` string; the default network's
+  // map is held directly, one lookup fewer. A lookup returns the map's value without reading it: on a
+  // large mesh that read is a cache miss, and lookups run on every connection.
+  private readonly byAddr = new Map<string, AddressMap>();
+  private readonly defaultNetwork: AddressMap = newAddressMap();
   // namespace -> service account -> uids (nested, so no key string is built per workload).
   private readonly byIdentity = new Map<string, Map<string, Set<string>>>();
   private readonly byHostname = new Map<string, Workload[]>();
   private readonly localNode: string | undefined;
+  private readonly onClaim: (ip: string, network: string, claimed: boolean) => void;
 
-  constructor(localNode: string | undefined) {
+  /**
+   * @param localNode - Only workloads on this node are indexed by identity (all when `undefined`).
+   * @param onClaim - Told when an address gains its first workload or loses its last one (the service
+   *   index keeps VIP lookups in step with it).
+   */
+  constructor(
+    localNode: string | undefined,
+    onClaim: (ip: string, network: string, claimed: boolean) => void = () => {},
+  ) {
     this.localNode = localNode;
+    this.onClaim = onClaim;
   }
 
   /** Inserts or replaces a workload; returns the one it replaced. */
@@ -51,14 +90,23 @@ export class WorkloadIndex {
     if (w.networkMode !== 'HostNetwork') {
       let ips = w.network === '' ? this.defaultNetwork : this.byAddr.get(w.network);
       if (ips === undefined) {
-        ips = new Map();
+        ips = newAddressMap();
         this.byAddr.set(w.network, ips);
       }
       for (const ip of w.workloadIps) {
-        const cur = ips.get(ip);
-        if (cur === undefined) ips.set(ip, w);
-        else if (Array.isArray(cur)) cur.push(w);
-        else ips.set(ip, [cur, w]);
+        const cur = ips.winner.get(ip);
+        if (cur === undefined) {
+          ips.winner.set(ip, w);
+          this.onClaim(ip, w.network, true);
+          continue;
+        }
+        let all = ips.claimants.get(ip);
+        if (all === undefined) {
+          all = [cur];
+          ips.claimants.set(ip, all);
+        }
+        all.push(w);
+        ips.winner.set(ip, best(all));
       }
     }
     this.byUid.set(w.uid, w);
@@ -92,17 +140,23 @@ export class WorkloadIndex {
       const ips = prev.network === '' ? this.defaultNetwork : this.byAddr.get(prev.network);
       if (ips !== undefined) {
         for (const ip of prev.workloadIps) {
-          const cur = ips.get(ip);
-          if (cur === undefined) continue;
-          if (!Array.isArray(cur)) {
-            if (cur.uid === uid) ips.delete(ip);
+          const all = ips.claimants.get(ip);
+          if (all === undefined) {
+            if (ips.winner.get(ip)?.uid === uid) {
+              ips.winner.delete(ip);
+              this.onClaim(ip, prev.network, false);
+            }
             continue;
           }
-          const rest = cur.filter((w) => w.uid !== uid);
-          if (rest.length === 0) ips.delete(ip);
-          else ips.set(ip, rest.length === 1 ? (rest[0] as Workload) : rest);
+          const rest = all.filter((w) => w.uid !== uid);
+          if (rest.length <= 1) ips.claimants.delete(ip);
+          else ips.claimants.set(ip, rest);
+          if (rest.length === 0) {
+            ips.winner.delete(ip);
+            this.onClaim(ip, prev.network, false);
+          } else ips.winner.set(ip, best(rest));
         }
-        if (ips.size === 0 && prev.network !== '') this.byAddr.delete(prev.network);
+        if (ips.winner.size === 0 && prev.network !== '') this.byAddr.delete(prev.network);
       }
     }
     const accounts = this.byIdentity.get(prev.namespace);
@@ -127,26 +181,16 @@ export class WorkloadIndex {
 
   /** ztunnel `find_address`: the workload at `network/ip`, the best-ranked one on a collision. */
   byAddress(ip: string, network: string): Workload | undefined {
-    const cur = (network === '' ? this.defaultNetwork : this.byAddr.get(network))?.get(ip);
-    if (cur === undefined || !Array.isArray(cur)) return cur;
-    // Rust's max_by_key returns the last of equal maxima, so ties go to the most recent insert.
-    let best = cur[0] as Workload;
-    let bestRank = rank(best);
-    for (let i = 1; i < cur.length; i++) {
-      const w = cur[i] as Workload;
-      const r = rank(w);
-      if (r >= bestRank) {
-        best = w;
-        bestRank = r;
-      }
-    }
-    return best;
+    return (network === '' ? this.defaultNetwork : this.byAddr.get(network))?.winner.get(ip);
   }
 
   /** Every workload claiming `network/ip`, in insertion order. */
   allByAddress(ip: string, network: string): readonly Workload[] {
-    const cur = (network === '' ? this.defaultNetwork : this.byAddr.get(network))?.get(ip);
-    return cur === undefined ? [] : Array.isArray(cur) ? [...cur] : [cur];
+    const ips = network === '' ? this.defaultNetwork : this.byAddr.get(network);
+    const all = ips?.claimants.get(ip);
+    if (all !== undefined) return [...all];
+    const one = ips?.winner.get(ip);
+    return one === undefined ? [] : [one];
   }
 
   /** ztunnel `find_by_info`: a local-node workload with this name, namespace and service account. */

@@ -11,11 +11,17 @@ import type { Policy } from '../codec/policy.js';
 import type { MeshResource } from '../codec/resource.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
-import { resolveUpstream, type Upstream, type UpstreamRequest } from '../resolve/resolve-upstream.js';
+import {
+  resolveUpstreamFast,
+  type StoreFastPath,
+  type Upstream,
+  type UpstreamRequest,
+} from '../resolve/resolve-upstream.js';
 import { PolicyIndex } from './policy-index.js';
 import {
   bestMatch,
   type Endpoint,
+  type ServiceEntry,
   ServiceIndex,
   type ServiceMembers,
   serviceMembers,
@@ -226,8 +232,11 @@ function checkDelta(delta: StoreDelta): void {
  * ```
  */
 export function createWorkloadStore(options: WorkloadStoreOptions = {}): WorkloadStore {
-  const workloads = new WorkloadIndex(options.localNode);
-  const services = new ServiceIndex();
+  // Each index tells the other what the VIP-first address lookup (`ServiceIndex.classify`) needs.
+  const services: ServiceIndex = new ServiceIndex((ip, network) => isWorkloadAddress(ip, network));
+  const workloads: WorkloadIndex = new WorkloadIndex(options.localNode, (ip, network, claimed) =>
+    services.setClaimed(ip, network, claimed),
+  );
   const policies = new PolicyIndex();
   const listeners: { [E in keyof WorkloadStoreEvents]: Set<(payload: WorkloadStoreEvents[E]) => void> } = {
     added: new Set(),
@@ -368,6 +377,18 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     return changes;
   }
 
+  function membersOf(entry: ServiceEntry): ServiceMembers {
+    entry.members ??= serviceMembers(entry.endpoints.values(), (uid) => workloads.byUid.get(uid));
+    return entry.members;
+  }
+  const isWorkloadAddress = (ip: string, network: string): boolean =>
+    workloads.byAddress(ip, network) !== undefined;
+  const fastPath: StoreFastPath = {
+    classify: (ip, network, clientNamespace) =>
+      services.classify(ip, network, clientNamespace, isWorkloadAddress),
+    members: membersOf,
+  };
+
   const store: WorkloadStore = {
     apply,
     on(event, listener) {
@@ -391,9 +412,7 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     endpoints: (key) => services.byKey.get(key)?.endpoints ?? NO_ENDPOINTS,
     members(key) {
       const entry = services.byKey.get(key);
-      if (entry === undefined) return undefined;
-      entry.members ??= serviceMembers(entry.endpoints.values(), (uid) => workloads.byUid.get(uid));
-      return entry.members;
+      return entry === undefined ? undefined : membersOf(entry);
     },
     stagedEndpoints: () => services.staged,
     *services() {
@@ -417,7 +436,7 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
       ]);
     },
     policies: () => policies.byKey.values(),
-    resolveUpstream: (request) => resolveUpstream(store, request),
+    resolveUpstream: (request) => resolveUpstreamFast(store, fastPath, request),
     stats: () => ({
       workloads: workloads.byUid.size,
       services: services.byKey.size,

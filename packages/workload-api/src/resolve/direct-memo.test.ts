@@ -1,0 +1,234 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createService } from '../codec/service.js';
+import { createWorkload, type Workload } from '../codec/workload.js';
+import { createWorkloadStore, type WorkloadStore } from '../store/workload-store.js';
+import { seededRandom } from './random.js';
+import { resolveUpstream, type UpstreamSource } from './resolve-upstream.js';
+
+// `store.resolveUpstream` remembers direct answers per endpoint (the per-connection hot path). These
+// properties pin that the remembered answers are always the ones the general algorithm gives: the same
+// store seen through an `UpstreamSource` without `members` takes the general path every time.
+
+const NETWORKS = ['', 'net-b'] as const;
+
+function plain(store: WorkloadStore): UpstreamSource {
+  return {
+    workload: (uid) => store.workload(uid),
+    workloadByAddress: (ip, network) => store.workloadByAddress(ip, network),
+    bestServiceByVip: (ip, network, ns) => store.bestServiceByVip(ip, network, ns),
+    findHostname: (ns, host) => store.findHostname(ns, host),
+    endpoints: (key) => store.endpoints(key),
+  };
+}
+
+// True one time in `n`: the rarer shapes must not drown the common one the memo serves.
+const rarely = (n: number): fc.Arbitrary<boolean> => fc.integer({ min: 1, max: n }).map((x) => x === 1);
+
+const workloadArb = fc.record({
+  svc: fc.integer({ min: 0, max: 2 }),
+  ipv6: rarely(4),
+  dual: rarely(3),
+  network: rarely(5).map((other) => NETWORKS[other ? 1 : 0] as string),
+  protocol: fc.constantFrom('HBONE' as const, 'TCP' as const),
+  capacity: fc.integer({ min: 0, max: 3 }),
+  hostNetwork: rarely(8),
+  hostnameOnly: rarely(8),
+  // A pod holding its service's VIP: then the address is the workload's (ztunnel find_address).
+  claimsVip: rarely(6),
+  targetPort: fc.constantFrom(0, 8080, 9090),
+});
+type WorkloadSpec = typeof workloadArb extends fc.Arbitrary<infer T> ? T : never;
+
+function workload(i: number, spec: WorkloadSpec): Workload {
+  const host = `svc-${spec.svc}.default.svc.cluster.local`;
+  const v4 = `10.0.${spec.svc}.${i + 10}`;
+  const v6 = `fd00::${spec.svc}:${i + 10}`;
+  let ips = spec.hostnameOnly ? [] : spec.dual ? [v4, v6] : [spec.ipv6 ? v6 : v4];
+  // A HostNetwork workload is not address-indexed, so it may also hold one of its service's VIPs.
+  if (spec.hostNetwork) ips = [...ips, `10.96.1.${spec.svc + 1}`];
+  if (spec.claimsVip) ips = [...ips, `10.96.0.${spec.svc + 1}`];
+  return createWorkload({
+    uid: `Kubernetes//Pod/default/w-${i}`,
+    name: `w-${i}`,
+    namespace: 'default',
+    serviceAccount: `sa-${spec.svc}`,
+    workloadIps: ips,
+    ...(spec.hostnameOnly ? { hostname: `w-${i}.example.com` } : {}),
+    network: spec.network,
+    protocol: spec.protocol,
+    capacity: spec.capacity,
+    networkMode: spec.hostNetwork ? 'HostNetwork' : 'Standard',
+    services: [
+      {
+        key: `default/${host}`,
+        namespace: 'default',
+        hostname: host,
+        ports:
+          spec.targetPort === 9090 ? [{ servicePort: 80, targetPort: 9090, appProtocol: 'UNKNOWN' }] : [],
+      },
+    ],
+  });
+}
+
+function services(): ReturnType<typeof createService>[] {
+  return [0, 1, 2].map((s) =>
+    createService({
+      name: `svc-${s}`,
+      namespace: 'default',
+      hostname: `svc-${s}.default.svc.cluster.local`,
+      vips: [
+        { network: '', address: `10.96.0.${s + 1}` },
+        { network: '', address: `10.96.1.${s + 1}` },
+        { network: '', address: `fd00:96::${s + 1}` },
+        { network: 'net-b', address: `10.96.0.${s + 1}` },
+      ],
+      ports: [{ servicePort: 80, targetPort: s === 2 ? 0 : 8080, appProtocol: 'HTTP11' }],
+      subjectAltNames: [`spiffe://cluster.local/ns/default/sa/svc-${s}`],
+    }),
+  );
+}
+
+const stepArb = fc.oneof(
+  fc.record({
+    kind: fc.constant('resolve' as const),
+    source: fc.integer({ min: 0, max: 7 }),
+    svc: fc.integer({ min: 0, max: 2 }),
+    vip: fc.constantFrom('10.96.0.', '10.96.1.', 'fd00:96::'),
+    port: rarely(6).map((other) => (other ? 81 : 80)),
+    hbonePort: fc.constantFrom(15008, 15009),
+    seed: fc.integer({ min: 1, max: 1 << 30 }),
+  }),
+  fc.record({
+    kind: fc.constant('update' as const),
+    index: fc.integer({ min: 0, max: 7 }),
+    spec: workloadArb,
+  }),
+  fc.record({ kind: fc.constant('remove' as const), index: fc.integer({ min: 0, max: 7 }) }),
+  fc.record({ kind: fc.constant('reapply-services' as const) }),
+);
+
+describe('remembered direct answers', () => {
+  it('always equal the general algorithm, across endpoint, workload and service changes', () => {
+    fc.assert(
+      fc.property(
+        fc.array(workloadArb, { minLength: 1, maxLength: 8 }),
+        fc.array(stepArb, { maxLength: 40 }),
+        (specs, steps) => {
+          const store = createWorkloadStore();
+          const workloads = specs.map((spec, i) => workload(i, spec));
+          store.apply({ resources: [...services(), ...workloads] });
+          const general = plain(store);
+          for (const step of steps) {
+            if (step.kind === 'update') {
+              // Replaces a workload, or adds one right after the last.
+              const index = step.index % (workloads.length + 1);
+              const w = workload(index, step.spec);
+              workloads[index] = w;
+              store.apply({ resources: [w] });
+              continue;
+            }
+            if (step.kind === 'reapply-services') {
+              // New service entries: VIP lookups rebuilt while workloads may already hold the VIPs.
+              store.apply({ removed: services().map((svc) => svc.key) });
+              store.apply({ resources: services() });
+              continue;
+            }
+            if (step.kind === 'remove') {
+              store.apply({ removed: [`Kubernetes//Pod/default/w-${step.index}`] });
+              continue;
+            }
+            const source = workloads[step.source % workloads.length] as Workload;
+            const vip = step.vip.includes(':')
+              ? `[${step.vip}${step.svc + 1}]`
+              : `${step.vip}${step.svc + 1}`;
+            const request = { source, destination: `${vip}:${step.port}`, hbonePort: step.hbonePort };
+            // Several times each, so later calls can be answered from what earlier ones remembered.
+            for (let round = 0; round < 4; round++) {
+              const fast = store.resolveUpstream({ ...request, random: seededRandom(step.seed + round) });
+              const slow = resolveUpstream(general, { ...request, random: seededRandom(step.seed + round) });
+              expect(fast.isOk()).toBe(slow.isOk());
+              if (fast.isOk() && slow.isOk()) expect(fast.value).toEqual(slow.value);
+              if (fast.isErr() && slow.isErr()) expect(fast.error.code).toBe(slow.error.code);
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never remembers an IP that depends on the dialled address: a HostNetwork endpoint holding a VIP', () => {
+    const store = createWorkloadStore();
+    const host = workload(0, {
+      svc: 0,
+      ipv6: false,
+      dual: false,
+      network: '',
+      protocol: 'HBONE',
+      capacity: 1,
+      hostNetwork: true,
+      hostnameOnly: false,
+      claimsVip: false,
+      targetPort: 8080,
+    });
+    store.apply({ resources: [...services(), host] });
+    const first = store.resolveUpstream({ source: host, destination: '10.96.0.1:80' })._unsafeUnwrap();
+    const second = store.resolveUpstream({ source: host, destination: '10.96.1.1:80' })._unsafeUnwrap();
+    // ztunnel pick_workload_destination_or_resolve: the dialled IP when the workload has it.
+    expect(first.authority).toBe('10.0.0.10:8080');
+    expect(second.authority).toBe('10.96.1.1:8080');
+  });
+
+  it('never remembers an IP resolved per call for a hostname-only endpoint', () => {
+    const store = createWorkloadStore();
+    const named = workload(0, {
+      svc: 0,
+      ipv6: false,
+      dual: false,
+      network: '',
+      protocol: 'TCP',
+      capacity: 1,
+      hostNetwork: false,
+      hostnameOnly: true,
+      claimsVip: false,
+      targetPort: 8080,
+    });
+    store.apply({ resources: [...services(), named] });
+    const answers = ['192.0.2.1', '192.0.2.2'].map(
+      (ip) =>
+        store
+          .resolveUpstream({ source: named, destination: '10.96.0.1:80', resolveHostname: () => ip })
+          ._unsafeUnwrap().address,
+    );
+    expect(answers).toEqual(['192.0.2.1:8080', '192.0.2.2:8080']);
+  });
+
+  it('keeps a VIP claimed by a workload while services on it come and go', () => {
+    const store = createWorkloadStore();
+    const shared = (namespace: string) =>
+      createService({
+        name: 'shared',
+        namespace,
+        hostname: `shared.${namespace}.svc.cluster.local`,
+        vips: [{ network: '', address: '10.96.9.9' }],
+        ports: [{ servicePort: 80, targetPort: 8080, appProtocol: 'HTTP11' }],
+      });
+    const holder = createWorkload({
+      uid: 'Kubernetes//Pod/default/holder',
+      name: 'holder',
+      namespace: 'default',
+      workloadIps: ['10.96.9.9'],
+      protocol: 'HBONE',
+    });
+    store.apply({ resources: [shared('a'), shared('b'), holder] });
+    store.apply({ removed: [shared('a').key] });
+    const general = plain(store);
+    const request = { source: holder, destination: '10.96.9.9:80' };
+    // ztunnel find_address: a workload at the address wins over any service VIP, so the connection is not
+    // service-addressed; find_upstream then tries the (endpoint-less) service and falls back to passthrough.
+    const fast = store.resolveUpstream(request)._unsafeUnwrap();
+    expect(fast).toEqual(resolveUpstream(general, request)._unsafeUnwrap());
+    expect(fast.via).toBe('passthrough');
+  });
+});
