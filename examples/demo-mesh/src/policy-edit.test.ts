@@ -1,0 +1,36 @@
+import { readFileSync } from 'node:fs';
+import { parseMeshFile } from '@ambient-kit/workload-api/xds';
+import { describe, expect, it } from 'vitest';
+import { applyPolicyChange, isSingleMapDocument } from './policy-edit.js';
+import { LIVE_CHANGE } from './scenario.js';
+
+const builtIn = readFileSync(new URL('./mesh.yaml', import.meta.url), 'utf8');
+
+describe('the live policy change', () => {
+  it('widens the ALLOW in place (comments kept) and adds the DENY, which the control plane translates', () => {
+    expect(isSingleMapDocument(LIVE_CHANGE.addDocument)).toBe(true);
+    const edited = applyPolicyChange(builtIn, LIVE_CHANGE);
+    expect(edited).toContain("# L4, enforced by echo's ztunnel (node-b): only sleep may connect.");
+    const parsed = parseMeshFile(edited);
+    if (parsed.isErr()) throw parsed.error;
+    const allow = parsed.value.policies.find((p) => p.key === 'default/echo-allow-sleep');
+    expect(allow?.groups[0]?.rules[0]?.matches.flatMap((m) => m.principals)).toEqual([
+      { exact: 'cluster.local/ns/default/sa/sleep' },
+      { exact: 'cluster.local/ns/default/sa/notsleep' },
+    ]);
+    expect(parsed.value.policies.find((p) => p.key === 'default/deny-sleep-8080')).toMatchObject({
+      scope: 'Namespace',
+      action: 'Deny',
+    });
+    // Everything else is unchanged.
+    const before = parseMeshFile(builtIn)._unsafeUnwrap();
+    expect(parsed.value.workloads).toEqual(before.workloads);
+    expect(parsed.value.services).toEqual(before.services);
+  });
+
+  it('refuses a file without the policy to widen', () => {
+    expect(() => applyPolicyChange('workloads: []\n', LIVE_CHANGE)).toThrow(
+      /no AuthorizationPolicy default\/echo-allow-sleep/,
+    );
+  });
+});

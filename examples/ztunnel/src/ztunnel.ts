@@ -1,0 +1,537 @@
+/**
+ * `createZtunnel(config)`: a node proxy assembled from the ambient-kit packages, doing what ztunnel does
+ * on a node: workload state from xDS (`@ambient-kit/workload-api`), a certificate per local identity from
+ * a CA (`@ambient-kit/spiffe`), inbound HBONE with L4 policy and outbound HBONE with a pooled client
+ * (`@ambient-kit/hbone`, `@ambient-kit/authz`), in-pod listeners (`@ambient-kit/redirect`), plus ztunnel's
+ * metrics, access log, `/config_dump` and readiness.
+ * @module
+ */
+import diagnosticsChannel from 'node:diagnostics_channel';
+import net from 'node:net';
+import {
+  createHboneClient,
+  HBONE_CHANNELS,
+  HBONE_DEFAULTS,
+  type HboneClient,
+  type HboneStreamFailedEvent,
+} from '@ambient-kit/hbone';
+import type { NetnsHandle, NetnsRef } from '@ambient-kit/redirect';
+import {
+  type ConfigDump,
+  configDump,
+  createWorkloadStore,
+  type JsonObject,
+  type Workload,
+  type WorkloadStore,
+} from '@ambient-kit/workload-api';
+import { createXdsClient, type XdsClient, ztunnelNode } from '@ambient-kit/workload-api/xds';
+import { type AccessLogEntry, accessLogRecord } from './access-log.js';
+import { createCertificateManager } from './certificates.js';
+import { type ResolvedZtunnelConfig, resolveZtunnelConfig, type ZtunnelConfig } from './config.js';
+import { logEarlyFailure } from './connection-result.js';
+import { dialTcp } from './dial.js';
+import {
+  type InboundContext,
+  type InboundServer,
+  startInboundServer,
+  type TrackedConnection,
+} from './inbound.js';
+import { type InpodListeners, startInpodListeners } from './inpod.js';
+import { type LogLevel, type LogValue, nowMs, streamLogger } from './logger.js';
+import { resolveHostname } from './mesh-dns.js';
+import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.js';
+import type { OutboundContext } from './outbound.js';
+import { assertRbac } from './rbac.js';
+import { createAdminServer } from './servers/admin-server.js';
+import { closeServer, listen } from './servers/listen.js';
+import { createMetricsServer } from './servers/metrics-server.js';
+import { createReadinessServer } from './servers/readiness-server.js';
+import { serveSocks5 } from './socks5-server.js';
+
+/**
+ * The example's version, reported in `istio_build` and `/config_dump`.
+ *
+ * @example
+ * ```ts
+ * ZTUNNEL_EXAMPLE_VERSION; // '0.1.0'
+ * ```
+ */
+export const ZTUNNEL_EXAMPLE_VERSION = '0.1.0';
+
+/** The node-level listeners' bound addresses, `ip:port`. */
+export interface ZtunnelAddresses {
+  readonly admin: string;
+  readonly metrics: string;
+  readonly readiness: string;
+  /** Absent when SOCKS5 is off. */
+  readonly socks5?: string;
+}
+
+/** A running example ztunnel. */
+export interface Ztunnel {
+  /** The node it serves. */
+  readonly nodeName: string;
+  /** Its view of the mesh (fed by its xDS client, or the store it was given). */
+  readonly store: WorkloadStore;
+  /** Its metrics (prom-client registry in `metrics.registry`). */
+  readonly metrics: ZtunnelMetrics;
+  /**
+   * Binds the node-level listeners, connects to xDS and starts serving local workloads.
+   *
+   * @returns The bound addresses.
+   * @throws When a listener cannot be bound.
+   */
+  start(): Promise<ZtunnelAddresses>;
+  /**
+   * Waits until nothing is pending (xDS synced, local certificates issued, inbound listeners up).
+   *
+   * @param options - `timeoutMs`, default 10 s.
+   * @throws {Error} On timeout, naming what is still pending.
+   */
+  ready(options?: { readonly timeoutMs?: number }): Promise<void>;
+  /** What readiness still waits for (empty when ready). */
+  pending(): readonly string[];
+  /** The node-level listeners' addresses (after `start()`). */
+  addresses(): ZtunnelAddresses;
+  /** The inbound HBONE listeners by workload uid, `podIP:15008`. */
+  inboundAddresses(): ReadonlyMap<string, string>;
+  /** The `/config_dump` document. */
+  configDump(): ConfigDump;
+  /**
+   * In-pod mode: start serving a pod (ZDS `AddWorkload`): opens 15001 and 15006 in its namespace.
+   *
+   * @param uid - The workload uid in the store.
+   * @param netns - The pod's network namespace; a handle passed here is closed on removal.
+   * @throws {Error} When the workload is unknown or the listeners cannot be opened.
+   */
+  addInpodWorkload(uid: string, netns: NetnsRef): Promise<void>;
+  /** In-pod mode: stop serving a pod (ZDS `DelWorkload`). */
+  removeInpodWorkload(uid: string): Promise<void>;
+  /** Stops every listener, the xDS client and certificate rotation. */
+  close(): Promise<void>;
+}
+
+// Refusals the hbone server makes before our authorize hook runs: ztunnel logs those with log_early_deny.
+const PRE_POLICY_CODES = new Set([
+  'HBONE_ERR_NOT_CONNECT',
+  'HBONE_ERR_BAD_REQUEST',
+  'HBONE_ERR_BAD_AUTHORITY',
+  'HBONE_ERR_IP_MISMATCH',
+  'HBONE_ERR_ILLEGAL_PORT',
+]);
+
+/**
+ * Creates an example ztunnel. Nothing runs until `start()`.
+ *
+ * @param config - Node name, workload source, CA, trust bundles, mode and ports.
+ * @returns The ztunnel.
+ * @throws {RangeError} When a port or duration is out of range.
+ * @throws {TypeError} When `nodeName` is empty.
+ * @example
+ * ```ts
+ * const ca = await createCertificateAuthority({ trustDomain: 'cluster.local' });
+ * const ztunnel = createZtunnel({
+ *   nodeName: 'node-a',
+ *   workloads: { xdsAddress: '127.0.0.1:15010' },
+ *   ca: caClientFromAuthority(ca),
+ *   bundles: createBundleSet([ca.bundle]),
+ *   nodeAddress: '127.0.1.1',
+ * });
+ * await ztunnel.start();
+ * await ztunnel.ready();
+ * ```
+ */
+export function createZtunnel(config: ZtunnelConfig): Ztunnel {
+  const cfg: ResolvedZtunnelConfig = resolveZtunnelConfig(config);
+  const store = 'store' in cfg.workloads ? cfg.workloads.store : createWorkloadStore();
+  const metrics = createZtunnelMetrics({ version: ZTUNNEL_EXAMPLE_VERSION });
+  const logger = cfg.logger ?? streamLogger();
+  const log = (
+    level: LogLevel,
+    target: string,
+    message: string,
+    fields: [string, LogValue | undefined][] = [],
+  ) => logger({ timeMs: nowMs(), level, target, message, fields });
+  const emit = (entry: AccessLogEntry): void => {
+    if (cfg.accessLog === false) return;
+    if (cfg.accessLog === undefined) logger(accessLogRecord(entry));
+    else cfg.accessLog(entry);
+  };
+  const certs = createCertificateManager({
+    ca: cfg.ca,
+    ttlMs: cfg.certificateTtlMs,
+    onError: (identity, error) =>
+      log('warn', 'identity', 'certificate refresh failed', [
+        ['identity', identity],
+        ['error', error.message],
+      ]),
+  });
+  const illegalPorts = [
+    cfg.ports.outbound,
+    cfg.ports.inboundPlaintext,
+    cfg.ports.inbound,
+    ...(cfg.socks5 ? [cfg.ports.socks5] : []),
+  ];
+  const tracked = new Set<TrackedConnection>();
+  const clients = new Map<string, Promise<HboneClient>>();
+  const inbound = new Map<string, InboundServer>();
+  const starting = new Set<string>();
+  const inpod = new Map<string, { listeners: InpodListeners; netns: NetnsRef }>();
+  const servers: net.Server[] = [];
+  let xds: XdsClient | undefined;
+  let xdsReady = 'store' in cfg.workloads;
+  let addresses: ZtunnelAddresses | undefined;
+  let closed = false;
+  let reconciling: Promise<void> = Promise.resolve();
+  const unsubscribe: (() => void)[] = [];
+
+  const outboundCtx: OutboundContext = {
+    store,
+    metrics,
+    emit,
+    network: cfg.network,
+    illegalPorts,
+    bindSourceIp: cfg.mode === 'loopback',
+    dialTcp: (host, port) => dialTcp({ host, port, timeoutMs: cfg.connectTimeoutMs }),
+    hboneClient(source: Workload): Promise<HboneClient> {
+      let client = clients.get(source.identity);
+      if (client === undefined) {
+        client = certs
+          .source(source.identity)
+          .then((svid) =>
+            createHboneClient({ svid, bundles: cfg.bundles, connectTimeoutMs: cfg.connectTimeoutMs }),
+          );
+        client.catch(() => clients.delete(source.identity));
+        clients.set(source.identity, client);
+      }
+      return client;
+    },
+  };
+  const inboundCtx: InboundContext = {
+    store,
+    metrics,
+    emit,
+    bundles: cfg.bundles,
+    tracked,
+    illegalPorts,
+    dialApp: (target, client, signal) =>
+      dialTcp({
+        host: target.ip,
+        port: target.port,
+        timeoutMs: cfg.connectTimeoutMs,
+        signal,
+        ...(cfg.preserveSourceIp ? { localAddress: client.ip } : {}),
+      }),
+  };
+
+  // A local workload this ztunnel proxies inbound for. `nativeTunnel` workloads (a waypoint) terminate HBONE
+  // themselves: "requests to this workload ... do not need to be de-tunneled" (workload.proto field 14).
+  const isLocal = (w: Workload): boolean =>
+    w.node === cfg.nodeName &&
+    w.protocol === 'HBONE' &&
+    !w.nativeTunnel &&
+    w.networkMode !== 'HostNetwork' &&
+    w.workloadIps.length > 0;
+
+  /** Loopback mode: one inbound HBONE listener per local workload, following the store. */
+  async function reconcileInbound(): Promise<void> {
+    if (cfg.mode !== 'loopback' || closed) return;
+    const desired = new Map<string, Workload>();
+    for (const w of store.workloads()) if (isLocal(w)) desired.set(w.uid, w);
+    for (const [uid, server] of inbound) {
+      const want = desired.get(uid);
+      const same =
+        want !== undefined &&
+        want.identity === server.workload.identity &&
+        want.workloadIps[0] === server.workload.workloadIps[0];
+      if (!same) {
+        inbound.delete(uid);
+        await server.close();
+        log('info', 'inbound', 'listener stopped', [['workload', uid]]);
+      }
+    }
+    await Promise.all(
+      [...desired.values()]
+        .filter((w) => !inbound.has(w.uid))
+        .map(async (w) => {
+          starting.add(w.uid);
+          try {
+            const svid = await certs.source(w.identity);
+            if (closed) return;
+            const server = await startInboundServer(inboundCtx, w, svid, cfg.ports.inbound);
+            inbound.set(w.uid, server);
+            log('info', 'inbound', 'listener established', [
+              ['address', { display: server.address }],
+              ['workload', w.uid],
+              ['identity', w.identity],
+            ]);
+          } catch (error) {
+            log('error', 'inbound', 'listener failed', [
+              ['workload', w.uid],
+              ['error', (error as Error).message],
+            ]);
+          } finally {
+            starting.delete(w.uid);
+          }
+        }),
+    );
+    // Identities no local workload uses any more stop rotating.
+    const used = new Set([...desired.values()].map((w) => w.identity));
+    for (const entry of certs.dump()) {
+      if (
+        !used.has(entry.identity) &&
+        ![...inpod.values()].some((p) => p.listeners.workload.identity === entry.identity)
+      ) {
+        certs.forget(entry.identity);
+        const client = clients.get(entry.identity);
+        clients.delete(entry.identity);
+        void client?.then(
+          (c) => c.close({ deadlineMs: 1000 }),
+          () => {},
+        );
+      }
+    }
+  }
+
+  /** ztunnel's connection manager: re-check live inbound connections after a policy change. */
+  function recheckPolicies(): void {
+    for (const t of tracked) {
+      const w = store.workload(t.workloadUid);
+      const decision = w === undefined ? { allow: false } : assertRbac(store, w, t.conn);
+      if (!decision.allow) t.reject({ error: 'connection closed due to policy change', flag: 'DENY' });
+    }
+  }
+
+  function onHboneFailure(message: unknown): void {
+    const event = message as HboneStreamFailedEvent;
+    if (event.direction !== 'inbound' || !PRE_POLICY_CODES.has(event.error.code)) return;
+    const ours = [...inbound.values()].some((s) => s.address === event.destinationAddress);
+    if (!ours) return;
+    logEarlyFailure(emit, {
+      src: event.sourceAddress ?? 'unknown',
+      dst: event.destinationAddress ?? 'unknown',
+      direction: 'inbound',
+      error: event.error.message,
+    });
+  }
+
+  function pending(): string[] {
+    const out: string[] = [];
+    if (!xdsReady) out.push('xds');
+    for (const id of certs.pending()) out.push(`certificate ${id}`);
+    for (const uid of starting) out.push(`inbound ${uid}`);
+    return out;
+  }
+
+  function dump(): ConfigDump {
+    const state: JsonObject = {};
+    for (const [uid, pod] of inpod) {
+      state[uid] = {
+        state: 'Up',
+        info: { name: pod.listeners.workload.name, namespace: pod.listeners.workload.namespace },
+      };
+    }
+    // In-pod mode adds ztunnel's `workloadState` handler section (zt:src/inpod/admin.rs).
+    const extra: JsonObject = cfg.mode === 'inpod' ? { workloadState: state } : {};
+    return configDump(store, {
+      certificates: certs.dump() as unknown as JsonObject[],
+      version: {
+        version: ZTUNNEL_EXAMPLE_VERSION,
+        gitRevision: 'unknown',
+        rustVersion: `node ${process.version}`,
+        buildProfile: 'example',
+        buildStatus: 'Modified',
+        istioVersion: 'unknown',
+        cryptoProvider: 'openssl',
+      },
+      config: {
+        nodeName: cfg.nodeName,
+        proxyMode: 'Shared',
+        inpodEnabled: cfg.mode === 'inpod',
+        network: cfg.network,
+        clusterId: cfg.clusterId,
+        xdsAddress: 'xdsAddress' in cfg.workloads ? cfg.workloads.xdsAddress : null,
+        adminAddr: addresses?.admin ?? null,
+        statsAddr: addresses?.metrics ?? null,
+        readinessAddr: addresses?.readiness ?? null,
+        socks5Addr: addresses?.socks5 ?? null,
+        inboundAddr: `[::]:${cfg.ports.inbound}`,
+        outboundAddr: `[::]:${cfg.ports.outbound}`,
+        inboundPlaintextAddr: `[::]:${cfg.ports.inboundPlaintext}`,
+        illegalPorts: illegalPorts,
+        windowSize: HBONE_DEFAULTS.streamWindowBytes,
+        connectionWindowSize: HBONE_DEFAULTS.connectionWindowBytes,
+        frameSize: HBONE_DEFAULTS.maxFrameBytes,
+        poolMaxStreamsPerConn: HBONE_DEFAULTS.maxStreamsPerConnection,
+        poolUnusedReleaseTimeout: { secs: Math.round(HBONE_DEFAULTS.idleTimeoutMs / 1000), nanos: 0 },
+        secretTtl: { secs: Math.round(cfg.certificateTtlMs / 1000), nanos: 0 },
+        enableOriginalSource: cfg.preserveSourceIp,
+      },
+      extra,
+    });
+  }
+
+  async function removeInpodWorkload(uid: string): Promise<void> {
+    const pod = inpod.get(uid);
+    if (pod === undefined) return;
+    inpod.delete(uid);
+    await pod.listeners.close();
+    if (typeof pod.netns !== 'string') (pod.netns as NetnsHandle).close();
+    log('info', 'inpod', 'workload removed', [['uid', uid]]);
+  }
+
+  function scheduleReconcile(): Promise<void> {
+    reconciling = reconciling.then(reconcileInbound, reconcileInbound);
+    return reconciling;
+  }
+
+  return {
+    nodeName: cfg.nodeName,
+    store,
+    metrics,
+    async start() {
+      if (addresses !== undefined) return addresses;
+      const host = cfg.nodeAddress;
+      const bind = async (server: net.Server, port: number, name: string): Promise<string> => {
+        const a = await listen(server, host, port);
+        servers.push(server);
+        const text = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        log('info', name, 'listener established', [['address', { display: text }]]);
+        return text;
+      };
+      const admin = await bind(
+        createAdminServer({ configDump: dump, ...(cfg.onQuit ? { quit: cfg.onQuit } : {}) }),
+        cfg.ports.admin,
+        'admin',
+      );
+      const stats = await bind(createMetricsServer(metrics.registry), cfg.ports.metrics, 'stats');
+      const readiness = await bind(createReadinessServer(pending), cfg.ports.readiness, 'readiness');
+      let socks5: string | undefined;
+      if (cfg.socks5) {
+        const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+          void serveSocks5(
+            {
+              outbound: outboundCtx,
+              sourceOf: (ip) => {
+                const w = store.workloadByAddress(ip, cfg.network);
+                // Only local workloads: this ztunnel holds certificates for nobody else.
+                return w !== undefined && (cfg.mode === 'inpod' || isLocal(w)) ? w : undefined;
+              },
+              resolve: (domain, source, v6) => resolveHostname(store, domain, source, v6),
+            },
+            socket,
+          );
+        });
+        socks5 = await bind(server, cfg.ports.socks5, 'socks5');
+      }
+      addresses = { admin, metrics: stats, readiness, ...(socks5 === undefined ? {} : { socks5 }) };
+
+      diagnosticsChannel.subscribe(HBONE_CHANNELS.streamFailed, onHboneFailure);
+      unsubscribe.push(() => diagnosticsChannel.unsubscribe(HBONE_CHANNELS.streamFailed, onHboneFailure));
+      unsubscribe.push(
+        store.on('change', (changes) => {
+          const touchesPolicy = [...changes.added, ...changes.updated, ...changes.removed].some(
+            (c) => c.kind === 'policy' || c.kind === 'workload',
+          );
+          if (touchesPolicy) recheckPolicies();
+          void scheduleReconcile();
+        }),
+      );
+      if ('xdsAddress' in cfg.workloads) {
+        const client = createXdsClient({
+          address: cfg.workloads.xdsAddress,
+          store,
+          node: ztunnelNode({
+            instanceIp: host,
+            podName: cfg.podName,
+            podNamespace: 'istio-system',
+            nodeName: cfg.nodeName,
+          }),
+        });
+        xds = client;
+        client.on('nack', (n) =>
+          log('warn', 'xds', 'rejected resources', [['rejected', n.rejected.map((r) => r.name).join(', ')]]),
+        );
+        void client.ready({ timeoutMs: 3_600_000 }).then(
+          () => {
+            xdsReady = true;
+            log('info', 'xds', 'synced', [
+              ['workloads', store.stats().workloads],
+              ['policies', store.stats().policies],
+            ]);
+          },
+          () => {},
+        );
+      }
+      await scheduleReconcile();
+      return addresses;
+    },
+    async ready(options) {
+      const deadline = Date.now() + (options?.timeoutMs ?? 10_000);
+      for (;;) {
+        await reconciling;
+        const waiting = pending();
+        if (waiting.length === 0) return;
+        if (Date.now() > deadline)
+          throw new Error(`ztunnel ${cfg.nodeName} not ready, pending: ${waiting.join(', ')}`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    },
+    pending,
+    addresses() {
+      if (addresses === undefined) throw new Error('ztunnel not started');
+      return addresses;
+    },
+    inboundAddresses: () => new Map([...inbound].map(([uid, s]) => [uid, s.address])),
+    configDump: dump,
+    async addInpodWorkload(uid, netns) {
+      if (cfg.mode !== 'inpod') throw new Error('addInpodWorkload needs mode "inpod"');
+      const workload = store.workload(uid);
+      if (workload === undefined) throw new Error(`unknown workload ${uid}`);
+      await removeInpodWorkload(uid);
+      await certs.source(workload.identity);
+      const listeners = await startInpodListeners(
+        {
+          outbound: outboundCtx,
+          store,
+          metrics,
+          emit,
+          tracked,
+          ports: cfg.ports,
+          preserveSourceIp: cfg.preserveSourceIp,
+          connectTimeoutMs: cfg.connectTimeoutMs,
+        },
+        workload,
+        netns,
+      );
+      inpod.set(uid, { listeners, netns });
+      log('info', 'inpod', 'workload added', [
+        ['uid', uid],
+        ['netns', typeof netns === 'string' ? netns : netns.path],
+      ]);
+    },
+    removeInpodWorkload,
+    async close() {
+      if (closed) return;
+      closed = true;
+      for (const u of unsubscribe.splice(0)) u();
+      await reconciling.catch(() => {});
+      for (const t of tracked) t.reject({ error: 'connection closed due to connection drain', flag: '-' });
+      await Promise.all([...inbound.values()].map((s) => s.close()));
+      inbound.clear();
+      await Promise.all([...inpod.keys()].map((uid) => removeInpodWorkload(uid)));
+      await Promise.all(
+        [...clients.values()].map((c) =>
+          c.then(
+            (client) => client.close({ deadlineMs: 1000 }),
+            () => {},
+          ),
+        ),
+      );
+      clients.clear();
+      await xds?.close();
+      certs.close();
+      await Promise.all(servers.splice(0).map(closeServer));
+    },
+  };
+}
