@@ -15,7 +15,7 @@ import {
   createZtunnel,
   type Ztunnel,
 } from '@ambient-kit/example-ztunnel';
-import { createHboneClient, type HboneClient, HboneError } from '@ambient-kit/hbone';
+import { createHboneClient, type HboneClient, HboneError, type HboneStream } from '@ambient-kit/hbone';
 import {
   type BundleSource,
   type CertificateAuthority,
@@ -182,17 +182,9 @@ async function viaWaypoint(
     expectedIdentities: [sa('waypoint')],
   });
   tunnel.on('error', () => {});
-  // A keep-alive agent treats the tunnel as its socket; give it the few socket methods it calls.
-  const socketLike = Object.assign(tunnel, {
-    setKeepAlive: () => socketLike,
-    setNoDelay: () => socketLike,
-    setTimeout: () => socketLike,
-    ref: () => socketLike,
-    unref: () => socketLike,
-  });
+  // A keep-alive agent treats the tunnel as its socket (HboneStream has the socket methods it calls).
   const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-  (agent as unknown as { createConnection: () => net.Socket }).createConnection = () =>
-    socketLike as unknown as net.Socket;
+  (agent as unknown as { createConnection: () => HboneStream }).createConnection = () => tunnel;
   const answers: Answer[] = [];
   try {
     for (const r of requests) {

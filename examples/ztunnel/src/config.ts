@@ -56,8 +56,9 @@ export const ZTUNNEL_PORTS: ZtunnelPorts = Object.freeze({
  *   the ztunnel binds its inbound HBONE listener on `podIP:15008` and apps send outbound traffic through
  *   the SOCKS5 listener, binding their pod IP as the source so the ztunnel knows who they are.
  * - `inpod`: root, istio-cni style. Pods are handed over with {@link Ztunnel.addInpodWorkload} (or ZDS) with
- *   their network namespace; the ztunnel opens 15001 (outbound, `SO_ORIGINAL_DST`) and 15006 (inbound
- *   plaintext) inside it with `@ambient-kit/redirect`, next to the redirection rules.
+ *   their network namespace; the ztunnel opens 15001 (outbound, `SO_ORIGINAL_DST`), 15006 (inbound
+ *   plaintext) and 15008 (inbound HBONE) inside it with `@ambient-kit/redirect`, next to the redirection
+ *   rules, and makes the pod's upstream connections (HBONE and plain TCP) from inside it, marked 0x539.
  */
 export type ZtunnelMode = 'loopback' | 'inpod';
 

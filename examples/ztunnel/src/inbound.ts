@@ -57,7 +57,7 @@ export interface InboundContext {
 /** A running inbound listener. */
 export interface InboundServer {
   readonly workload: Workload;
-  /** `podIP:15008`. */
+  /** `podIP:15008` (in-pod too, where the listener itself is bound to the wildcard inside the pod). */
   readonly address: string;
   readonly hbone: HboneServer;
   close(): Promise<void>;
@@ -118,19 +118,22 @@ function hostnameTarget(
  * @param ctx - The ztunnel's state and dialer.
  * @param workload - The local workload; its first IP is where the listener binds.
  * @param svid - The workload's certificate source.
- * @param port - The HBONE port (15008).
+ * @param listen - The HBONE port (15008) to bind on the workload's IP (loopback mode), or a listener opened
+ *   elsewhere and served through `listen({ server })` (in-pod mode: 15008 inside the pod's namespace).
  * @returns The running listener.
  * @throws When the address cannot be bound.
  * @example
  * ```ts
  * const server = await startInboundServer(ctx, echo, await certs.source(echo.identity), 15008);
+ * // in-pod: the pod's own 15008
+ * const inPod = await startInboundServer(ctx, echo, svid, await listenInNetns(netns, { port: 15008 }));
  * ```
  */
 export async function startInboundServer(
   ctx: InboundContext,
   workload: Workload,
   svid: SvidSource,
-  port: number,
+  listen: number | net.Server,
 ): Promise<InboundServer> {
   const pending = new WeakMap<HboneRequestContext, Pending>();
   const ip = workload.workloadIps[0];
@@ -240,10 +243,18 @@ export async function startInboundServer(
       return socket;
     },
   });
-  const bound: AddressInfo = await server.listen({ port, host: ip });
+  let address: string;
+  if (typeof listen === 'number') {
+    const bound: AddressInfo = await server.listen({ port: listen, host: ip });
+    address = formatSocketAddress(bound.address, bound.port);
+  } else {
+    // A wildcard listener inside the pod: connections to it arrive at the pod's IP.
+    const bound: AddressInfo = await server.listen({ server: listen });
+    address = formatSocketAddress(ip, bound.port);
+  }
   return {
     workload,
-    address: formatSocketAddress(bound.address, bound.port),
+    address,
     hbone: server,
     close: () => server.close({ deadlineMs: 1000 }),
   };

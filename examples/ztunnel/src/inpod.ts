@@ -1,25 +1,34 @@
 /**
  * In-pod mode (istio-cni + ztunnel "shared" mode, workload-api-and-redirect.md §B.5): listeners opened
  * inside a pod's network namespace from outside it with `@ambient-kit/redirect`, next to the iptables or
- * nftables rules that steer the pod's traffic to them:
+ * nftables rules that steer the pod's traffic to them, and upstream sockets made inside it with ztunnel's
+ * mark 0x539 so those rules let them out:
  *
  * - **15001, outbound.** The app's connections, redirected by `nat OUTPUT`; where they were going comes from
- *   conntrack (`originalDestination`). Plain TCP upstreams are dialed from inside the pod with mark 0x539 so
- *   the rules let them out (`connectMarked`).
+ *   conntrack (`originalDestination`). HBONE upstreams go through an `@ambient-kit/hbone` client whose
+ *   `connectSocket` dials from inside the pod with `connectMarked` (one client, so one pool, per pod and
+ *   source identity: `zt:src/proxy/pool.rs` keeps a pool per pod in in-pod mode); plain TCP upstreams are
+ *   dialed the same way.
  * - **15006, inbound plaintext.** Non-HBONE traffic to the pod, redirected by `nat PREROUTING`: L4 policy
  *   with no peer identity (`zt:src/proxy/inbound_passthrough.rs`), then a marked connection to the app.
- *
- * HBONE upstreams are dialed by `@ambient-kit/hbone` from the ztunnel's own namespace (it has no hook for
- * a socket made in the pod), and the pod's inbound HBONE is served by the loopback-mode listener when the
- * pod IP is local; see docs/examples.md "In-pod mode".
+ * - **15008, inbound HBONE.** Exempt from the redirection, so it reaches this listener directly; served by
+ *   the pod's `@ambient-kit/hbone` server (`listen({ server })`) with the pod's certificate, L4 policy, and a
+ *   marked connection to the app from inside the pod.
  * @module
  */
 import type net from 'node:net';
+import { createHboneClient, type HboneClient } from '@ambient-kit/hbone';
 import { connectMarked, listenInNetns, type NetnsRef, originalDestination } from '@ambient-kit/redirect';
+import type { BundleSource, SvidSource } from '@ambient-kit/spiffe';
 import { formatSocketAddress, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
 import type { AccessLogEntry } from './access-log.js';
 import { type ConnectionFailure, logEarlyFailure, openConnection } from './connection-result.js';
-import type { TrackedConnection } from './inbound.js';
+import {
+  type InboundContext,
+  type InboundServer,
+  startInboundServer,
+  type TrackedConnection,
+} from './inbound.js';
 import type { ZtunnelMetrics } from './metrics.js';
 import { type OutboundContext, proxyOutbound } from './outbound.js';
 import { assertRbac, type RbacConnection } from './rbac.js';
@@ -38,15 +47,25 @@ export const INPOD_MARK = 0x539;
 
 /** What the in-pod listeners need from their ztunnel. */
 export interface InpodContext {
-  /** The outbound path; its `dialTcp` is replaced by a marked dial from inside the pod. */
+  /** The outbound path; its dialers are replaced by marked ones from inside the pod. */
   readonly outbound: OutboundContext;
+  /** The inbound HBONE path; its app dialer is replaced by a marked one from inside the pod. */
+  readonly inbound: InboundContext;
   readonly store: WorkloadStore;
   readonly metrics: ZtunnelMetrics;
   readonly emit: (entry: AccessLogEntry) => void;
   readonly tracked: Set<TrackedConnection>;
-  readonly ports: { readonly outbound: number; readonly inboundPlaintext: number };
+  readonly ports: {
+    readonly outbound: number;
+    readonly inboundPlaintext: number;
+    readonly inbound: number;
+  };
   readonly preserveSourceIp: boolean;
   readonly connectTimeoutMs: number;
+  /** The certificate source of an identity (the pod's, for its inbound server and its HBONE clients). */
+  readonly svid: (identity: string) => Promise<SvidSource>;
+  /** Trust bundles, for the pod's HBONE clients. */
+  readonly bundles: BundleSource;
 }
 
 /** A pod's listeners. */
@@ -54,6 +73,9 @@ export interface InpodListeners {
   readonly workload: Workload;
   readonly outbound: net.Server;
   readonly inboundPlaintext: net.Server;
+  /** The pod's HBONE server on its own 15008. */
+  readonly inbound: InboundServer;
+  /** Closes the listeners, drains the pod's HBONE server and closes its HBONE clients. */
   close(): Promise<void>;
 }
 
@@ -62,7 +84,7 @@ function unmapped(ip: string): string {
 }
 
 /**
- * Opens 15001 and 15006 inside a pod.
+ * Opens 15001, 15006 and 15008 inside a pod and serves them.
  *
  * @param ctx - The ztunnel's state.
  * @param workload - The pod's workload.
@@ -79,9 +101,56 @@ export async function startInpodListeners(
   workload: Workload,
   netns: NetnsRef,
 ): Promise<InpodListeners> {
-  const dialTcp = (host: string, port: number): Promise<net.Socket> =>
-    connectMarked({ netns, host, port, mark: INPOD_MARK, timeoutMs: ctx.connectTimeoutMs });
-  const outboundCtx: OutboundContext = { ...ctx.outbound, dialTcp, bindSourceIp: false };
+  // ztunnel marks every socket its in-pod factory makes (zt:src/inpod/config.rs), upstreams included.
+  const dialTcp = (host: string, port: number, signal?: AbortSignal): Promise<net.Socket> =>
+    connectMarked({
+      netns,
+      host,
+      port,
+      mark: INPOD_MARK,
+      timeoutMs: ctx.connectTimeoutMs,
+      ...(signal === undefined ? {} : { signal }),
+    });
+  // One HBONE client per source identity of this pod: its pool dials from inside the pod, marked.
+  const clients = new Map<string, Promise<HboneClient>>();
+  const hboneClient = (source: Workload): Promise<HboneClient> => {
+    let client = clients.get(source.identity);
+    if (client === undefined) {
+      client = ctx.svid(source.identity).then((svid) =>
+        createHboneClient({
+          svid,
+          bundles: ctx.bundles,
+          connectTimeoutMs: ctx.connectTimeoutMs,
+          // The hbone client's own deadline (connectTimeoutMs) aborts the dial through `signal`.
+          connectSocket: ({ host, port, signal }) => dialTcp(host, port, signal),
+        }),
+      );
+      client.catch(() => clients.delete(source.identity));
+      clients.set(source.identity, client);
+    }
+    return client;
+  };
+  const outboundCtx: OutboundContext = {
+    ...ctx.outbound,
+    dialTcp: (host, port) => dialTcp(host, port),
+    hboneClient,
+    bindSourceIp: false,
+  };
+  const inboundCtx: InboundContext = {
+    ...ctx.inbound,
+    // To the app from inside the pod, marked (so rule 17/18 let it through and replies come back to us),
+    // from the client's address when preserving it (zt:src/proxy/inbound.rs, freebind_connect).
+    dialApp: (target, client, signal) =>
+      connectMarked({
+        netns,
+        host: target.ip,
+        port: target.port,
+        mark: INPOD_MARK,
+        timeoutMs: ctx.connectTimeoutMs,
+        signal,
+        ...(ctx.preserveSourceIp ? { sourceAddress: client.ip } : {}),
+      }),
+  };
 
   // ztunnel sets IP_TRANSPARENT on its in-pod listeners (best effort) and marks every socket. Half-closes
   // must pass through (an app that ends its request still reads the answer), so allowHalfOpen.
@@ -91,14 +160,20 @@ export async function startInpodListeners(
     reusePort: true,
     serverOptions: { allowHalfOpen: true, noDelay: true },
   } as const;
-  const outbound = await listenInNetns(netns, { port: ctx.ports.outbound, ...listenOptions });
-  let inboundPlaintext: net.Server;
+  const opened: net.Server[] = [];
+  let inbound: InboundServer;
   try {
-    inboundPlaintext = await listenInNetns(netns, { port: ctx.ports.inboundPlaintext, ...listenOptions });
+    opened.push(await listenInNetns(netns, { port: ctx.ports.outbound, ...listenOptions }));
+    opened.push(await listenInNetns(netns, { port: ctx.ports.inboundPlaintext, ...listenOptions }));
+    // 15008: TLS is done by the HBONE server, which takes the listener over (and closes it on close()).
+    const hbone = await listenInNetns(netns, { port: ctx.ports.inbound, ...listenOptions });
+    opened.push(hbone);
+    inbound = await startInboundServer(inboundCtx, workload, await ctx.svid(workload.identity), hbone);
   } catch (error) {
-    await closeServer(outbound);
+    await Promise.all(opened.map(closeServer));
     throw error;
   }
+  const [outbound, inboundPlaintext] = opened as [net.Server, net.Server];
   outbound.on('connection', (socket: net.Socket) => {
     socket.on('error', () => {});
     const client = { address: unmapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
@@ -126,8 +201,18 @@ export async function startInpodListeners(
     workload,
     outbound,
     inboundPlaintext,
+    inbound,
     close: async () => {
-      await Promise.all([closeServer(outbound), closeServer(inboundPlaintext)]);
+      await Promise.all([closeServer(outbound), closeServer(inboundPlaintext), inbound.close()]);
+      await Promise.all(
+        [...clients.values()].map((c) =>
+          c.then(
+            (client) => client.close({ deadlineMs: 1000 }),
+            () => {},
+          ),
+        ),
+      );
+      clients.clear();
     },
   };
 }

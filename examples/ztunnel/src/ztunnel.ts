@@ -93,12 +93,13 @@ export interface Ztunnel {
   pending(): readonly string[];
   /** The node-level listeners' addresses (after `start()`). */
   addresses(): ZtunnelAddresses;
-  /** The inbound HBONE listeners by workload uid, `podIP:15008`. */
+  /** The inbound HBONE listeners by workload uid, `podIP:15008` (loopback mode's and in-pod ones). */
   inboundAddresses(): ReadonlyMap<string, string>;
   /** The `/config_dump` document. */
   configDump(): ConfigDump;
   /**
-   * In-pod mode: start serving a pod (ZDS `AddWorkload`): opens 15001 and 15006 in its namespace.
+   * In-pod mode: start serving a pod (ZDS `AddWorkload`): opens 15001, 15006 and 15008 in its namespace, and
+   * dials its outbound upstreams (HBONE and plain TCP) from inside it, marked 0x539.
    *
    * @param uid - The workload uid in the store.
    * @param netns - The pod's network namespace; a handle passed here is closed on removal.
@@ -305,7 +306,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
   function onHboneFailure(message: unknown): void {
     const event = message as HboneStreamFailedEvent;
     if (event.direction !== 'inbound' || !PRE_POLICY_CODES.has(event.error.code)) return;
-    const ours = [...inbound.values()].some((s) => s.address === event.destinationAddress);
+    const ours = [...inboundServers()].some((s) => s.address === event.destinationAddress);
     if (!ours) return;
     logEarlyFailure(emit, {
       src: event.sourceAddress ?? 'unknown',
@@ -313,6 +314,12 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       direction: 'inbound',
       error: event.error.message,
     });
+  }
+
+  /** Every inbound HBONE server: loopback mode's, and each in-pod workload's own. */
+  function* inboundServers(): Iterable<InboundServer> {
+    yield* inbound.values();
+    for (const pod of inpod.values()) yield pod.listeners.inbound;
   }
 
   function pending(): string[] {
@@ -482,7 +489,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       if (addresses === undefined) throw new Error('ztunnel not started');
       return addresses;
     },
-    inboundAddresses: () => new Map([...inbound].map(([uid, s]) => [uid, s.address])),
+    inboundAddresses: () => new Map([...inboundServers()].map((s) => [s.workload.uid, s.address])),
     configDump: dump,
     async addInpodWorkload(uid, netns) {
       if (cfg.mode !== 'inpod') throw new Error('addInpodWorkload needs mode "inpod"');
@@ -493,6 +500,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       const listeners = await startInpodListeners(
         {
           outbound: outboundCtx,
+          inbound: inboundCtx,
           store,
           metrics,
           emit,
@@ -500,6 +508,8 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
           ports: cfg.ports,
           preserveSourceIp: cfg.preserveSourceIp,
           connectTimeoutMs: cfg.connectTimeoutMs,
+          svid: (identity) => certs.source(identity),
+          bundles: cfg.bundles,
         },
         workload,
         netns,

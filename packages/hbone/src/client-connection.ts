@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
 import type { HboneClock } from './clock.js';
 import { HboneError } from './codec/errors.js';
+import { connectTcp, type HboneSocketFactory, openSocket } from './connect-socket.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { newConnectionId, publish } from './diagnostics.js';
 import { startKeepalive } from './keepalive.js';
@@ -43,6 +44,10 @@ export interface DialTarget {
   readonly tlsOptions: () => tls.ConnectionOptions;
   /** Carry the connection over this stream instead of dialing TCP (the inner hop of double HBONE). */
   readonly transport?: Duplex;
+  /** Makes the TCP socket when there is no `transport`. Default {@link connectTcp}. */
+  readonly connectSocket?: HboneSocketFactory;
+  /** Gives up the dial when aborted (the client closing), with the signal's reason. */
+  readonly signal?: AbortSignal;
 }
 
 type ConnectionState = 'ready' | 'draining' | 'closed';
@@ -253,15 +258,15 @@ export class ClientConnection {
 }
 
 /**
- * Dials an HBONE connection: TCP (or `target.transport`), the TLS handshake, the HTTP/2 preface and the
- * server's SETTINGS, all within `connectTimeoutMs`.
+ * Dials an HBONE connection: the TCP socket (from `target.connectSocket`, or `target.transport`), the TLS
+ * handshake, the HTTP/2 preface and the server's SETTINGS, all within `connectTimeoutMs`.
  *
- * @param target - Where, from which source IP, with which TLS options.
+ * @param target - Where, from which source IP, over which socket factory, with which TLS options.
  * @param settings - HTTP/2 settings and timers.
  * @param clock - The pool's clock.
  * @returns The ready connection.
  * @throws {HboneError} `HBONE_ERR_CONNECT_TIMEOUT`, `HBONE_ERR_CONNECTION_FAILED`, `HBONE_ERR_TLS_HANDSHAKE`,
- *   `HBONE_ERR_PEER_IDENTITY` or `HBONE_ERR_PROTOCOL`.
+ *   `HBONE_ERR_PEER_IDENTITY`, `HBONE_ERR_PROTOCOL`, or the reason of `target.signal`.
  *
  * @example
  * ```ts
@@ -280,60 +285,91 @@ export async function dialClientConnection(
   const where = target.host.includes(':')
     ? `[${target.host}]:${target.port}`
     : `${target.host}:${target.port}`;
-  const socket =
-    target.transport === undefined
-      ? tls.connect({
-          ...target.tlsOptions(),
+  let tcpConnected = target.transport !== undefined;
+  // One deadline for the whole setup (ztunnel's CONNECTION_TIMEOUT), shared with the socket factory.
+  const deadline = new AbortController();
+  const timer = setTimeout(() => {
+    deadline.abort(
+      tcpConnected
+        ? new HboneError(
+            'HBONE_ERR_CONNECT_TIMEOUT',
+            `TLS/HTTP2 setup with ${where} timed out after ${settings.connectTimeoutMs} ms`,
+          )
+        : new HboneError(
+            'HBONE_ERR_CONNECT_TIMEOUT',
+            // zt:src/proxy/pool.rs L88-93: the most common cause in a cluster.
+            `connection to ${where} timed out, maybe a NetworkPolicy is blocking HBONE port 15008`,
+          ),
+    );
+  }, settings.connectTimeoutMs);
+  timer.unref();
+  const signal =
+    target.signal === undefined ? deadline.signal : AbortSignal.any([deadline.signal, target.signal]);
+  try {
+    let transport: Duplex;
+    if (target.transport === undefined) {
+      try {
+        const raw = await openSocket(target.connectSocket ?? connectTcp, {
           host: target.host,
           port: target.port,
-          ...(target.sourceIp === undefined ? {} : { localAddress: target.sourceIp }),
-        })
-      : tls.connect({ ...target.tlsOptions(), socket: target.transport });
-  let tcpConnected = target.transport !== undefined;
-  socket.once('connect', () => {
-    tcpConnected = true;
-    socket.setNoDelay(true);
-    socket.setKeepAlive(true, HBONE_DEFAULTS.tcpKeepaliveMs);
-  });
+          sourceIp: target.sourceIp,
+          signal,
+        });
+        // hbone.md §1.5: TCP_NODELAY on, keepalive 180 s.
+        raw.setNoDelay(true);
+        raw.setKeepAlive(true, HBONE_DEFAULTS.tcpKeepaliveMs);
+        transport = raw;
+      } catch (error) {
+        if (signal.aborted) throw signal.reason;
+        if (error instanceof HboneError) throw error;
+        throw new HboneError(
+          'HBONE_ERR_CONNECTION_FAILED',
+          `cannot connect to ${where}: ${(error as Error)?.message ?? String(error)}`,
+          { cause: error },
+        );
+      }
+      tcpConnected = true;
+    } else {
+      transport = target.transport;
+    }
+    return await secureSession(transport, target, settings, clock, where, signal);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
+/** TLS and HTTP/2 over a connected transport, until the server's SETTINGS arrive or `signal` aborts. */
+function secureSession(
+  transport: Duplex,
+  target: DialTarget,
+  settings: ClientConnectionSettings,
+  clock: HboneClock,
+  where: string,
+  signal: AbortSignal,
+): Promise<ClientConnection> {
+  const socket = tls.connect({ ...target.tlsOptions(), socket: transport });
   let session: ClientHttp2Session | undefined;
   let settled = false;
-  const ready = new Promise<ClientConnection>((resolve, reject) => {
+  return new Promise<ClientConnection>((resolve, reject) => {
     const fail = (error: HboneError): void => {
       if (settled) return;
       settled = true;
-      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
       reject(error);
       if (session !== undefined) session.destroy();
       socket.destroy();
+      transport.destroy();
     };
-    const timer = setTimeout(() => {
-      fail(
-        tcpConnected
-          ? new HboneError(
-              'HBONE_ERR_CONNECT_TIMEOUT',
-              `TLS/HTTP2 setup with ${where} timed out after ${settings.connectTimeoutMs} ms`,
-            )
-          : new HboneError(
-              'HBONE_ERR_CONNECT_TIMEOUT',
-              // zt:src/proxy/pool.rs L88-93: the most common cause in a cluster.
-              `connection to ${where} timed out, maybe a NetworkPolicy is blocking HBONE port 15008`,
-            ),
-      );
-    }, settings.connectTimeoutMs);
-    timer.unref();
+    const onAbort = (): void => fail(signal.reason as HboneError);
+    if (signal.aborted) {
+      onAbort();
+      return;
+    }
+    signal.addEventListener('abort', onAbort, { once: true });
 
     // Until the server's SETTINGS arrive, any socket failure fails the dial. Watch the socket itself: when
     // it fails while node:http2 is still setting the session up, the session may never report it.
-    socket.on('error', (error: Error) => {
-      fail(
-        tcpConnected
-          ? describeTlsFailure(error, where)
-          : new HboneError('HBONE_ERR_CONNECTION_FAILED', `cannot connect to ${where}: ${error.message}`, {
-              cause: error,
-            }),
-      );
-    });
+    socket.on('error', (error: Error) => fail(describeTlsFailure(error, where)));
     socket.once('close', () =>
       fail(new HboneError('HBONE_ERR_TLS_HANDSHAKE', `${where} closed the connection during setup`)),
     );
@@ -379,7 +415,7 @@ export async function dialClientConnection(
           return;
         }
         settled = true;
-        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
         const connection = new ClientConnection(s, {
           peerIdentity,
           maxStreams,
@@ -392,5 +428,4 @@ export async function dialClientConnection(
       });
     });
   });
-  return ready;
 }

@@ -22,6 +22,7 @@ import { HboneError } from './codec/errors.js';
 import type { Forwarded } from './codec/forwarded.js';
 import { canonicalIp } from './codec/ip.js';
 import { randomTraceparent, type TraceParent } from './codec/traceparent.js';
+import type { HboneSocketFactory } from './connect-socket.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { type HboneStreamEvent, publish } from './diagnostics.js';
 import { type HboneStream, TunnelStream } from './hbone-stream.js';
@@ -60,6 +61,33 @@ export interface HboneClientOptions {
   readonly maxSessionMemoryMb?: number;
   /** This workload's metadata, sent as `baggage` on every CONNECT (ztunnel always sends the header). */
   readonly baggage?: Baggage;
+  /**
+   * Makes every TCP connection the client opens: each pooled connection, and the outer connection of double
+   * HBONE (the inner one runs inside the outer tunnel). It gets the hop's `host` and `port`, the connect's
+   * `sourceIp`, and a `signal` aborted when `connectTimeoutMs` passes or the client closes. Its failures
+   * reject with `HBONE_ERR_CONNECTION_FAILED` (an `HboneError` it throws is passed on as it is), and a dial
+   * that outlives `connectTimeoutMs` rejects with `HBONE_ERR_CONNECT_TIMEOUT`.
+   *
+   * One factory per client: the pool shares a connection between every tunnel with the same key (source and
+   * destination identities, `via`, `sourceIp`), so the sockets of one client must be interchangeable for a
+   * key. A ztunnel serving several pods in-pod makes one client per pod, each with a factory that dials
+   * from inside that pod (`zt:src/proxy/pool.rs`: in-pod mode has one pool per pod).
+   *
+   * Default: `net.connect`, bound to `sourceIp` when set.
+   *
+   * @example
+   * ```ts
+   * import { connectMarked } from '@ambient-kit/redirect';
+   *
+   * const client = createHboneClient({
+   *   svid,
+   *   bundles,
+   *   connectSocket: ({ host, port, signal }) =>
+   *     connectMarked({ netns: '/var/run/netns/sleep', host, port, mark: 0x539, signal }),
+   * });
+   * ```
+   */
+  readonly connectSocket?: HboneSocketFactory;
 }
 
 /** Options of {@link HboneClient.connect}. */
@@ -176,6 +204,7 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = h2constants;
  * @param options - The identity, the trust bundles, and optional overrides of ztunnel's defaults.
  * @returns The client.
  * @throws {RangeError} When a numeric option is out of range.
+ * @throws {TypeError} When `connectSocket` is not a function.
  * @example
  * ```ts
  * const client = createHboneClient({ svid, bundles });
@@ -190,6 +219,12 @@ const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = h2constants;
  */
 export function createHboneClient(options: HboneClientOptions): HboneClient {
   const source = toSvidSource(options.svid);
+  const connectSocket = options.connectSocket;
+  if (connectSocket !== undefined && typeof connectSocket !== 'function') {
+    throw new TypeError('createHboneClient: "connectSocket" must be a function');
+  }
+  // Aborts dials in progress when the client closes.
+  const closing = new AbortController();
   const bundles = options.bundles;
   const clock = options.clock ?? systemClock;
   const settings: ClientConnectionSettings = {
@@ -427,6 +462,8 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
       port: via.port,
       sourceIp,
       tlsOptions: () => clientTlsOptions(source, bundles, expected),
+      ...(connectSocket === undefined ? {} : { connectSocket }),
+      signal: closing.signal,
     };
     // A stream refused by a GOAWAY never reached the server: retry it on another connection (twice at most).
     for (let attempt = 0; ; attempt++) {
@@ -521,6 +558,9 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
     },
     async close(closeOptions?: { readonly deadlineMs?: number }): Promise<void> {
       closed = true;
+      if (!closing.signal.aborted) {
+        closing.abort(new HboneError('HBONE_ERR_CLOSED', 'the HBONE client is closed'));
+      }
       await pool.close(closeOptions?.deadlineMs ?? HBONE_DEFAULTS.drainDeadlineMs);
     },
   };

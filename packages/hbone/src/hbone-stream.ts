@@ -30,6 +30,66 @@ export interface HboneStream extends Duplex {
   readonly bytesSent: number;
   /** DATA payload bytes read from the tunnel so far. */
   readonly bytesReceived: number;
+  /**
+   * A no-op, for code written against `net.Socket` (`http.Agent`'s `createConnection` users): the HBONE
+   * connection under the tunnel already has `TCP_NODELAY` on, and it is shared by every tunnel on it.
+   *
+   * @param noDelay - Ignored.
+   * @returns This tunnel.
+   * @example
+   * ```ts
+   * tunnel.setNoDelay(true);
+   * ```
+   */
+  setNoDelay(noDelay?: boolean): this;
+  /**
+   * A no-op, for code written against `net.Socket`: the HBONE connection under the tunnel already runs TCP
+   * keepalive (180 s) and HTTP/2 PINGs (every 10 s), for every tunnel on it.
+   *
+   * @param enable - Ignored.
+   * @param initialDelayMs - Ignored.
+   * @returns This tunnel.
+   * @example
+   * ```ts
+   * tunnel.setKeepAlive(true, 1000);
+   * ```
+   */
+  setKeepAlive(enable?: boolean, initialDelayMs?: number): this;
+  /**
+   * An idle timer, as `net.Socket`'s: emits `'timeout'` once no byte went either way through this tunnel for
+   * `timeoutMs`. The tunnel stays open: the listener decides (`http` destroys it). `0` turns it off.
+   *
+   * @param timeoutMs - Idle time before `'timeout'`; `0` disables.
+   * @param callback - Added as a one-time `'timeout'` listener (removed when `timeoutMs` is `0`).
+   * @returns This tunnel.
+   * @throws {RangeError} When `timeoutMs` is negative or not finite.
+   * @example
+   * ```ts
+   * tunnel.setTimeout(30_000, () => tunnel.destroy());
+   * ```
+   */
+  setTimeout(timeoutMs: number, callback?: () => void): this;
+  /**
+   * A no-op, for code written against `net.Socket`: what keeps the process alive is the pooled HBONE
+   * connection, which other tunnels share; close the client to let the process exit.
+   *
+   * @returns This tunnel.
+   * @example
+   * ```ts
+   * tunnel.ref();
+   * ```
+   */
+  ref(): this;
+  /**
+   * A no-op, for code written against `net.Socket` (see {@link HboneStream.ref}).
+   *
+   * @returns This tunnel.
+   * @example
+   * ```ts
+   * tunnel.unref();
+   * ```
+   */
+  unref(): this;
 }
 
 /** What a {@link TunnelStream} reports when it closes. */
@@ -81,6 +141,7 @@ export class TunnelStream extends Duplex implements HboneStream {
   #h2Closed = false;
   #closeError: Error | undefined;
   #onClose: ((close: TunnelClose) => void) | undefined;
+  #forwardingTimeout = false;
 
   /**
    * @param h2 - The CONNECT stream, after a 200 was sent or received.
@@ -130,6 +191,39 @@ export class TunnelStream extends Duplex implements HboneStream {
 
   get bytesReceived(): number {
     return this.#received;
+  }
+
+  setNoDelay(_noDelay?: boolean): this {
+    return this;
+  }
+
+  setKeepAlive(_enable?: boolean, _initialDelayMs?: number): this {
+    return this;
+  }
+
+  setTimeout(timeoutMs: number, callback?: () => void): this {
+    if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs < 0) {
+      throw new RangeError(`setTimeout: "timeoutMs" must be a finite number >= 0, got ${timeoutMs}`);
+    }
+    if (callback !== undefined) {
+      if (timeoutMs === 0) this.removeListener('timeout', callback);
+      else this.once('timeout', callback);
+    }
+    // node:http2 keeps the idle timer of the stream itself, refreshed by every DATA frame either way.
+    if (!this.#forwardingTimeout) {
+      this.#forwardingTimeout = true;
+      this.#h2.on('timeout', () => this.emit('timeout'));
+    }
+    if (!this.#h2.destroyed) this.#h2.setTimeout(timeoutMs);
+    return this;
+  }
+
+  ref(): this {
+    return this;
+  }
+
+  unref(): this {
+    return this;
   }
 
   override _read(): void {

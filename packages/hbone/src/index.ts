@@ -25,6 +25,7 @@ export {
 export type { Forwarded } from './codec/forwarded.js';
 export type { ProxyV2Header } from './codec/proxy-v2.js';
 export type { TraceParent } from './codec/traceparent.js';
+export type { HboneSocketFactory, HboneSocketRequest } from './connect-socket.js';
 export type { ConnectUpstream, HboneAuthorize, HboneRequestContext } from './context.js';
 export { HBONE_DEFAULTS } from './defaults.js';
 export {

@@ -11,9 +11,9 @@ import http2, {
   type ServerHttp2Session,
   type ServerHttp2Stream,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { TLSSocket } from 'node:tls';
+import tls, { type TLSSocket } from 'node:tls';
 import type { BundleSource } from '@ambient-kit/spiffe';
 import { type Bridge, bridge } from './bridge.js';
 import { formatAuthority, type HboneAddress } from './codec/authority.js';
@@ -88,12 +88,21 @@ export interface HboneServerOptions {
   readonly host?: string;
 }
 
-/** Where {@link HboneServer.listen} binds. */
+/** Where {@link HboneServer.listen} binds, or which listening socket it serves. */
 export interface HboneListenOptions {
   /** Default: the server's `port` option, else 15008. `0` picks a free port. */
   readonly port?: number;
   /** Default: the server's `host` option, else `::`. */
   readonly host?: string;
+  /**
+   * Serve the connections this plain TCP `net.Server` accepts, instead of binding a socket: a listener made
+   * elsewhere, such as `listenInNetns` opening 15008 inside a pod's network namespace, as ztunnel does in
+   * in-pod mode. It is served from its next `'connection'` on (it may still be about to listen). Call `listen`
+   * once per listener: one server serves any number of them. The server owns it from then on:
+   * {@link HboneServer.close} closes it; closing it yourself stops serving it (its tunnels stay open).
+   * Not with `port` or `host`.
+   */
+  readonly server?: net.Server;
 }
 
 /** Counts describing a server at this instant. */
@@ -111,18 +120,48 @@ export interface HboneServerStats {
 /** An HBONE server. */
 export interface HboneServer {
   /**
-   * Starts listening.
+   * Starts listening: binds a socket (once per server), or serves a listener made elsewhere
+   * (`{ server }`, any number of times).
    *
-   * @param port - A port, or `{ port, host }`. Defaults: the options' `port` (15008) and `host` (`::`).
+   * @param port - A port, `{ port, host }`, or `{ server }`. Defaults: the options' `port` (15008) and `host`
+   *   (`::`).
    * @param host - The address when `port` is a number.
-   * @returns The bound address.
+   * @returns The bound address (of `server`, once it listens).
+   * @throws {TypeError} When `server` is not a listening-capable `net.Server` (a `tls.Server` would do TLS
+   *   itself), is given with `port` or `host`, or listens on a path rather than a TCP port.
+   * @throws {RangeError} When `port` is out of range.
+   * @throws {HboneError} `HBONE_ERR_CLOSED` after {@link close}.
+   * @example
+   * ```ts
+   * await server.listen({ port: 15008 });
+   * // ztunnel in-pod: each pod's 15008, opened inside its network namespace
+   * await server.listen({ server: await listenInNetns('/var/run/netns/echo', { port: 15008 }) });
+   * ```
    */
   listen(port?: number | HboneListenOptions, host?: string): Promise<AddressInfo>;
-  /** @returns The bound address, or `null` before `listen()`. */
+  /**
+   * Serves one raw TCP connection accepted elsewhere: the TLS handshake, HTTP/2 and each CONNECT, exactly as
+   * for the server's own listeners. For a proxy that accepts connections itself (one process serving many
+   * pods' listeners, a port shared with another protocol). The socket must be fresh: nothing read from it
+   * yet. {@link close} treats it as any other connection (GOAWAY, then a hard close at the deadline); once
+   * the server is closing, new sockets are destroyed.
+   *
+   * @param socket - An accepted, connected `net.Socket` (not a `tls.TLSSocket`).
+   * @throws {TypeError} When `socket` is not a plain `net.Socket`.
+   * @example
+   * ```ts
+   * const listener = net.createServer((socket) => server.handleConnection(socket));
+   * listener.listen(15008);
+   * ```
+   */
+  handleConnection(socket: net.Socket): void;
+  /** @returns The address of the first listener (the server's own, else the first `{ server }`), or `null`. */
   address(): AddressInfo | null;
   /**
-   * Graceful shutdown as ztunnel drains (hbone.md §1.5): stop accepting, send GOAWAY on every connection so
-   * clients open no new streams, let open tunnels finish, and force-close what is left after the deadline.
+   * Graceful shutdown as ztunnel drains (hbone.md §1.5): stop accepting on every listener (its own and each
+   * `{ server }`), send GOAWAY on every connection (from any listener or {@link handleConnection}) so clients
+   * open no new streams, let open tunnels finish, and force-close what is left after the deadline, TLS
+   * handshakes still in progress included.
    *
    * @param options - `deadlineMs`, default the server's `drainDeadlineMs` (5 s).
    * @returns Resolves once every connection is closed.
@@ -235,11 +274,22 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     allowHTTP1: false,
   });
   const sessions = new Map<Http2Session, SessionInfo>();
+  // Every raw TCP connection, from the moment it is accepted (or handed in) until it closes: close() waits
+  // for them, and destroys those still in their TLS handshake at the deadline.
+  const sockets = new Set<net.Socket>();
+  // Listeners made elsewhere (`listen({ server })`), with their 'connection' handler.
+  const adopted = new Map<net.Server, (socket: net.Socket) => void>();
   const tunnels = new Set<Bridge>();
   const aborts = new Set<AbortController>();
   let handshakes = 0;
   const refused: Record<number, number> = {};
   let closing: Promise<void> | undefined;
+
+  // Each raw socket, from our own listener or handed in (node:tls's 'connection' listener wraps it in TLS).
+  server.on('connection', (socket: net.Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
 
   // The raw TLS socket, reachable through the session's socket proxy (node:http2 forwards property reads but
   // refuses socket manipulation). Prepended before the TLS binding so that a verifier it prepends runs first.
@@ -318,6 +368,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       remoteAddress: hostPort(info.remoteAddress, info.remotePort),
       peerIdentity: info.peerIdentity,
     }));
+    // A handshake that finished while the server drains: GOAWAY at once, as every other connection got.
+    if (closing !== undefined && !session.closed) session.close();
   }
 
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
@@ -449,10 +501,17 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
 
   return {
     listen(port?: number | HboneListenOptions, host?: string): Promise<AddressInfo> {
+      if (closing !== undefined) throw new HboneError('HBONE_ERR_CLOSED', 'the HBONE server is closed');
       const listenOptions =
         typeof port === 'object'
           ? port
           : { ...(port === undefined ? {} : { port }), ...(host === undefined ? {} : { host }) };
+      if (listenOptions.server !== undefined) {
+        if (listenOptions.port !== undefined || listenOptions.host !== undefined || host !== undefined) {
+          throw new TypeError('listen: "server" cannot be combined with "port" or "host"');
+        }
+        return adopt(listenOptions.server);
+      }
       const bindPort = listenOptions.port ?? options.port ?? 15008;
       const bindHost = listenOptions.host ?? options.host ?? '::';
       if (!Number.isInteger(bindPort) || bindPort < 0 || bindPort > 65535) {
@@ -474,9 +533,13 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
         return attempt('0.0.0.0');
       });
     },
+    handleConnection,
     address(): AddressInfo | null {
-      const address = server.address();
-      return typeof address === 'object' ? address : null;
+      for (const listener of [server, ...adopted.keys()]) {
+        const address = listener.address();
+        if (address !== null && typeof address === 'object') return address;
+      }
+      return null;
     },
     stats(): HboneServerStats {
       return { connections: sessions.size, streams: tunnels.size, handshakes, refused: { ...refused } };
@@ -487,18 +550,84 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     },
   };
 
-  async function drain(deadlineMs: number): Promise<void> {
-    const listening = new Promise<void>((resolve) => {
-      if (!server.listening) resolve();
-      else server.close(() => resolve());
+  function handleConnection(socket: net.Socket): void {
+    // A TLSSocket is a net.Socket too, but TLS on top of TLS is not what anyone means.
+    if (!(socket instanceof net.Socket) || socket instanceof tls.TLSSocket) {
+      throw new TypeError('handleConnection: "socket" must be a plain TCP net.Socket (TLS is done here)');
+    }
+    if (closing !== undefined) {
+      socket.destroy();
+      return;
+    }
+    // Closed before we got it (an accept racing a reset): nothing to serve.
+    if (socket.destroyed) return;
+    // What a listening node:tls server does with each accepted socket: its 'connection' listener wraps it in
+    // TLS, then 'secureConnection' and node:http2 take over, exactly as for our own listener.
+    server.emit('connection', socket);
+  }
+
+  function adopt(listener: net.Server): Promise<AddressInfo> {
+    if (!(listener instanceof net.Server) || listener instanceof tls.Server) {
+      throw new TypeError('listen: "server" must be a plain TCP net.Server (TLS is done here)');
+    }
+    if (!adopted.has(listener)) {
+      const onConnection = (socket: net.Socket): void => handleConnection(socket);
+      adopted.set(listener, onConnection);
+      listener.on('connection', onConnection);
+      // Closed by its owner: stop serving it; connections it accepted carry on until they end.
+      listener.once('close', () => {
+        listener.removeListener('connection', onConnection);
+        adopted.delete(listener);
+      });
+    }
+    return new Promise<AddressInfo>((resolve, reject) => {
+      const done = (): void => {
+        listener.removeListener('listening', done);
+        listener.removeListener('error', onError);
+        const address = listener.address();
+        if (address === null || typeof address !== 'object') {
+          reject(new TypeError('listen: "server" must listen on a TCP port, not a path'));
+        } else {
+          resolve(address);
+        }
+      };
+      const onError = (error: Error): void => {
+        listener.removeListener('listening', done);
+        reject(error);
+      };
+      if (listener.listening) {
+        done();
+      } else {
+        listener.once('listening', done);
+        listener.once('error', onError);
+      }
     });
+  }
+
+  async function drain(deadlineMs: number): Promise<void> {
+    const whenClosed = (listener: net.Server): Promise<void> =>
+      new Promise<void>((resolve) => {
+        if (!listener.listening) resolve();
+        else listener.close(() => resolve());
+      });
+    // Stop accepting everywhere first; net.Server.close() resolves once the listener's connections ended.
+    const listening = [server, ...adopted.keys()].map(whenClosed);
+    for (const session of sessions.keys()) {
+      // GOAWAY with the last processed stream id: clients open no new streams here; open ones finish.
+      if (!session.closed && !session.destroyed) session.close();
+    }
+    const connections = [...sockets].map(
+      (socket) =>
+        new Promise<void>((resolve) => {
+          if (socket.destroyed) resolve();
+          else socket.once('close', () => resolve());
+        }),
+    );
     const open = [...sessions.keys()].map(
       (session) =>
         new Promise<void>((resolve) => {
           if (session.destroyed) resolve();
           else session.once('close', () => resolve());
-          // GOAWAY with the last processed stream id: clients open no new streams here; open ones finish.
-          if (!session.closed && !session.destroyed) session.close();
         }),
     );
     const timer = setTimeout(() => {
@@ -509,9 +638,11 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       for (const abort of aborts) abort.abort(error);
       for (const tunnel of tunnels) tunnel.destroy(error);
       for (const session of sessions.keys()) if (!session.destroyed) session.destroy();
+      // Connections still in their TLS handshake have no session to close.
+      for (const socket of sockets) socket.destroy();
     }, deadlineMs);
     timer.unref();
-    await Promise.all([listening, ...open]);
+    await Promise.all([...listening, ...connections, ...open]);
     clearTimeout(timer);
     tlsBinding.close();
   }
