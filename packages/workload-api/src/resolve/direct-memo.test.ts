@@ -36,6 +36,8 @@ const workloadArb = fc.record({
   hostnameOnly: rarely(8),
   // A pod holding its service's VIP: then the address is the workload's (ztunnel find_address).
   claimsVip: rarely(6),
+  // Clients in another namespace see NAMESPACE-visible services differently.
+  otherNamespace: rarely(4),
   targetPort: fc.constantFrom(0, 8080, 9090),
 });
 type WorkloadSpec = typeof workloadArb extends fc.Arbitrary<infer T> ? T : never;
@@ -48,10 +50,11 @@ function workload(i: number, spec: WorkloadSpec): Workload {
   // A HostNetwork workload is not address-indexed, so it may also hold one of its service's VIPs.
   if (spec.hostNetwork) ips = [...ips, `10.96.1.${spec.svc + 1}`];
   if (spec.claimsVip) ips = [...ips, `10.96.0.${spec.svc + 1}`];
+  const namespace = spec.otherNamespace ? 'other' : 'default';
   return createWorkload({
-    uid: `Kubernetes//Pod/default/w-${i}`,
+    uid: `Kubernetes//Pod/${namespace}/w-${i}`,
     name: `w-${i}`,
-    namespace: 'default',
+    namespace,
     serviceAccount: `sa-${spec.svc}`,
     workloadIps: ips,
     ...(spec.hostnameOnly ? { hostname: `w-${i}.example.com` } : {}),
@@ -71,22 +74,62 @@ function workload(i: number, spec: WorkloadSpec): Workload {
   });
 }
 
-function services(): ReturnType<typeof createService>[] {
-  return [0, 1, 2].map((s) =>
-    createService({
-      name: `svc-${s}`,
-      namespace: 'default',
-      hostname: `svc-${s}.default.svc.cluster.local`,
-      vips: [
-        { network: '', address: `10.96.0.${s + 1}` },
-        { network: '', address: `10.96.1.${s + 1}` },
-        { network: '', address: `fd00:96::${s + 1}` },
-        { network: 'net-b', address: `10.96.0.${s + 1}` },
-      ],
-      ports: [{ servicePort: 80, targetPort: s === 2 ? 0 : 8080, appProtocol: 'HTTP11' }],
-      subjectAltNames: [`spiffe://cluster.local/ns/default/sa/svc-${s}`],
-    }),
-  );
+// How each of the three services is shaped in a run: the hot path copies some service fields onto its
+// index entry and must answer as the general path reads them from the service.
+const serviceShapeArb = fc.record({
+  namespaceOnly: rarely(4),
+  // A second service on the same VIPs in another namespace (bestMatch over several entries).
+  twin: rarely(4),
+  lb: fc.constantFrom(undefined, 'Standard' as const, 'Strict' as const, 'Passthrough' as const),
+  // A waypoint that does not exist: the general path must report it, the hot path must not skip it.
+  waypoint: rarely(5),
+});
+type ServiceShape = typeof serviceShapeArb extends fc.Arbitrary<infer T> ? T : never;
+const PLAIN: ServiceShape = { namespaceOnly: false, twin: false, lb: undefined, waypoint: false };
+
+function services(
+  shapes: readonly ServiceShape[] = [PLAIN, PLAIN, PLAIN],
+): ReturnType<typeof createService>[] {
+  return [0, 1, 2].flatMap((s) => {
+    const shape = shapes[s] ?? PLAIN;
+    const make = (namespace: string) =>
+      createService({
+        name: `svc-${s}`,
+        namespace,
+        hostname: `svc-${s}.${namespace}.svc.cluster.local`,
+        vips: [
+          { network: '', address: `10.96.0.${s + 1}` },
+          { network: '', address: `10.96.1.${s + 1}` },
+          { network: '', address: `fd00:96::${s + 1}` },
+          { network: 'net-b', address: `10.96.0.${s + 1}` },
+        ],
+        ports: [{ servicePort: 80, targetPort: s === 2 ? 0 : 8080, appProtocol: 'HTTP11' }],
+        subjectAltNames: [`spiffe://cluster.local/ns/${namespace}/sa/svc-${s}`],
+        ...(shape.namespaceOnly ? { visibility: 'Namespace' as const } : {}),
+        ...(shape.lb === undefined
+          ? {}
+          : {
+              loadBalancer: {
+                mode: shape.lb,
+                routingPreferences: ['Network' as const],
+                healthPolicy: 'OnlyHealthy' as const,
+              },
+            }),
+        ...(shape.waypoint
+          ? {
+              waypoint: {
+                destination: {
+                  kind: 'hostname' as const,
+                  namespace: 'default',
+                  hostname: 'missing-waypoint.default.svc.cluster.local',
+                },
+                hboneMtlsPort: 15008,
+              },
+            }
+          : {}),
+      });
+    return shape.twin ? [make('default'), make('other')] : [make('default')];
+  });
 }
 
 const stepArb = fc.oneof(
@@ -113,11 +156,12 @@ describe('remembered direct answers', () => {
     fc.assert(
       fc.property(
         fc.array(workloadArb, { minLength: 1, maxLength: 8 }),
+        fc.array(serviceShapeArb, { minLength: 3, maxLength: 3 }),
         fc.array(stepArb, { maxLength: 40 }),
-        (specs, steps) => {
+        (specs, shapes, steps) => {
           const store = createWorkloadStore();
           const workloads = specs.map((spec, i) => workload(i, spec));
-          store.apply({ resources: [...services(), ...workloads] });
+          store.apply({ resources: [...services(shapes), ...workloads] });
           const general = plain(store);
           for (const step of steps) {
             if (step.kind === 'update') {
@@ -130,12 +174,12 @@ describe('remembered direct answers', () => {
             }
             if (step.kind === 'reapply-services') {
               // New service entries: VIP lookups rebuilt while workloads may already hold the VIPs.
-              store.apply({ removed: services().map((svc) => svc.key) });
-              store.apply({ resources: services() });
+              store.apply({ removed: services(shapes).map((svc) => svc.key) });
+              store.apply({ resources: services(shapes) });
               continue;
             }
             if (step.kind === 'remove') {
-              store.apply({ removed: [`Kubernetes//Pod/default/w-${step.index}`] });
+              store.apply({ removed: [workloads[step.index % workloads.length]?.uid ?? 'none'] });
               continue;
             }
             const source = workloads[step.source % workloads.length] as Workload;
@@ -170,6 +214,7 @@ describe('remembered direct answers', () => {
       hostNetwork: true,
       hostnameOnly: false,
       claimsVip: false,
+      otherNamespace: false,
       targetPort: 8080,
     });
     store.apply({ resources: [...services(), host] });
@@ -192,6 +237,7 @@ describe('remembered direct answers', () => {
       hostNetwork: false,
       hostnameOnly: true,
       claimsVip: false,
+      otherNamespace: false,
       targetPort: 8080,
     });
     store.apply({ resources: [...services(), named] });

@@ -264,8 +264,19 @@ export function withPort(
   return { workload: wl, endpoint: ep, targetPort };
 }
 
-/** A capacity-weighted draw over running sums: the first index whose sum exceeds `random() * total`. */
-function drawCumulative(cumulative: readonly number[], random: RandomSource): number {
+/**
+ * A capacity-weighted draw over running sums, as rand's `choose_weighted`: the first index whose sum
+ * exceeds `random() * total`; `-1` when the total is not positive. Draws exactly once when it is.
+ *
+ * @param cumulative - Running sums of the capacities.
+ * @param random - Random source.
+ * @returns The drawn index, or `-1`.
+ * @example
+ * ```ts
+ * drawCumulative([1, 1, 3], () => 0.5); // 2
+ * ```
+ */
+export function drawCumulative(cumulative: readonly number[], random: RandomSource): number {
   const n = cumulative.length;
   const total = n === 0 ? 0 : (cumulative[n - 1] as number);
   if (!(total > 0)) return -1;

@@ -14,7 +14,7 @@ import type { Workload } from '../codec/workload.js';
 import type { Endpoint, ServiceEntry, ServiceMembers } from '../store/service-index.js';
 import {
   chooseEndpoint,
-  drawStandardEndpoint,
+  drawCumulative,
   portOf,
   type ServiceResolutionMode,
   withPort,
@@ -116,32 +116,60 @@ export interface StoreFastPath {
 /**
  * A direct answer remembered for one endpoint: valid for any client on `network`, because a direct
  * answer depends only on the service, the endpoint's workload, the dialled port and address family, and
- * the HBONE port (see `memoSlots`).
+ * the HBONE port (the key of its {@link DirectMemo}).
  */
 interface MemoizedDirect {
   readonly network: string;
   readonly result: Result<Upstream, RouteError>;
 }
 
-// Remembered answers live on the service entry, per (dialled port, family, HBONE port), one slot per
-// endpoint of the entry's current members; the store drops them whenever it replaces the members, which
-// is also when a remembered answer could change.
-function memoSlots(
+/**
+ * What the hot path keeps per service entry and (dialled port, family, HBONE port), for the entry's
+ * current members (the store drops it whenever it replaces them, which is also when a remembered answer
+ * could change): the draw's inputs, and one remembered answer slot per endpoint.
+ */
+interface DirectMemo {
+  readonly members: ServiceMembers;
+  readonly cumulative: readonly number[];
+  /** The service's target port for the dialled port (non-zero). */
+  readonly svcTarget: number;
+  readonly slots: (MemoizedDirect | undefined)[];
+}
+
+/**
+ * The entry's {@link DirectMemo} for this key, made on first use; `undefined` when endpoint choice is not
+ * a plain draw over capacity sums for this port (then nothing may be drawn here: the general path
+ * decides). Call only for an entry whose `plainDraw` holds.
+ */
+function directMemo(
   entry: ServiceEntry,
-  members: ServiceMembers,
+  fast: StoreFastPath,
   port: number,
   v6: boolean,
   hbonePort: number,
-): (MemoizedDirect | undefined)[] {
-  entry.memo ??= new Map();
+): DirectMemo | undefined {
   // Exact in a double: port < 2^16, one family bit, hbonePort < 2^16.
   const key = port + (v6 ? 0x10000 : 0) + hbonePort * 0x20000;
-  let slots = entry.memo.get(key) as (MemoizedDirect | undefined)[] | undefined;
-  if (slots === undefined) {
-    slots = new Array<MemoizedDirect | undefined>(members.endpoints.length);
-    entry.memo.set(key, slots);
+  if (entry.hotKey === key) return entry.hot as DirectMemo;
+  let memo = entry.memo?.get(key) as DirectMemo | undefined;
+  if (memo === undefined) {
+    const members = fast.members(entry);
+    const cumulative = members.cumulativeCapacity;
+    // The conditions of `drawStandardEndpoint` (with `plainDraw` checked by the caller).
+    const svcTarget = portOf(entry.service.ports, port) ?? 0;
+    if (cumulative === undefined || svcTarget === 0) return undefined;
+    memo = {
+      members,
+      cumulative,
+      svcTarget,
+      slots: new Array<MemoizedDirect | undefined>(members.endpoints.length),
+    };
+    entry.memo ??= new Map();
+    entry.memo.set(key, memo);
   }
-  return slots;
+  entry.hotKey = key;
+  entry.hot = memo;
+  return memo;
 }
 
 const DEFAULT_ILLEGAL_PORTS: readonly number[] = [15001, 15006, 15008];
@@ -400,7 +428,9 @@ class Resolver {
       notWorkload = this.store.workloadByAddress(target.ip, network) === undefined;
       addressed = notWorkload ? this.store.bestServiceByVip(target.ip, network, source.namespace) : undefined;
     }
-    if (addressed !== undefined) {
+    // An entry knows whether its service has waypoints; without any, `serviceWaypoint` would answer
+    // `undefined` without drawing, so skipping it changes nothing.
+    if (addressed !== undefined && (entry === undefined || entry.hasWaypoint)) {
       const gw = this.serviceWaypoint(addressed);
       if (gw !== undefined) {
         const wp = this.fetchGateway(gw, target, 'Waypoint', 'WORKLOAD_API_ERR_UNKNOWN_WAYPOINT');
@@ -437,30 +467,19 @@ class Resolver {
     // The per-connection hot path: a service on the VIP with a plain capacity-weighted draw. The draw is
     // the one `findUpstream` would make (same random consumption); a direct answer already computed for
     // the drawn endpoint is returned as is, which spares the cache misses of re-deriving it.
-    const members =
-      fast !== undefined &&
-      known !== undefined &&
-      entry !== undefined &&
-      entry.service.loadBalancer?.mode !== 'Passthrough'
-        ? fast.members(entry)
+    const memo =
+      fast !== undefined && known !== undefined && entry !== undefined && entry.plainDraw
+        ? directMemo(entry, fast, target.port, isIpv6(target.ip), hbonePort)
         : undefined;
-    const i =
-      members === undefined || addressed === undefined
-        ? undefined
-        : drawStandardEndpoint(members, addressed, target.port, this.random);
-    if (members !== undefined && entry !== undefined && addressed !== undefined && i !== undefined) {
+    if (memo !== undefined && addressed !== undefined) {
+      const i = drawCumulative(memo.cumulative, this.random);
       if (i >= 0) {
-        slots = memoSlots(entry, members, target.port, isIpv6(target.ip), hbonePort);
+        slots = memo.slots;
         const hit = slots[i];
         if (hit !== undefined && hit.network === source.network) return hit.result;
         drawn = i;
-        const wl = members.workloads[i] as Workload;
-        const chosen = withPort(
-          members.endpoints[i] as Endpoint,
-          wl,
-          target.port,
-          portOf(addressed.ports, target.port),
-        );
+        const wl = memo.members.workloads[i] as Workload;
+        const chosen = withPort(memo.members.endpoints[i] as Endpoint, wl, target.port, memo.svcTarget);
         parts = chosen === undefined ? undefined : { wl, port: chosen.targetPort, svc: addressed };
       }
     } else {

@@ -72,15 +72,30 @@ export interface ServiceEntry {
    */
   members: ServiceMembers | undefined;
   /**
-   * Answers `resolveUpstream` remembered for the current `members` (one slot per endpoint, per key of its
-   * choosing); cleared together with `members`, whose indexes the slots follow.
+   * State `resolveUpstream` keeps for the current `members` per key of its choosing (opaque here);
+   * cleared together with `members`, whose indexes it follows. `hotKey`/`hot` hold the most recent key's
+   * state so the common single-port service needs no map lookup.
    */
-  memo: Map<number, unknown[]> | undefined;
+  memo: Map<number, object> | undefined;
+  hotKey: number;
+  hot: object | undefined;
+  // Copies of service fields that the per-connection path reads, so that path touches this entry and not
+  // the service object (a cache miss on a large mesh). The service is immutable, so they never go stale.
+  /** `service.namespace`. */
+  readonly namespace: string;
+  /** `service.visibility === 'Namespace'`. */
+  readonly namespaceOnly: boolean;
+  /** Whether the service has a waypoint or weighted waypoints. */
+  readonly hasWaypoint: boolean;
+  /** Whether endpoint choice is a plain capacity-weighted draw (no load balancer, or mode `Standard`). */
+  readonly plainDraw: boolean;
 }
 
 /** The services on one exact VIP, and whether a workload claims that address too. */
 interface VipEntry {
   readonly entries: ServiceEntry[];
+  /** `entries[0]` when it is the only one (the common case), read without the array. */
+  only: ServiceEntry | undefined;
   /**
    * Whether a workload is indexed at this `network/ip`: then ztunnel's `find_address` answers with the
    * workload and never looks at the services. Kept in step by {@link ServiceIndex.setClaimed}, so a VIP
@@ -194,6 +209,12 @@ export class ServiceIndex {
       endpoints,
       members: undefined,
       memo: undefined,
+      hotKey: -1,
+      hot: undefined,
+      namespace: service.namespace,
+      namespaceOnly: service.visibility === 'Namespace',
+      hasWaypoint: service.waypoint !== undefined || service.weightedWaypoints.length > 0,
+      plainDraw: service.loadBalancer === undefined || service.loadBalancer.mode === 'Standard',
     };
     this.byKey.set(service.key, entry);
     for (const vip of service.vips) {
@@ -204,8 +225,15 @@ export class ServiceIndex {
       }
       const at = ips.get(vip.address);
       if (at === undefined) {
-        ips.set(vip.address, { entries: [entry], claimed: this.isClaimed(vip.address, vip.network) });
-      } else replaceOrPush(at.entries, entry);
+        ips.set(vip.address, {
+          entries: [entry],
+          only: entry,
+          claimed: this.isClaimed(vip.address, vip.network),
+        });
+      } else {
+        replaceOrPush(at.entries, entry);
+        at.only = at.entries.length === 1 ? entry : undefined;
+      }
     }
     for (const c of service.cidrVips) {
       const bytes = ipToBytes(c.address);
@@ -241,7 +269,12 @@ export class ServiceIndex {
       if (ips === undefined || at === undefined) continue;
       const rest = at.entries.filter((e) => e.service.namespace !== s.namespace);
       if (rest.length === 0) ips.delete(vip.address);
-      else ips.set(vip.address, { entries: rest, claimed: at.claimed });
+      else
+        ips.set(vip.address, {
+          entries: rest,
+          only: rest.length === 1 ? rest[0] : undefined,
+          claimed: at.claimed,
+        });
       if (ips.size === 0 && vip.network !== '') this.byVip.delete(vip.network);
     }
     if (s.cidrVips.length > 0) this.cidrs = this.cidrs.filter((c) => c.entry.service.key !== s.key);
@@ -260,6 +293,8 @@ export class ServiceIndex {
     if (entry !== undefined) {
       entry.members = undefined;
       entry.memo = undefined;
+      entry.hotKey = -1;
+      entry.hot = undefined;
       if (removals !== undefined) for (const uid of removals) entry.endpoints.delete(uid);
       if (upserts !== undefined) {
         for (const [uid, ep] of upserts)
@@ -317,6 +352,13 @@ export class ServiceIndex {
     const at = this.vipsOn(network)?.get(ip);
     if (at !== undefined) {
       if (at.claimed) return 'workload';
+      const only = at.only;
+      if (only !== undefined) {
+        // bestMatch over one entry: it, unless a NAMESPACE-visible service of another namespace.
+        if (clientNamespace === undefined || only.namespace === clientNamespace || !only.namespaceOnly)
+          return only;
+        return this.bestByCidr(ip, network, clientNamespace);
+      }
       return bestMatch(at.entries, clientNamespace) ?? this.bestByCidr(ip, network, clientNamespace);
     }
     if (lookupWorkload(ip, network)) return 'workload';
