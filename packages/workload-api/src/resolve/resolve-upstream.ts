@@ -468,7 +468,7 @@ class Resolver {
     // the one `findUpstream` would make (same random consumption); a direct answer already computed for
     // the drawn endpoint is returned as is, which spares the cache misses of re-deriving it.
     const memo =
-      fast !== undefined && known !== undefined && entry !== undefined && entry.plainDraw
+      fast !== undefined && known !== undefined && entry?.plainDraw === true
         ? directMemo(entry, fast, target.port, isIpv6(target.ip), hbonePort)
         : undefined;
     if (memo !== undefined && addressed !== undefined) {
