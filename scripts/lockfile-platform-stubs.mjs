@@ -10,24 +10,18 @@ import { readFileSync, writeFileSync } from 'node:fs';
 const path = new URL('../package-lock.json', import.meta.url);
 const lock = JSON.parse(readFileSync(path, 'utf8'));
 const packages = lock.packages;
+// Names already in the lock at any depth: such a package is installable here, so it is not stubbed.
+const present = new Set(Object.keys(packages).map((key) => key.slice(key.lastIndexOf('node_modules/') + 13)));
 let added = 0;
-for (const [location, entry] of Object.entries(packages)) {
+for (const entry of Object.values(packages)) {
   for (const [name, spec] of Object.entries(entry.optionalDependencies ?? {})) {
-    if (!/^\d+\.\d+\.\d+(-[\w.]+)?$/.test(spec)) continue; // only exact pins are stubbed
-    // npm resolves a dependency from the nearest node_modules up the tree; stub at the top level unless
-    // some level already holds it.
-    const candidates = [];
-    for (let dir = location; ; dir = dir.replace(/\/?node_modules\/(@[^/]+\/)?[^/]+$/, '')) {
-      candidates.push(`${dir ? `${dir}/` : ''}node_modules/${name}`);
-      if (dir === '' || !dir.includes('node_modules')) break;
-    }
-    if (!candidates.includes(`node_modules/${name}`)) candidates.push(`node_modules/${name}`);
-    if (candidates.some((c) => c in packages)) continue;
+    if (present.has(name) || !/^\d+\.\d+\.\d+(-[\w.]+)?$/.test(spec)) continue; // only exact pins are stubbed
     packages[`node_modules/${name}`] = {
       version: spec,
       dev: entry.dev === true || undefined,
       optional: true,
     };
+    present.add(name);
     added++;
   }
 }

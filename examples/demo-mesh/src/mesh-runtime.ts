@@ -66,6 +66,7 @@ export interface DemoWaypoint {
   readonly workload: Workload;
   readonly waypoint: Waypoint;
   readonly address: string;
+  /** Its AuthorizationPolicies (the mesh file's, one watcher shared by every waypoint). */
   readonly policies: MeshPolicyWatcher;
 }
 
@@ -209,19 +210,24 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       nodes.set(name, { name, address, ztunnel: started, addresses });
     }
 
-    // One waypoint per workload that terminates HBONE itself.
+    // One waypoint per workload that terminates HBONE itself. The policies come from the mesh file and
+    // don't depend on the waypoint: one watcher (one read and compile per edit) serves them all.
     const waypoints: DemoWaypoint[] = [];
+    let policies: MeshPolicyWatcher | undefined;
     for (const w of meshStore.workloads()) {
       if (!w.nativeTunnel) continue;
       const svid: RotatingSvidSource = await createRotatingSvidSource({
         fetchSvid: () => ca.issue(w.identity),
       });
       cleanups.push(() => svid.close());
-      const policies = await watchMeshPolicies(meshFile, {
-        debounceMs: 20,
-        onError: (error) => process.stderr.write(`waypoint: policy reload failed: ${error}\n`),
-      });
-      cleanups.push(() => policies.close());
+      if (policies === undefined) {
+        const watcher = await watchMeshPolicies(meshFile, {
+          debounceMs: 20,
+          onError: (error) => process.stderr.write(`waypoint: policy reload failed: ${error}\n`),
+        });
+        cleanups.push(() => watcher.close());
+        policies = watcher;
+      }
       const waypoint = createWaypoint({
         workloadUid: w.uid,
         workloads: { xdsAddress },

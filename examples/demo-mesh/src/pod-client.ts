@@ -7,6 +7,7 @@
  */
 import http from 'node:http';
 import { connectSocks5, Socks5Error } from '@ambient-kit/example-ztunnel';
+import { parseSocketAddress } from '@ambient-kit/workload-api';
 
 /** The outcome of {@link podRequest}. */
 export type PodResponse =
@@ -45,11 +46,12 @@ export interface PodRequestOptions {
  * ```
  */
 export async function podRequest(options: PodRequestOptions): Promise<PodResponse> {
-  const colon = options.socks5.lastIndexOf(':');
+  const proxy = parseSocketAddress(options.socks5);
+  if (proxy === undefined) return { kind: 'error', message: `socks5: ${options.socks5} is not ip:port` };
   let socket: import('node:net').Socket;
   try {
     socket = await connectSocks5({
-      proxy: { host: options.socks5.slice(0, colon), port: Number(options.socks5.slice(colon + 1)) },
+      proxy: { host: proxy.ip, port: proxy.port },
       target: { host: options.host, port: options.port },
       localAddress: options.podIp,
       timeoutMs: options.timeoutMs ?? 10_000,

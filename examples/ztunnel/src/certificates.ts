@@ -82,6 +82,8 @@ export interface CertificateManager {
   source(identity: string): Promise<SvidSource>;
   /** Identities whose first SVID is still being fetched. */
   pending(): readonly string[];
+  /** Every identity with a certificate (fetching, available or failed), in no particular order. */
+  identities(): readonly string[];
   /** The `certificates` section of `/config_dump`, sorted by identity. */
   dump(): CertificateDump[];
   /** Stops rotating an identity's SVID (its last workload left). */
@@ -167,6 +169,7 @@ export function createCertificateManager(options: {
       return entry.source;
     },
     pending: () => [...entries].filter(([, e]) => e.state === 'Initializing').map(([id]) => id),
+    identities: () => [...entries.keys()],
     dump() {
       return [...entries]
         .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))

@@ -36,6 +36,50 @@ export interface TrackedConnection {
   reject(failure: ConnectionFailure): void;
 }
 
+/** A connection registered with {@link trackConnection}. */
+export interface ConnectionTracking {
+  /** Why a policy change closed it, if one did (its access log record says so). */
+  failure(): ConnectionFailure | undefined;
+  /** The connection ended: stop re-checking it. */
+  untrack(): void;
+}
+
+/**
+ * Tracks a connection that passed policy until it ends, so a later policy change can close it
+ * (`zt:src/proxy/connection_manager.rs`): rejecting it destroys `upstream`, which ends the splice.
+ *
+ * @param tracked - The ztunnel's live connections.
+ * @param workloadUid - The destination workload (its policies are the ones re-checked).
+ * @param conn - The connection as RBAC sees it.
+ * @param upstream - The connection to the app.
+ * @returns The handle to read the rejection from and to untrack the connection with.
+ * @example
+ * ```ts
+ * const tracking = trackConnection(ctx.tracked, workload.uid, conn, upstream);
+ * const error = await splice(downstream, upstream, counters);
+ * tracking.untrack();
+ * result.record(tracking.failure());
+ * ```
+ */
+export function trackConnection(
+  tracked: Set<TrackedConnection>,
+  workloadUid: string,
+  conn: RbacConnection,
+  upstream: { destroy(): void },
+): ConnectionTracking {
+  let failure: ConnectionFailure | undefined;
+  const entry: TrackedConnection = {
+    workloadUid,
+    conn,
+    reject(why) {
+      failure ??= why;
+      upstream.destroy();
+    },
+  };
+  tracked.add(entry);
+  return { failure: () => failure, untrack: () => tracked.delete(entry) };
+}
+
 /** What the inbound path needs from its ztunnel. */
 export interface InboundContext {
   readonly store: WorkloadStore;
@@ -223,22 +267,13 @@ export async function startInboundServer(
         throw error;
       }
       p.established = true;
-      let failure: ConnectionFailure | undefined;
-      const tracked: TrackedConnection = {
-        workloadUid: workload.uid,
-        conn,
-        reject(why) {
-          failure ??= why;
-          socket.destroy();
-        },
-      };
-      ctx.tracked.add(tracked);
+      const tracking = trackConnection(ctx.tracked, workload.uid, conn, socket);
       socket.once('close', () => {
-        ctx.tracked.delete(tracked);
+        tracking.untrack();
         // The server splices the tunnel itself, so bytes are taken from the app socket at the end.
         result.fromDownstream(socket.bytesWritten);
         result.fromUpstream(socket.bytesRead);
-        result.record(failure);
+        result.record(tracking.failure());
       });
       return socket;
     },

@@ -17,23 +17,26 @@
  * @module
  */
 import type net from 'node:net';
-import { createHboneClient, type HboneClient } from '@ambient-kit/hbone';
+import { createHboneClient } from '@ambient-kit/hbone';
 import { connectMarked, listenInNetns, type NetnsRef, originalDestination } from '@ambient-kit/redirect';
 import type { BundleSource, SvidSource } from '@ambient-kit/spiffe';
 import { formatSocketAddress, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
 import type { AccessLogEntry } from './access-log.js';
-import { type ConnectionFailure, logEarlyFailure, openConnection } from './connection-result.js';
+import { logEarlyFailure, openConnection } from './connection-result.js';
+import { hboneClientsByIdentity } from './hbone-clients.js';
 import {
   type InboundContext,
   type InboundServer,
   startInboundServer,
   type TrackedConnection,
+  trackConnection,
 } from './inbound.js';
 import type { ZtunnelMetrics } from './metrics.js';
 import { type OutboundContext, proxyOutbound } from './outbound.js';
 import { assertRbac, type RbacConnection } from './rbac.js';
 import { closeServer } from './servers/listen.js';
 import { splice } from './splice.js';
+import { unmappedIp } from './unmapped-ip.js';
 
 /**
  * ztunnel's in-pod socket mark (`PACKET_MARK`, 1337 = 0x539).
@@ -79,8 +82,30 @@ export interface InpodListeners {
   close(): Promise<void>;
 }
 
-function unmapped(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
+/**
+ * Where a redirected connection was going (conntrack, via `originalDestination`, which already turns
+ * IPv4-mapped addresses into IPv4). When that fails the connection is logged as ztunnel's early failure
+ * and destroyed.
+ */
+function originalTarget(
+  ctx: InpodContext,
+  socket: net.Socket,
+  src: string,
+  direction: 'outbound' | 'inbound',
+): { ip: string; port: number } | undefined {
+  try {
+    const dst = originalDestination(socket);
+    return { ip: dst.address, port: dst.port };
+  } catch (error) {
+    logEarlyFailure(ctx.emit, {
+      src,
+      dst: `${socket.localAddress}:${socket.localPort}`,
+      direction,
+      error: `connection tracking failed: ${(error as Error).message}`,
+    });
+    socket.destroy();
+    return undefined;
+  }
 }
 
 /**
@@ -112,28 +137,19 @@ export async function startInpodListeners(
       ...(signal === undefined ? {} : { signal }),
     });
   // One HBONE client per source identity of this pod: its pool dials from inside the pod, marked.
-  const clients = new Map<string, Promise<HboneClient>>();
-  const hboneClient = (source: Workload): Promise<HboneClient> => {
-    let client = clients.get(source.identity);
-    if (client === undefined) {
-      client = ctx.svid(source.identity).then((svid) =>
-        createHboneClient({
-          svid,
-          bundles: ctx.bundles,
-          connectTimeoutMs: ctx.connectTimeoutMs,
-          // The hbone client's own deadline (connectTimeoutMs) aborts the dial through `signal`.
-          connectSocket: ({ host, port, signal }) => dialTcp(host, port, signal),
-        }),
-      );
-      client.catch(() => clients.delete(source.identity));
-      clients.set(source.identity, client);
-    }
-    return client;
-  };
+  const clients = hboneClientsByIdentity(async (identity) =>
+    createHboneClient({
+      svid: await ctx.svid(identity),
+      bundles: ctx.bundles,
+      connectTimeoutMs: ctx.connectTimeoutMs,
+      // The hbone client's own deadline (connectTimeoutMs) aborts the dial through `signal`.
+      connectSocket: ({ host, port, signal }) => dialTcp(host, port, signal),
+    }),
+  );
   const outboundCtx: OutboundContext = {
     ...ctx.outbound,
     dialTcp: (host, port) => dialTcp(host, port),
-    hboneClient,
+    hboneClient: (source) => clients.get(source.identity),
     bindSourceIp: false,
   };
   const inboundCtx: InboundContext = {
@@ -176,21 +192,10 @@ export async function startInpodListeners(
   const [outbound, inboundPlaintext] = opened as [net.Server, net.Server];
   outbound.on('connection', (socket: net.Socket) => {
     socket.on('error', () => {});
-    const client = { address: unmapped(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
-    let destination: string;
-    try {
-      const dst = originalDestination(socket);
-      destination = formatSocketAddress(unmapped(dst.address), dst.port);
-    } catch (error) {
-      logEarlyFailure(ctx.emit, {
-        src: formatSocketAddress(client.address, client.port),
-        dst: `${socket.localAddress}:${socket.localPort}`,
-        direction: 'outbound',
-        error: `connection tracking failed: ${(error as Error).message}`,
-      });
-      socket.destroy();
-      return;
-    }
+    const client = { address: unmappedIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+    const dst = originalTarget(ctx, socket, formatSocketAddress(client.address, client.port), 'outbound');
+    if (dst === undefined) return;
+    const destination = formatSocketAddress(dst.ip, dst.port);
     const source = ctx.store.workload(workload.uid) ?? workload;
     void proxyOutbound(outboundCtx, { source, client, destination }, socket);
   });
@@ -204,15 +209,7 @@ export async function startInpodListeners(
     inbound,
     close: async () => {
       await Promise.all([closeServer(outbound), closeServer(inboundPlaintext), inbound.close()]);
-      await Promise.all(
-        [...clients.values()].map((c) =>
-          c.then(
-            (client) => client.close({ deadlineMs: 1000 }),
-            () => {},
-          ),
-        ),
-      );
-      clients.clear();
+      await clients.closeAll();
     },
   };
 }
@@ -224,22 +221,10 @@ async function servePlaintext(
   socket: net.Socket,
 ): Promise<void> {
   socket.on('error', () => {});
-  const srcIp = unmapped(socket.remoteAddress ?? '');
+  const srcIp = unmappedIp(socket.remoteAddress ?? '');
   const src = formatSocketAddress(srcIp, socket.remotePort ?? 0);
-  let target: { ip: string; port: number };
-  try {
-    const dst = originalDestination(socket);
-    target = { ip: unmapped(dst.address), port: dst.port };
-  } catch (error) {
-    logEarlyFailure(ctx.emit, {
-      src,
-      dst: `${socket.localAddress}:${socket.localPort}`,
-      direction: 'inbound',
-      error: `connection tracking failed: ${(error as Error).message}`,
-    });
-    socket.destroy();
-    return;
-  }
+  const target = originalTarget(ctx, socket, src, 'inbound');
+  if (target === undefined) return;
   const current = ctx.store.workload(workload.uid) ?? workload;
   const conn: RbacConnection = { srcIdentity: undefined, srcIp, dstIp: target.ip, dstPort: target.port };
   const source = ctx.store.workloadByAddress(srcIp, current.network);
@@ -276,22 +261,14 @@ async function servePlaintext(
     socket.destroy();
     return;
   }
-  let failure: ConnectionFailure | undefined;
-  const tracked: TrackedConnection = {
-    workloadUid: workload.uid,
-    conn,
-    reject(why) {
-      failure ??= why;
-      upstream.destroy();
-    },
-  };
-  ctx.tracked.add(tracked);
+  const tracking = trackConnection(ctx.tracked, workload.uid, conn, upstream);
   const error = await splice(socket, upstream, {
     fromDownstream: (n) => result.fromDownstream(n),
     fromUpstream: (n) => result.fromUpstream(n),
   });
-  ctx.tracked.delete(tracked);
+  tracking.untrack();
   result.record(
-    failure ?? (error === undefined ? undefined : { error: `io error: ${error.message}`, flag: 'CONNECT' }),
+    tracking.failure() ??
+      (error === undefined ? undefined : { error: `io error: ${error.message}`, flag: 'CONNECT' }),
   );
 }

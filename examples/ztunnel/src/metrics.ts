@@ -22,17 +22,6 @@ export type ResponseFlag =
   | 'IDENTITY_ERROR'
   | 'CERT_REVOKED';
 
-/** Flags that also count in `istio_tcp_connections_failed_total`: every one but `-`. */
-const FAILURE_FLAGS: ReadonlySet<ResponseFlag> = new Set<ResponseFlag>([
-  'DENY',
-  'CONNECT',
-  'TLS_FAILURE',
-  'H2_HANDSHAKE_FAILURE',
-  'NETWORK_POLICY',
-  'IDENTITY_ERROR',
-  'CERT_REVOKED',
-]);
-
 /** Source workload metadata learnt from the peer (mTLS identity, `baggage`): ztunnel's `DerivedWorkload`. */
 export interface DerivedWorkload {
   readonly identity?: string;
@@ -211,37 +200,23 @@ export function createZtunnelMetrics(options: { readonly version: string }): Ztu
   const registry = new Registry<OpenMetricsContentType>();
   registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   const labelNames = [...TRAFFIC_LABEL_NAMES];
+  const traffic = (name: string, help: string) =>
+    new Counter({ name, help, labelNames, registers: [registry] });
   // Help texts are ztunnel's (zt:src/proxy/metrics.rs Metrics::new).
-  const opened = new Counter({
-    name: 'istio_tcp_connections_opened',
-    help: 'The total number of TCP connections opened.',
-    labelNames,
-    registers: [registry],
-  });
-  const closed = new Counter({
-    name: 'istio_tcp_connections_closed',
-    help: 'The total number of TCP connections closed.',
-    labelNames,
-    registers: [registry],
-  });
-  const received = new Counter({
-    name: 'istio_tcp_received_bytes',
-    help: 'The size of total bytes received during request in case of a TCP connection.',
-    labelNames,
-    registers: [registry],
-  });
-  const sent = new Counter({
-    name: 'istio_tcp_sent_bytes',
-    help: 'The size of total bytes sent during response in case of a TCP connection.',
-    labelNames,
-    registers: [registry],
-  });
-  const failed = new Counter({
-    name: 'istio_tcp_connections_failed',
-    help: 'The total number of TCP connections that failed to establish (unstable).',
-    labelNames,
-    registers: [registry],
-  });
+  const opened = traffic('istio_tcp_connections_opened', 'The total number of TCP connections opened.');
+  const closed = traffic('istio_tcp_connections_closed', 'The total number of TCP connections closed.');
+  const received = traffic(
+    'istio_tcp_received_bytes',
+    'The size of total bytes received during request in case of a TCP connection.',
+  );
+  const sent = traffic(
+    'istio_tcp_sent_bytes',
+    'The size of total bytes sent during response in case of a TCP connection.',
+  );
+  const failed = traffic(
+    'istio_tcp_connections_failed',
+    'The total number of TCP connections that failed to establish (unstable).',
+  );
   const build = new Gauge({
     name: 'istio_build',
     help: 'Istio component build info.',
@@ -254,7 +229,8 @@ export function createZtunnelMetrics(options: { readonly version: string }): Ztu
     opened: (labels) => opened.inc(labels),
     closed(labels, flag) {
       closed.inc(labels);
-      if (FAILURE_FLAGS.has(flag)) failed.inc(labels);
+      // Every flag but `-` is a failure.
+      if (flag !== '-') failed.inc(labels);
     },
     received: (labels, bytes) => {
       if (bytes > 0) received.inc(labels, bytes);

@@ -11,6 +11,7 @@ import type { Duplex } from 'node:stream';
 import { type HboneClient, HboneError } from '@ambient-kit/hbone';
 import {
   formatSocketAddress,
+  parseSocketAddress,
   type Upstream,
   type Workload,
   type WorkloadStore,
@@ -118,8 +119,9 @@ async function connectUpstream(
   upstream: Upstream,
 ): Promise<Duplex> {
   if (upstream.protocol === 'TCP') {
-    const [host, port] = splitHostPort(upstream.address);
-    return ctx.dialTcp(host, port);
+    const target = parseSocketAddress(upstream.address);
+    if (target === undefined) throw new TypeError(`upstream address ${upstream.address} is not ip:port`);
+    return ctx.dialTcp(target.ip, target.port);
   }
   const client = await ctx.hboneClient(req.source);
   const service = upstream.service?.hostname;
@@ -141,12 +143,6 @@ async function connectUpstream(
     });
   }
   return client.connect({ ...common, expectedIdentities: upstream.identities });
-}
-
-function splitHostPort(address: string): [string, number] {
-  const colon = address.lastIndexOf(':');
-  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
-  return [host, Number(address.slice(colon + 1))];
 }
 
 /**

@@ -14,13 +14,19 @@ import {
   type CompiledL4Policy,
   compileL4Policy,
   type IpAddress,
-  ipBytes,
   type L4Connection,
   parseIp,
   type ZtunnelAddress,
   type ZtunnelAuthorization,
 } from '@ambient-kit/authz';
-import type { Policy, PolicyIpPrefix, Workload, WorkloadStore } from '@ambient-kit/workload-api';
+import {
+  ipToBytes,
+  type Policy,
+  type PolicyIpPrefix,
+  type Workload,
+  type WorkloadStore,
+} from '@ambient-kit/workload-api';
+import { unmappedIp } from './unmapped-ip.js';
 
 /** A connection as the destination ztunnel's RBAC sees it (ztunnel `rbac::Connection`). */
 export interface RbacConnection {
@@ -46,11 +52,12 @@ export type RbacDecision =
 
 const compiled = new WeakMap<Policy, CompiledL4Policy>();
 
+// The model keeps canonical IP text; the Authorization carries the bytes (istio.security.Address).
 function addresses(list: readonly PolicyIpPrefix[]): ZtunnelAddress[] {
   const out: ZtunnelAddress[] = [];
   for (const prefix of list) {
-    const ip = parseIp(prefix.address);
-    if (ip !== undefined) out.push({ address: ipBytes(ip), length: prefix.length });
+    const address = ipToBytes(prefix.address);
+    if (address !== undefined) out.push({ address, length: prefix.length });
   }
   return out;
 }
@@ -107,10 +114,6 @@ function matcherOf(policy: Policy): CompiledL4Policy {
 
 const ISTIO_IDENTITY = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
 
-function unmapped(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
-
 /**
  * The connection in the form authz's matcher reads.
  *
@@ -124,7 +127,7 @@ function unmapped(ip: string): string {
 export function l4Connection(conn: RbacConnection): L4Connection {
   const id = conn.srcIdentity;
   const parts = id === undefined ? null : ISTIO_IDENTITY.exec(id);
-  const ip = (text: string): IpAddress | undefined => parseIp(unmapped(text));
+  const ip = (text: string): IpAddress | undefined => parseIp(unmappedIp(text));
   return {
     srcIp: ip(conn.srcIp),
     dstIp: ip(conn.dstIp),

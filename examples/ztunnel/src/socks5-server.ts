@@ -9,7 +9,7 @@
  * @module
  */
 import type net from 'node:net';
-import type { Workload } from '@ambient-kit/workload-api';
+import { formatSocketAddress, type Workload } from '@ambient-kit/workload-api';
 import { logEarlyFailure } from './connection-result.js';
 import type { OutboundContext, OutboundRefusal } from './outbound.js';
 import { proxyOutbound } from './outbound.js';
@@ -23,6 +23,7 @@ import {
   type Socks5ReplyCode,
 } from './socks5-codec.js';
 import { readSocks5Message, Socks5Error } from './socks5-io.js';
+import { unmappedIp } from './unmapped-ip.js';
 
 /** What the SOCKS5 listener needs beyond the outbound path. */
 export interface Socks5Context {
@@ -43,10 +44,6 @@ const REPLY_FOR: Record<OutboundRefusal, Socks5ReplyCode> = {
   timeout: SOCKS5_REPLY.hostUnreachable,
   failed: SOCKS5_REPLY.generalFailure,
 };
-
-function unmapped(ip: string): string {
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice(7) : ip;
-}
 
 function reply(socket: net.Socket, code: Socks5ReplyCode): Promise<void> {
   return new Promise((resolve) => {
@@ -72,16 +69,17 @@ function reply(socket: net.Socket, code: Socks5ReplyCode): Promise<void> {
 export async function serveSocks5(ctx: Socks5Context, socket: net.Socket): Promise<void> {
   socket.on('error', () => {});
   const timeoutMs = ctx.handshakeTimeoutMs ?? 10_000;
-  const clientIp = unmapped(socket.remoteAddress ?? '');
+  const clientIp = unmappedIp(socket.remoteAddress ?? '');
   const clientPort = socket.remotePort ?? 0;
-  const local = `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`;
-  const fail = async (code: Socks5ReplyCode, error: string): Promise<void> => {
+  const earlyFailure = (error: string): void =>
     logEarlyFailure(ctx.outbound.emit, {
       src: `${clientIp}:${clientPort}`,
-      dst: local,
+      dst: `${socket.localAddress ?? ''}:${socket.localPort ?? 0}`,
       direction: 'outbound',
       error,
     });
+  const fail = async (code: Socks5ReplyCode, error: string): Promise<void> => {
+    earlyFailure(error);
     await reply(socket, code);
     socket.end();
     socket.destroySoon();
@@ -112,18 +110,13 @@ export async function serveSocks5(ctx: Socks5Context, socket: net.Socket): Promi
     } else {
       ip = target.ip;
     }
-    destination = ip.includes(':') ? `[${ip}]:${target.port}` : `${ip}:${target.port}`;
+    destination = formatSocketAddress(ip, target.port);
   } catch (error) {
     const e = error as Socks5Error;
     if (e instanceof Socks5Error && e.reply !== undefined) {
       await fail(e.reply as Socks5ReplyCode, `failed to negotiate socks connection: ${e.message}`);
     } else {
-      logEarlyFailure(ctx.outbound.emit, {
-        src: `${clientIp}:${clientPort}`,
-        dst: local,
-        direction: 'outbound',
-        error: `failed to negotiate socks connection: ${(error as Error).message}`,
-      });
+      earlyFailure(`failed to negotiate socks connection: ${(error as Error).message}`);
       socket.destroy();
     }
     return;

@@ -12,7 +12,6 @@ import {
   createHboneClient,
   HBONE_CHANNELS,
   HBONE_DEFAULTS,
-  type HboneClient,
   type HboneStreamFailedEvent,
 } from '@ambient-kit/hbone';
 import type { NetnsHandle, NetnsRef } from '@ambient-kit/redirect';
@@ -20,6 +19,7 @@ import {
   type ConfigDump,
   configDump,
   createWorkloadStore,
+  formatSocketAddress,
   type JsonObject,
   type Workload,
   type WorkloadStore,
@@ -30,6 +30,7 @@ import { createCertificateManager } from './certificates.js';
 import { type ResolvedZtunnelConfig, resolveZtunnelConfig, type ZtunnelConfig } from './config.js';
 import { logEarlyFailure } from './connection-result.js';
 import { dialTcp } from './dial.js';
+import { hboneClientsByIdentity } from './hbone-clients.js';
 import {
   type InboundContext,
   type InboundServer,
@@ -174,7 +175,13 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     ...(cfg.socks5 ? [cfg.ports.socks5] : []),
   ];
   const tracked = new Set<TrackedConnection>();
-  const clients = new Map<string, Promise<HboneClient>>();
+  const clients = hboneClientsByIdentity(async (identity) =>
+    createHboneClient({
+      svid: await certs.source(identity),
+      bundles: cfg.bundles,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+    }),
+  );
   const inbound = new Map<string, InboundServer>();
   const starting = new Set<string>();
   const inpod = new Map<string, { listeners: InpodListeners; netns: NetnsRef }>();
@@ -194,19 +201,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     illegalPorts,
     bindSourceIp: cfg.mode === 'loopback',
     dialTcp: (host, port) => dialTcp({ host, port, timeoutMs: cfg.connectTimeoutMs }),
-    hboneClient(source: Workload): Promise<HboneClient> {
-      let client = clients.get(source.identity);
-      if (client === undefined) {
-        client = certs
-          .source(source.identity)
-          .then((svid) =>
-            createHboneClient({ svid, bundles: cfg.bundles, connectTimeoutMs: cfg.connectTimeoutMs }),
-          );
-        client.catch(() => clients.delete(source.identity));
-        clients.set(source.identity, client);
-      }
-      return client;
-    },
+    hboneClient: (source) => clients.get(source.identity),
   };
   const inboundCtx: InboundContext = {
     store,
@@ -277,20 +272,13 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         }),
     );
     // Identities no local workload uses any more stop rotating.
-    const used = new Set([...desired.values()].map((w) => w.identity));
-    for (const entry of certs.dump()) {
-      if (
-        !used.has(entry.identity) &&
-        ![...inpod.values()].some((p) => p.listeners.workload.identity === entry.identity)
-      ) {
-        certs.forget(entry.identity);
-        const client = clients.get(entry.identity);
-        clients.delete(entry.identity);
-        void client?.then(
-          (c) => c.close({ deadlineMs: 1000 }),
-          () => {},
-        );
-      }
+    const used = new Set(
+      [...desired.values(), ...[...inpod.values()].map((p) => p.listeners.workload)].map((w) => w.identity),
+    );
+    for (const identity of certs.identities()) {
+      if (used.has(identity)) continue;
+      certs.forget(identity);
+      void clients.close(identity);
     }
   }
 
@@ -402,7 +390,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       const bind = async (server: net.Server, port: number, name: string): Promise<string> => {
         const a = await listen(server, host, port);
         servers.push(server);
-        const text = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
+        const text = formatSocketAddress(a.address, a.port);
         log('info', name, 'listener established', [['address', { display: text }]]);
         return text;
       };
@@ -530,15 +518,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       await Promise.all([...inbound.values()].map((s) => s.close()));
       inbound.clear();
       await Promise.all([...inpod.keys()].map((uid) => removeInpodWorkload(uid)));
-      await Promise.all(
-        [...clients.values()].map((c) =>
-          c.then(
-            (client) => client.close({ deadlineMs: 1000 }),
-            () => {},
-          ),
-        ),
-      );
-      clients.clear();
+      await clients.closeAll();
       await xds?.close();
       certs.close();
       await Promise.all(servers.splice(0).map(closeServer));

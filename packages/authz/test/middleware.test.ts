@@ -72,6 +72,14 @@ function collect(res: IncomingMessage): Promise<Reply> {
   });
 }
 
+function httpGet(port: number, path: string, headers: Record<string, string> = {}): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => resolve(collect(res)))
+      .on('error', reject);
+  });
+}
+
 function listen(server: http.Server | https.Server | http2.Http2SecureServer): Promise<number> {
   return new Promise((resolve) =>
     server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)),
@@ -106,12 +114,8 @@ describe('node:http (plaintext): no principal, Envoy-style 403', () => {
   });
   afterAll(() => closeServer(server));
 
-  const get = (path: string, headers: Record<string, string> = {}): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => resolve(collect(res)))
-        .on('error', reject);
-    });
+  const get = (path: string, headers?: Record<string, string>): Promise<Reply> =>
+    httpGet(port, path, headers);
 
   it('a plaintext peer has no principal: the principal rule does not match → 403 "RBAC: access denied"', async () => {
     const r = await get('/api/items');
@@ -304,12 +308,8 @@ describe('Express/Connect-style stack and Fastify-style hook', () => {
   });
   afterAll(() => closeServer(server));
 
-  const get = (path: string, headers: Record<string, string> = {}): Promise<Reply> =>
-    new Promise((resolve, reject) => {
-      http
-        .get({ host: '127.0.0.1', port, path, headers, agent: false }, (res) => resolve(collect(res)))
-        .on('error', reject);
-    });
+  const get = (path: string, headers?: Record<string, string>): Promise<Reply> =>
+    httpGet(port, path, headers);
 
   it('a denied request stops the stack: next() is not called', async () => {
     seen.length = 0;

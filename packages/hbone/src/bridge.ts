@@ -13,10 +13,9 @@
  */
 import { type Http2Session, constants as h2constants, type ServerHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
-import { HboneError } from './codec/errors.js';
-import type { TunnelClose } from './hbone-stream.js';
+import { isEofReset, streamCloseError, type TunnelClose } from './hbone-stream.js';
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = h2constants;
+const { NGHTTP2_CANCEL } = h2constants;
 
 // How much either direction may hold in Node's buffers before it pauses its source: 1 MiB, a quarter of the
 // stream window, so a slow side still stops the other one well within the window (hbone.md §1.8).
@@ -84,9 +83,8 @@ export function bridge(stream: ServerHttp2Stream, upstream: Duplex): Bridge {
   // A write over the socket's mark always precedes the buffer reaching BUFFER_BYTES, so 'drain' follows.
   upstream.on('drain', () => stream.resume());
   stream.on('end', () => {
-    const code = stream.rstCode;
     // node:http2 ends the readable side before it reports a reset with an error code; that is not an EOF.
-    if (code !== undefined && code !== NGHTTP2_NO_ERROR && code !== NGHTTP2_CANCEL) return;
+    if (!isEofReset(stream.rstCode)) return;
     endStreamReceived = !stream.destroyed;
     upstream.end();
   });
@@ -109,23 +107,10 @@ export function bridge(stream: ServerHttp2Stream, upstream: Duplex): Bridge {
 
   stream.once('close', () => {
     streamClosed = true;
-    const code = stream.rstCode ?? NGHTTP2_NO_ERROR;
     const lost = session?.destroyed === true && !endStreamReceived;
-    const clean = (code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL) && error === undefined && !lost;
-    if (!clean) {
-      fail(
-        code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL
-          ? new HboneError('HBONE_ERR_CONNECTION_CLOSED', 'the HBONE connection failed under the tunnel', {
-              cause: error,
-            })
-          : new HboneError(
-              'HBONE_ERR_STREAM_RESET',
-              `the client reset the tunnel with HTTP/2 error code ${code}`,
-              {
-                cause: error,
-              },
-            ),
-      );
+    const failure = streamCloseError(stream.rstCode, lost, error, 'client');
+    if (failure !== undefined) {
+      fail(failure);
       upstream.destroy();
     } else if (!upstream.destroyed) {
       // A reset reads as EOF: FIN to the upstream. Nothing from it can reach the client any more, so close it

@@ -14,6 +14,7 @@ import { HboneError } from './codec/errors.js';
 import { connectTcp, type HboneSocketFactory, openSocket } from './connect-socket.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { newConnectionId, publish } from './diagnostics.js';
+import { hostPort } from './host-port.js';
 import { startKeepalive } from './keepalive.js';
 import { describeTlsFailure, peerIdentityOf } from './tls.js';
 
@@ -51,11 +52,6 @@ export interface DialTarget {
 }
 
 type ConnectionState = 'ready' | 'draining' | 'closed';
-
-function hostPort(address: string | undefined, port: number | undefined): string {
-  if (address === undefined) return 'unknown';
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
 
 /**
 
@@ -282,9 +278,7 @@ export async function dialClientConnection(
   settings: ClientConnectionSettings,
   clock: HboneClock,
 ): Promise<ClientConnection> {
-  const where = target.host.includes(':')
-    ? `[${target.host}]:${target.port}`
-    : `${target.host}:${target.port}`;
+  const where = hostPort(target.host, target.port);
   let tcpConnected = target.transport !== undefined;
   // One deadline for the whole setup (ztunnel's CONNECTION_TIMEOUT), shared with the socket factory.
   const deadline = new AbortController();

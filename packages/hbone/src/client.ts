@@ -23,7 +23,7 @@ import type { Forwarded } from './codec/forwarded.js';
 import { canonicalIp } from './codec/ip.js';
 import { randomTraceparent, type TraceParent } from './codec/traceparent.js';
 import type { HboneSocketFactory } from './connect-socket.js';
-import { HBONE_DEFAULTS } from './defaults.js';
+import { HBONE_DEFAULTS, positiveOption } from './defaults.js';
 import { type HboneStreamEvent, publish } from './diagnostics.js';
 import { type HboneStream, TunnelStream } from './hbone-stream.js';
 import { abortError, ConnectionPool, type HbonePool, type HbonePoolKey } from './pool.js';
@@ -152,13 +152,7 @@ export interface HboneClient {
 }
 
 function positive(name: string, value: number | undefined, fallback: number, integer = false): number {
-  if (value === undefined) return fallback;
-  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
-    throw new RangeError(
-      `createHboneClient: "${name}" must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
-    );
-  }
-  return value;
+  return positiveOption('createHboneClient', name, value, fallback, integer);
 }
 
 /**
@@ -196,6 +190,13 @@ function identities(name: string, ids: readonly (string | SpiffeId)[] | undefine
 
 const { NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } = h2constants;
 
+/** What a failed dial or CONNECT rejects with: an `HboneError` as it is, anything else as a dial failure. */
+function asHboneError(error: unknown): HboneError {
+  return error instanceof HboneError
+    ? error
+    : new HboneError('HBONE_ERR_CONNECTION_FAILED', String(error), { cause: error });
+}
+
 /**
  * Creates an HBONE client. Connections are TLS 1.3 with ALPN `h2` and no SNI, authenticate with `svid`, and
  * accept a server only if its chain verifies against `bundles` and its SPIFFE ID is one of the connect's
@@ -223,7 +224,7 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
   if (connectSocket !== undefined && typeof connectSocket !== 'function') {
     throw new TypeError('createHboneClient: "connectSocket" must be a function');
   }
-  // Aborts dials in progress when the client closes.
+  // Aborts dials in progress when the client closes; aborted = closed.
   const closing = new AbortController();
   const bundles = options.bundles;
   const clock = options.clock ?? systemClock;
@@ -271,7 +272,6 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
     clock,
     idleTimeoutMs: positive('idleTimeoutMs', options.idleTimeoutMs, HBONE_DEFAULTS.idleTimeoutMs),
   });
-  let closed = false;
 
   interface Hop {
     readonly authority: HboneAddress;
@@ -299,6 +299,20 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
       authority: hop.authorityText,
       requestBaggage: hop.requestBaggage,
     };
+  }
+
+  /** Publishes a tunnel that could not be opened; returns the error to throw. */
+  function reportFailure(
+    hop: Hop,
+    connection: ClientConnection | undefined,
+    failure: HboneError,
+  ): HboneError {
+    publish('streamFailed', () => ({
+      ...baseEvent(hop, connection),
+      error: failure,
+      durationMs: performance.now() - hop.startedAt,
+    }));
+    return failure;
   }
 
   /**
@@ -472,34 +486,27 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
         connection = await pool.acquire(key, () => dialClientConnection(target, settings, clock), hop.signal);
         return await request(connection, hop);
       } catch (error) {
-        const failure =
-          error instanceof HboneError
-            ? error
-            : new HboneError('HBONE_ERR_CONNECTION_FAILED', String(error), { cause: error });
+        const failure = asHboneError(error);
         if (failure.code === 'HBONE_ERR_GOAWAY' && attempt < 2) continue;
-        publish('streamFailed', () => ({
-          ...baseEvent(hop, connection),
-          error: failure,
-          durationMs: performance.now() - hop.startedAt,
-        }));
-        throw failure;
+        throw reportFailure(hop, connection, failure);
       }
     }
   }
 
-  async function openOver(transport: Duplex, hop: Hop, expected: string[]): Promise<TunnelStream> {
+  async function openOver(
+    transport: Duplex,
+    hop: Hop,
+    via: { host: string; port: number },
+    expected: string[],
+  ): Promise<TunnelStream> {
     let connection: ClientConnection | undefined;
     try {
-      const peer = hop.via;
-      const parsed = parseAuthority(peer);
-      const host = parsed.isOk() && parsed.value.kind === 'socket' ? parsed.value.ip : '0.0.0.0';
-      const port = parsed.isOk() ? parsed.value.port : 15008;
       // The inner connection of double HBONE is never pooled: one per user connection, "otherwise we would
       // only ever reach one workload in the remote cluster" (zt:src/proxy/outbound.rs).
       connection = await dialClientConnection(
         {
-          host,
-          port,
+          host: via.host,
+          port: via.port,
           sourceIp: undefined,
           tlsOptions: () => clientTlsOptions(source, bundles, expected),
           transport,
@@ -514,18 +521,9 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
       stream.once('close', () => void inner.close(HBONE_DEFAULTS.drainDeadlineMs));
       return stream;
     } catch (error) {
-      const failure =
-        error instanceof HboneError
-          ? error
-          : new HboneError('HBONE_ERR_CONNECTION_FAILED', String(error), { cause: error });
       if (connection !== undefined) void connection.close(0);
       transport.destroy();
-      publish('streamFailed', () => ({
-        ...baseEvent(hop, connection),
-        error: failure,
-        durationMs: performance.now() - hop.startedAt,
-      }));
-      throw failure;
+      throw reportFailure(hop, connection, asHboneError(error));
     }
   }
 
@@ -534,7 +532,7 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
     async connect(connect: HboneConnectOptions): Promise<HboneStream> {
       if (typeof connect !== 'object' || connect === null)
         throw new TypeError('connect: "options" must be an object');
-      if (closed) throw new HboneError('HBONE_ERR_CLOSED', 'the HBONE client is closed');
+      if (closing.signal.aborted) throw new HboneError('HBONE_ERR_CLOSED', 'the HBONE client is closed');
       const via = parseVia(connect.via);
       const authority = parseTarget(connect.authority);
       const expected = identities('expectedIdentities', connect.expectedIdentities);
@@ -553,11 +551,11 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
       return openOver(
         outer,
         buildHop(connect, authority, via.text, { forwardedNetwork: connect.doubleHbone.network }),
+        via,
         expected,
       );
     },
     async close(closeOptions?: { readonly deadlineMs?: number }): Promise<void> {
-      closed = true;
       if (!closing.signal.aborted) {
         closing.abort(new HboneError('HBONE_ERR_CLOSED', 'the HBONE client is closed'));
       }

@@ -54,3 +54,35 @@ export const HBONE_DEFAULTS = {
    */
   maxSessionMemoryMb: 256,
 } as const;
+
+/**
+ * Reads a numeric option that overrides one of {@link HBONE_DEFAULTS}: the default when unset, else the value
+ * once checked.
+ *
+ * @param owner - The factory the option belongs to, for the message (`createHboneClient`).
+ * @param name - The option's name.
+ * @param value - The option as given.
+ * @param fallback - The default.
+ * @param integer - Accept only integers.
+ * @returns The value to use.
+ * @throws {RangeError} When `value` is not a positive (integer) number.
+ * @example
+ * ```ts
+ * positiveOption('createHboneServer', 'pingIntervalMs', options.pingIntervalMs, HBONE_DEFAULTS.pingIntervalMs, true);
+ * ```
+ */
+export function positiveOption(
+  owner: string,
+  name: string,
+  value: number | undefined,
+  fallback: number,
+  integer: boolean,
+): number {
+  if (value === undefined) return fallback;
+  if (!Number.isFinite(value) || value <= 0 || (integer && !Number.isInteger(value))) {
+    throw new RangeError(
+      `${owner}: "${name}" must be a positive ${integer ? 'integer' : 'number'}, got ${value}`,
+    );
+  }
+  return value;
+}

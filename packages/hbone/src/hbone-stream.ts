@@ -111,6 +111,57 @@ export interface TunnelStreamInit {
 
 const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = h2constants;
 
+/**
+ * Whether a CONNECT stream's RST_STREAM code reads as a clean EOF: none, `NO_ERROR` or `CANCEL`
+ * (`zt:src/proxy/h2.rs` L215-243).
+ *
+ * @param code - The stream's `rstCode`.
+ * @returns `false` for any other error code.
+ * @example
+ * ```ts
+ * h2.on('end', () => {
+ *   if (isEofReset(h2.rstCode)) upstream.end();
+ * });
+ * ```
+ */
+export function isEofReset(code: number | undefined): boolean {
+  return code === undefined || code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL;
+}
+
+/**
+ * Why a CONNECT stream's close was not a clean end, the same on both sides of a tunnel: a reset with an error
+ * code, an error the stream reported, or the connection failing under it before the peer's END_STREAM.
+ *
+ * @param code - The stream's `rstCode` when it closed.
+ * @param lost - Whether the connection went away before the peer's END_STREAM arrived.
+ * @param cause - An error the stream reported, kept as the cause.
+ * @param resetBy - Who reset it, for the message: `peer` or `client`.
+ * @returns `HBONE_ERR_STREAM_RESET` or `HBONE_ERR_CONNECTION_CLOSED`; `undefined` for a clean close.
+ * @example
+ * ```ts
+ * const error = streamCloseError(h2.rstCode, session.destroyed && !endStreamReceived, undefined, 'peer');
+ * if (error !== undefined) tunnel.destroy(error);
+ * ```
+ */
+export function streamCloseError(
+  code: number | undefined,
+  lost: boolean,
+  cause: Error | undefined,
+  resetBy: 'peer' | 'client',
+): HboneError | undefined {
+  if (!isEofReset(code)) {
+    return new HboneError(
+      'HBONE_ERR_STREAM_RESET',
+      `the ${resetBy} reset the tunnel with HTTP/2 error code ${code}`,
+      { cause },
+    );
+  }
+  if (cause === undefined && !lost) return undefined;
+  return new HboneError('HBONE_ERR_CONNECTION_CLOSED', 'the HBONE connection failed under the tunnel', {
+    cause,
+  });
+}
+
 // 256 KiB buffers on our side of the wrapper, as ztunnel's copy loop grows to after 10 MiB (hbone.md §1.8):
 // big enough to keep a 1 MiB-frame connection busy, small against the 4 MiB window that bounds memory.
 const HIGH_WATER_MARK_BYTES = 256 * 1024;
@@ -166,8 +217,7 @@ export class TunnelStream extends Duplex implements HboneStream {
     });
     h2.on('end', () => {
       // node:http2 ends the readable side before it reports a reset with an error code; that is not an EOF.
-      const code = h2.rstCode;
-      if (code === undefined || code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL) {
+      if (isEofReset(h2.rstCode)) {
         this.#endStreamReceived = !h2.destroyed;
         this.#endReadable();
       }
@@ -310,27 +360,13 @@ export class TunnelStream extends Duplex implements HboneStream {
     this.#finishFinal();
     // Destroyed locally first: the local reason stands.
     if (this.destroyed) return;
-    const code = this.#h2.rstCode ?? NGHTTP2_NO_ERROR;
     // A stream error, or the connection failing under the stream, is an error; a reset with NO_ERROR or
     // CANCEL is not.
     // The connection going away under an open stream (a hard close after GOAWAY, a dropped socket) closes it
     // with NO_ERROR too; unless the peer's END_STREAM had arrived, that is a failure, not an EOF.
     const lost = this.#session?.destroyed === true && !this.#endStreamReceived;
-    const clean =
-      (code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL) && this.#closeError === undefined && !lost;
-    if (!clean) {
-      const error =
-        code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL
-          ? new HboneError('HBONE_ERR_CONNECTION_CLOSED', 'the HBONE connection failed under the tunnel', {
-              cause: this.#closeError,
-            })
-          : new HboneError(
-              'HBONE_ERR_STREAM_RESET',
-              `the peer reset the tunnel with HTTP/2 error code ${code}`,
-              {
-                cause: this.#closeError,
-              },
-            );
+    const error = streamCloseError(this.#h2.rstCode, lost, this.#closeError, 'peer');
+    if (error !== undefined) {
       this.#closeError = error;
       this.destroy(error);
       return;

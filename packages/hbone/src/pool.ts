@@ -95,7 +95,7 @@ interface KeyEntry {
  * poolKeyString({ sourceIdentity, destinationIdentities: [serverId], destinationAddress: '10.0.0.2:15008', sourceIp: undefined });
  * ```
  */
-export function poolKeyString(key: HbonePoolKey): string {
+function poolKeyString(key: HbonePoolKey): string {
   return JSON.stringify([
     key.sourceIdentity,
     key.destinationIdentities,

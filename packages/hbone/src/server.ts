@@ -23,8 +23,9 @@ import { buildConnectResponse } from './codec/connect-response.js';
 import { HboneError } from './codec/errors.js';
 import { checkTarget, ILLEGAL_TARGET_PORTS } from './codec/target.js';
 import type { ConnectUpstream, HboneAuthorize, HboneRequestContext } from './context.js';
-import { HBONE_DEFAULTS } from './defaults.js';
+import { HBONE_DEFAULTS, positiveOption } from './defaults.js';
 import { type HboneStreamEvent, newConnectionId, publish } from './diagnostics.js';
+import { hostPort } from './host-port.js';
 import { startKeepalive } from './keepalive.js';
 import { abortError } from './pool.js';
 import {
@@ -178,6 +179,9 @@ interface SessionInfo {
   readonly localPort: number;
   readonly remoteAddress: string;
   readonly remotePort: number;
+  /** `localAddress:localPort` and `remoteAddress:remotePort` as text, for events and messages. */
+  readonly local: string;
+  readonly remote: string;
   readonly openedAt: number;
   streams: number;
   error: Error | undefined;
@@ -185,21 +189,13 @@ interface SessionInfo {
 
 const RAW_SOCKET = Symbol('ambient-kit.hbone.rawSocket');
 
-function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 function unmapped(address: string): string {
   // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
 function positive(name: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value <= 0) {
-    throw new RangeError(`createHboneServer: "${name}" must be a positive integer, got ${value}`);
-  }
-  return value;
+  return positiveOption('createHboneServer', name, value, fallback, true);
 }
 
 /**
@@ -277,8 +273,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
   // Every raw TCP connection, from the moment it is accepted (or handed in) until it closes: close() waits
   // for them, and destroys those still in their TLS handshake at the deadline.
   const sockets = new Set<net.Socket>();
-  // Listeners made elsewhere (`listen({ server })`), with their 'connection' handler.
-  const adopted = new Map<net.Server, (socket: net.Socket) => void>();
+  // Listeners made elsewhere (`listen({ server })`).
+  const adopted = new Set<net.Server>();
   const tunnels = new Set<Bridge>();
   const aborts = new Set<AbortController>();
   let handshakes = 0;
@@ -317,13 +313,19 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     }
     const socket = raw;
     handshakes++;
+    const localAddress = unmapped(socket.localAddress ?? '');
+    const localPort = socket.localPort ?? 0;
+    const remoteAddress = unmapped(socket.remoteAddress ?? '');
+    const remotePort = socket.remotePort ?? 0;
     const info: SessionInfo = {
       id: newConnectionId(),
       peerIdentity,
-      localAddress: unmapped(socket.localAddress ?? ''),
-      localPort: socket.localPort ?? 0,
-      remoteAddress: unmapped(socket.remoteAddress ?? ''),
-      remotePort: socket.remotePort ?? 0,
+      localAddress,
+      localPort,
+      remoteAddress,
+      remotePort,
+      local: hostPort(localAddress, localPort),
+      remote: hostPort(remoteAddress, remotePort),
       openedAt: performance.now(),
       streams: 0,
       error: undefined,
@@ -335,10 +337,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       timeoutMs: pingTimeoutMs,
       // zt:src/proxy/h2/server.rs: a ping timeout is an abrupt shutdown with NO_ERROR.
       onTimeout: () => {
-        info.error = new HboneError(
-          'HBONE_ERR_PING_TIMEOUT',
-          `no PING answer from ${hostPort(info.remoteAddress, info.remotePort)}`,
-        );
+        info.error = new HboneError('HBONE_ERR_PING_TIMEOUT', `no PING answer from ${info.remote}`);
         if (!session.destroyed) {
           session.goaway(http2.constants.NGHTTP2_NO_ERROR);
           session.destroy();
@@ -353,8 +352,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       publish('connectionClosed', () => ({
         direction: 'inbound',
         connectionId: info.id,
-        localAddress: hostPort(info.localAddress, info.localPort),
-        remoteAddress: hostPort(info.remoteAddress, info.remotePort),
+        localAddress: info.local,
+        remoteAddress: info.remote,
         peerIdentity: info.peerIdentity,
         streams: info.streams,
         durationMs: performance.now() - info.openedAt,
@@ -364,8 +363,8 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     publish('connectionOpened', () => ({
       direction: 'inbound',
       connectionId: info.id,
-      localAddress: hostPort(info.localAddress, info.localPort),
-      remoteAddress: hostPort(info.remoteAddress, info.remotePort),
+      localAddress: info.local,
+      remoteAddress: info.remote,
       peerIdentity: info.peerIdentity,
     }));
     // A handshake that finished while the server drains: GOAWAY at once, as every other connection got.
@@ -393,9 +392,9 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
       direction: 'inbound',
       connectionId: info.id,
       streamId: stream.id,
-      sourceAddress: hostPort(info.remoteAddress, info.remotePort),
+      sourceAddress: info.remote,
       sourceIdentity: info.peerIdentity,
-      destinationAddress: hostPort(info.localAddress, info.localPort),
+      destinationAddress: info.local,
       destinationIdentity: currentIdentity(source),
       authority: typeof authorityHeader === 'string' ? authorityHeader : '',
     };
@@ -481,17 +480,15 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     stream.respond(buildConnectResponse({ status: 200, ...(baggage === undefined ? {} : { baggage }) }), {
       endStream: false,
     });
-    publish('streamOpened', () => ({
-      ...requestEvent,
-      ...(baggage === undefined ? {} : { responseBaggage: baggage }),
-    }));
+    const openedEvent = (): HboneStreamEvent =>
+      baggage === undefined ? requestEvent : { ...requestEvent, responseBaggage: baggage };
+    publish('streamOpened', openedEvent);
     const tunnel = bridge(stream, upstream);
     tunnels.add(tunnel);
     const close = await tunnel.done;
     tunnels.delete(tunnel);
     publish('streamClosed', () => ({
-      ...requestEvent,
-      ...(baggage === undefined ? {} : { responseBaggage: baggage }),
+      ...openedEvent(),
       bytesSent: close.bytesSent,
       bytesReceived: close.bytesReceived,
       durationMs: performance.now() - startedAt,
@@ -535,7 +532,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     },
     handleConnection,
     address(): AddressInfo | null {
-      for (const listener of [server, ...adopted.keys()]) {
+      for (const listener of [server, ...adopted]) {
         const address = listener.address();
         if (address !== null && typeof address === 'object') return address;
       }
@@ -572,7 +569,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
     }
     if (!adopted.has(listener)) {
       const onConnection = (socket: net.Socket): void => handleConnection(socket);
-      adopted.set(listener, onConnection);
+      adopted.add(listener);
       listener.on('connection', onConnection);
       // Closed by its owner: stop serving it; connections it accepted carry on until they end.
       listener.once('close', () => {
@@ -611,7 +608,7 @@ export function createHboneServer(options: HboneServerOptions): HboneServer {
         else listener.close(() => resolve());
       });
     // Stop accepting everywhere first; net.Server.close() resolves once the listener's connections ended.
-    const listening = [server, ...adopted.keys()].map(whenClosed);
+    const listening = [server, ...adopted].map(whenClosed);
     for (const session of sessions.keys()) {
       // GOAWAY with the last processed stream id: clients open no new streams here; open ones finish.
       if (!session.closed && !session.destroyed) session.close();

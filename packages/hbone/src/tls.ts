@@ -14,6 +14,7 @@ import {
   type BundleSource,
   bindMtlsServer,
   isSpiffeError,
+  type MtlsConfig,
   mtlsClientOptions,
   mtlsServerOptions,
   peerSpiffeId,
@@ -38,7 +39,7 @@ export type SvidInput = SvidSource | X509Svid;
  * mtlsServerOptions({ svid, bundles, authorize, alpn: HBONE_ALPN });
  * ```
  */
-export const HBONE_ALPN: readonly string[] = ['h2'];
+const HBONE_ALPN: readonly string[] = ['h2'];
 
 function isX509Svid(value: SvidInput): value is X509Svid {
   return typeof value === 'object' && value !== null && 'certChainPem' in value && 'privateKeyPem' in value;
@@ -110,12 +111,17 @@ export function clientTlsOptions(
     svid: source,
     bundles,
     authorize: authorizeOneOf(expected),
-    alpn: [...HBONE_ALPN],
+    alpn: HBONE_ALPN,
   });
 }
 
-function peerAuthorizer(authorizePeer: (peerIdentity: string) => boolean): Authorizer {
-  return (id) =>
+/** The server's mTLS config, the same for its options and its binding: `authorizePeer` as an `Authorizer`. */
+function serverMtlsConfig(
+  source: SvidSource,
+  bundles: BundleSource,
+  authorizePeer: (peerIdentity: string) => boolean,
+): MtlsConfig {
+  const authorize: Authorizer = (id) =>
     authorizePeer(id.toString())
       ? ok(undefined)
       : err(
@@ -124,6 +130,7 @@ function peerAuthorizer(authorizePeer: (peerIdentity: string) => boolean): Autho
             `client ${id.toString()} is not allowed by the HBONE server`,
           ),
         );
+  return { svid: source, bundles, authorize, alpn: HBONE_ALPN };
 }
 
 /**
@@ -144,12 +151,7 @@ export function serverTlsOptions(
   bundles: BundleSource,
   authorizePeer: (peerIdentity: string) => boolean,
 ): tls.TlsOptions {
-  return mtlsServerOptions({
-    svid: source,
-    bundles,
-    authorize: peerAuthorizer(authorizePeer),
-    alpn: [...HBONE_ALPN],
-  });
+  return mtlsServerOptions(serverMtlsConfig(source, bundles, authorizePeer));
 }
 
 /**
@@ -173,12 +175,7 @@ export function bindServerTls(
   bundles: BundleSource,
   authorizePeer: (peerIdentity: string) => boolean,
 ): { close(): void } {
-  return bindMtlsServer(server, {
-    svid: source,
-    bundles,
-    authorize: peerAuthorizer(authorizePeer),
-    alpn: [...HBONE_ALPN],
-  });
+  return bindMtlsServer(server, serverMtlsConfig(source, bundles, authorizePeer));
 }
 
 /**

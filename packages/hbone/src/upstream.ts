@@ -10,6 +10,7 @@ import { HboneError } from './codec/errors.js';
 import { encodeProxyV2 } from './codec/proxy-v2.js';
 import type { ConnectUpstream, HboneRequestContext } from './context.js';
 import { HBONE_DEFAULTS } from './defaults.js';
+import { hostPort } from './host-port.js';
 
 /** Options of {@link tcpUpstream}. */
 export interface TcpUpstreamOptions {
@@ -64,7 +65,7 @@ function connectTcp(
 ): Promise<Duplex> {
   const host = target.kind === 'socket' ? target.ip : target.hostname;
   const port = options.port ?? target.port;
-  const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+  const where = hostPort(host, port);
   return new Promise<Duplex>((resolve, reject) => {
     const socket = net.connect({
       host,

@@ -9,7 +9,7 @@ import {
   type HboneSocketFactory,
   type HboneSocketRequest,
 } from '../src/index.js';
-import { collect, echoServer, pki, type TcpServer, waitFor } from './fixtures.js';
+import { collect, dialLoopback, echoServer, pki, type TcpServer, waitFor } from './fixtures.js';
 
 // The client's `connectSocket` factory: every TCP connection the client opens comes from it (ztunnel in-pod
 // mode dials from inside the source pod's netns with SO_MARK 0x539, workload-api-and-redirect.md §B.5).
@@ -118,11 +118,7 @@ describe('connectSocket: the client dials through the factory', () => {
 
   it('makes the outer connection of double HBONE; the inner one runs inside the outer tunnel', async () => {
     const p = await pki();
-    const dial = (port: number) => (): Promise<net.Socket> =>
-      new Promise((resolve, reject) => {
-        const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(socket));
-        socket.once('error', reject);
-      });
+    const dial = (port: number) => (): Promise<net.Socket> => dialLoopback(port);
     // The destination resolves the hostname to its app (zt:src/proxy/inbound.rs L637-664).
     const destination = createHboneServer({
       svid: p.server,

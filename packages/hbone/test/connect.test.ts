@@ -1,30 +1,24 @@
-import http2 from 'node:http2';
+import type http2 from 'node:http2';
 import net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { HboneRequestContext } from '../src/index.js';
 import { HboneError, tcpUpstream } from '../src/index.js';
 import {
   collect,
-  echoServer,
   type Harness,
   harness,
   pki,
   rawH2Client,
+  rawH2Server,
   rawRequest,
-  type TcpServer,
   tcpServer,
+  useEchoServer,
   waitFor,
 } from './fixtures.js';
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   await h?.close();
   h = undefined;
@@ -294,15 +288,7 @@ describe('HTTP/2 settings on the wire (checklist H1, H2)', () => {
 
   it('the client sends 4 MiB stream window, 1 MiB frames, no push, 16 KiB headers and a 16 MiB connection window', async () => {
     const p = await pki();
-    const { mtlsServerOptions, staticSvidSource, authorizeAny } = await import('@ambient-kit/spiffe');
-    const server = http2.createSecureServer(
-      mtlsServerOptions({
-        svid: staticSvidSource(p.server),
-        bundles: p.bundles,
-        authorize: authorizeAny(),
-        alpn: ['h2'],
-      }),
-    );
+    const { server, via, close } = await rawH2Server();
     const seen: {
       settings?: http2.Settings | undefined;
       window?: number | undefined;
@@ -314,14 +300,12 @@ describe('HTTP/2 settings on the wire (checklist H1, H2)', () => {
       seen.window = stream.session?.state.remoteWindowSize;
       stream.respond({ ':status': 503 }, { endStream: true });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { createHboneClient } = await import('../src/index.js');
     const client = createHboneClient({ svid: p.client, bundles: p.bundles });
     try {
-      const port = (server.address() as net.AddressInfo).port;
       await expect(
         client.connect({
-          via: `127.0.0.1:${port}`,
+          via,
           authority: '10.0.0.2:8080',
           expectedIdentities: [p.serverId],
         }),
@@ -339,7 +323,7 @@ describe('HTTP/2 settings on the wire (checklist H1, H2)', () => {
       expect(seen.headers).toMatchObject({ traceparent: expect.stringMatching(/^.{55}$/) });
     } finally {
       await client.close({ deadlineMs: 50 });
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
     }
   });
 });

@@ -6,7 +6,7 @@ import {
   type HboneRequestContext,
   type HboneServer,
 } from '../src/index.js';
-import { collect, echoServer, pki, type TcpServer, tcpServer } from './fixtures.js';
+import { collect, dialLoopback, echoServer, pki, type TcpServer, tcpServer } from './fixtures.js';
 
 // Double HBONE (hbone.md §1.10): client → E/W gateway (outer CONNECT, pooled) → inner TLS + CONNECT (not
 // pooled, x-forwarded-network) → destination HBONE server → app. Three real servers on loopback.
@@ -37,13 +37,7 @@ beforeAll(async () => {
     // The destination resolves the service hostname to its local app (zt:src/proxy/inbound.rs L637-664).
     connectUpstream: (target, ctx) => {
       if (target.kind !== 'hostname' || target.hostname !== SERVICE) throw new Error('unknown service');
-      return new Promise((resolve, reject) => {
-        const socket = net.connect({ host: '127.0.0.1', port: echo.port, allowHalfOpen: true }, () =>
-          resolve(socket),
-        );
-        socket.once('error', reject);
-        ctx.signal.addEventListener('abort', () => socket.destroy());
-      });
+      return dialLoopback(echo.port, ctx.signal);
     },
   });
   const { port: destinationPort } = await destination.listen({ port: 0, host: '127.0.0.1' });
@@ -62,13 +56,7 @@ beforeAll(async () => {
       return true;
     },
     // The E/W gateway forwards the inner bytes opaquely to <pod>:15008 (hbone.md §1.10).
-    connectUpstream: () =>
-      new Promise((resolve, reject) => {
-        const socket = net.connect({ host: '127.0.0.1', port: wire.port, allowHalfOpen: true }, () =>
-          resolve(socket),
-        );
-        socket.once('error', reject);
-      }),
+    connectUpstream: () => dialLoopback(wire.port),
   });
   const { port } = await gateway.listen({ port: 0, host: '127.0.0.1' });
   gatewayVia = `127.0.0.1:${port}`;

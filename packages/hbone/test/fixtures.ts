@@ -15,9 +15,11 @@ import {
   createBundleSet,
   createCertificateAuthority,
   mtlsClientOptions,
+  mtlsServerOptions,
   staticSvidSource,
   type X509Svid,
 } from '@ambient-kit/spiffe';
+import { afterAll, beforeAll } from 'vitest';
 import {
   createHboneClient,
   createHboneServer,
@@ -102,12 +104,49 @@ export async function tcpServer(onConnection: (socket: net.Socket) => void): Pro
 }
 
 /**
+ * Connects to 127.0.0.1 with `allowHalfOpen`, as an HBONE server's `connectUpstream` does.
+ *
+ * @param port - The port to connect to.
+ * @param signal - Destroys the socket when aborted (the CONNECT was given up on).
+ * @returns The socket, once connected.
+ */
+export function dialLoopback(port: number, signal?: AbortSignal): Promise<net.Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: '127.0.0.1', port, allowHalfOpen: true }, () => resolve(socket));
+    socket.once('error', reject);
+    signal?.addEventListener('abort', () => socket.destroy());
+  });
+}
+
+/**
  * An echo upstream: every byte back, and FIN back after FIN (half-close preserved).
  *
  * @returns The server.
  */
 export function echoServer(): Promise<TcpServer> {
   return tcpServer((socket) => socket.pipe(socket));
+}
+
+/**
+ * The echo upstream of a whole test file: registers the hooks that start it before the file's tests and
+ * close it after them.
+ *
+ * @returns The server, readable once the file's tests run.
+ */
+export function useEchoServer(): { readonly port: number } {
+  let echo: TcpServer | undefined;
+  beforeAll(async () => {
+    echo = await echoServer();
+  });
+  afterAll(async () => {
+    await echo?.close();
+  });
+  return {
+    get port(): number {
+      if (echo === undefined) throw new Error('the echo server runs only while the tests do');
+      return echo.port;
+    },
+  };
 }
 
 /**
@@ -221,6 +260,39 @@ export async function rawH2Client(via: string, svid?: X509Svid): Promise<http2.C
     session.once('close', () => reject(new Error('session closed before SETTINGS')));
   });
   return session;
+}
+
+/** A plain node:http2 server on 127.0.0.1 and how to reach and close it. */
+export interface RawH2Server {
+  /** Add a `'stream'` listener to answer. */
+  readonly server: http2.Http2SecureServer;
+  /** `127.0.0.1:<port>`. */
+  readonly via: string;
+  close(): Promise<void>;
+}
+
+/**
+ * A plain node:http2 server with the PKI's server SVID and SPIFFE mTLS (any client accepted), for playing a
+ * peer that does what the HBONE server never would (GOAWAY after one stream, a bare 503).
+ *
+ * @returns The listening server.
+ */
+export async function rawH2Server(): Promise<RawH2Server> {
+  const p = await pki();
+  const server = http2.createSecureServer(
+    mtlsServerOptions({
+      svid: staticSvidSource(p.server),
+      bundles: p.bundles,
+      authorize: authorizeAny(),
+      alpn: ['h2'],
+    }),
+  );
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    server,
+    via: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }
 
 /**

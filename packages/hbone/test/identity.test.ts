@@ -1,21 +1,15 @@
 import net from 'node:net';
 import tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createHboneClient, HboneError } from '../src/index.js';
-import { collect, echoServer, type Harness, harness, pki, type TcpServer } from './fixtures.js';
+import { collect, type Harness, harness, pki, useEchoServer } from './fixtures.js';
 import { FRAME, frameServer } from './raw-h2.js';
 
 // TLS and identity rules of hbone.md §1.2-§1.3 (checklist T1-T5), over real handshakes.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   await h?.close();
   h = undefined;

@@ -1,19 +1,13 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createHboneClient, type HboneError } from '../src/index.js';
-import { collect, echoServer, type Harness, harness, pki, type TcpServer, waitFor } from './fixtures.js';
+import { collect, type Harness, harness, pki, useEchoServer, waitFor } from './fixtures.js';
 import { FRAME, frameClient, frameServer } from './raw-h2.js';
 
 // Keepalive (hbone.md §1.5, checklist H7) and drain, with short timers so the suite stays fast.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   await h?.close();
   h = undefined;

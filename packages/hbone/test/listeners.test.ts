@@ -3,7 +3,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   createHboneClient,
   createHboneServer,
@@ -12,21 +12,15 @@ import {
   type HboneServer,
   type HboneStream,
 } from '../src/index.js';
-import { collect, echoServer, pki, type TcpServer, waitFor } from './fixtures.js';
+import { collect, dialLoopback, pki, useEchoServer, waitFor } from './fixtures.js';
 
 // Serving sockets made elsewhere: `listen({ server })` for listeners someone else opened (ztunnel opens
 // 15008 inside each pod's network namespace, workload-api-and-redirect.md §B.5) and `handleConnection` for
 // raw TCP connections accepted elsewhere. Real listeners on loopback, real TLS and HTTP/2.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 const cleanup: (() => Promise<void> | void)[] = [];
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
 });
@@ -55,13 +49,7 @@ async function hboneServer(seen: HboneRequestContext[] = []): Promise<HboneServe
       seen.push(ctx);
       return true;
     },
-    connectUpstream: () =>
-      new Promise((resolve, reject) => {
-        const socket = net.connect({ host: '127.0.0.1', port: echo.port, allowHalfOpen: true }, () =>
-          resolve(socket),
-        );
-        socket.once('error', reject);
-      }),
+    connectUpstream: () => dialLoopback(echo.port),
   });
   cleanup.push(() => server.close({ deadlineMs: 100 }));
   return server;

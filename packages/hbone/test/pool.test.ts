@@ -1,29 +1,22 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { authorizeAny, mtlsServerOptions, staticSvidSource } from '@ambient-kit/spiffe';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import {
   createHboneClient,
   HBONE_CHANNELS,
   type HboneConnectionEvent,
   type HboneStream,
 } from '../src/index.js';
-import { collect, echoServer, type Harness, harness, pki, type TcpServer, waitFor } from './fixtures.js';
+import { collect, type Harness, harness, pki, rawH2Server, useEchoServer, waitFor } from './fixtures.js';
 
 // The pool tests ztunnel has (zt:src/proxy/pool.rs tests: connections_reused,
 // unique_keys_have_unique_connections, connection_limits, server_goaway, idle_eviction), over real sockets.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 const open: HboneStream[] = [];
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   for (const s of open.splice(0)) s.destroy();
   await h?.close();
@@ -163,14 +156,7 @@ describe('the connection pool (hbone.md §1.9)', () => {
   it('after a GOAWAY, the next tunnel dials a new connection to the same (still listening) server', async () => {
     const p = await pki();
     // A plain node:http2 server that answers one CONNECT per connection, then sends GOAWAY.
-    const server = http2.createSecureServer(
-      mtlsServerOptions({
-        svid: staticSvidSource(p.server),
-        bundles: p.bundles,
-        authorize: authorizeAny(),
-        alpn: ['h2'],
-      }),
-    );
+    const { server, via, close } = await rawH2Server();
     let sessions = 0;
     server.on('session', () => sessions++);
     server.on('stream', (stream) => {
@@ -181,9 +167,7 @@ describe('the connection pool (hbone.md §1.9)', () => {
         stream.session?.goaway(http2.constants.NGHTTP2_NO_ERROR);
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const client = createHboneClient({ svid: p.client, bundles: p.bundles });
-    const via = `127.0.0.1:${(server.address() as net.AddressInfo).port}`;
     try {
       const first = await client.connect({ via, authority: '127.0.0.1:1', expectedIdentities: [p.serverId] });
       await waitFor(() => client.pool.stats().drainingConnections === 1, 'the GOAWAY');
@@ -199,7 +183,7 @@ describe('the connection pool (hbone.md §1.9)', () => {
       await roundTrip(second, 'second');
     } finally {
       await client.close({ deadlineMs: 50 });
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await close();
     }
   });
 

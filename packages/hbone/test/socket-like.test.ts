@@ -1,22 +1,16 @@
 import http from 'node:http';
 import type net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { HboneStream } from '../src/index.js';
-import { collect, echoServer, type Harness, harness, type TcpServer, waitFor } from './fixtures.js';
+import { collect, type Harness, harness, useEchoServer, waitFor } from './fixtures.js';
 
 // HboneStream's net.Socket-like methods: what `http.Agent` calls on a socket its `createConnection` returns
 // (setKeepAlive, setNoDelay, setTimeout, ref, unref), so an HTTP client runs over a tunnel unpatched.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 const cleanup: (() => Promise<void> | void)[] = [];
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
   await h?.close();

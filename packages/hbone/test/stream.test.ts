@@ -1,33 +1,27 @@
 import { createHash, randomBytes } from 'node:crypto';
 import http2 from 'node:http2';
 import type net from 'node:net';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { createHboneClient, HboneError, type HboneStream } from '../src/index.js';
 import {
   collect,
-  echoServer,
   type Harness,
   harness,
   hashStream,
   pki,
   type TcpServer,
   tcpServer,
+  useEchoServer,
   waitFor,
 } from './fixtures.js';
 import { FRAME, frameServer, type RawH2 } from './raw-h2.js';
 
 // Byte semantics of hbone.md §1.8 / checklist S1, over real loopback sockets.
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 const cleanup: (() => Promise<void> | void)[] = [];
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   for (const f of cleanup.splice(0).reverse()) await f();
   await h?.close();

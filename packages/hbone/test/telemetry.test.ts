@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { ProxyV2Header } from '../src/codec/index.js';
 import {
   HBONE_CHANNELS,
@@ -10,25 +10,11 @@ import {
   readProxyV2Header,
   tcpUpstream,
 } from '../src/index.js';
-import {
-  collect,
-  echoServer,
-  type Harness,
-  harness,
-  type TcpServer,
-  tcpServer,
-  waitFor,
-} from './fixtures.js';
+import { collect, type Harness, harness, tcpServer, useEchoServer, waitFor } from './fixtures.js';
 
-let echo: TcpServer;
+const echo = useEchoServer();
 let h: Harness | undefined;
 
-beforeAll(async () => {
-  echo = await echoServer();
-});
-afterAll(async () => {
-  await echo.close();
-});
 afterEach(async () => {
   await h?.close();
   h = undefined;

@@ -13,6 +13,7 @@
  * wrap the connected descriptor in a `net.Socket`.
  */
 import net from 'node:net';
+import { formatSocketAddress } from '@ambient-kit/workload-api/codec';
 import { INPOD } from './codec/constants.js';
 import { RedirectError } from './codec/errors.js';
 import { parseIpAddress } from './codec/ip-address.js';
@@ -93,7 +94,7 @@ async function connectRaw(options: ConnectMarkedOptions, mark: number | undefine
   } finally {
     if (typeof options.netns === 'string') handle?.close();
   }
-  const what = `connect ${target.family === 6 ? `[${options.host}]` : options.host}:${port}`;
+  const what = `connect ${formatSocketAddress(options.host, port)}`;
   try {
     if (mark !== undefined) setIntOption(fd, LINUX.SOL_SOCKET, LINUX.SO_MARK, mark, 'SO_MARK');
     if (options.sourceAddress !== undefined) {

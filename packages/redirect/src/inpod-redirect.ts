@@ -26,6 +26,7 @@ import {
 import { mergeIptablesRestore } from './codec/iptables-restore.js';
 import { renderNftDeleteTables } from './codec/nft-transaction.js';
 import {
+  type CanonicalState,
   canonicalState,
   compareSnapshot,
   type InpodComponent,
@@ -45,7 +46,7 @@ import {
   iptablesTools,
 } from './iptables-variant.js';
 import { type NetnsHandle, type NetnsRef, openNetns } from './netns.js';
-import { resolveTool, type ToolPaths } from './run-tool.js';
+import { hasTool, type ToolPaths } from './run-tool.js';
 
 /**
  * Where and how to run the tools, shared by apply, remove and inspect.
@@ -149,14 +150,7 @@ let detectedVariant: Promise<IptablesVariant> | undefined;
 function removalVariants(target: InpodRedirectTarget): IptablesTools[] {
   const wanted = target.iptablesVariant ?? 'auto';
   if (wanted !== 'auto') return [iptablesTools(wanted)];
-  return (['nft', 'legacy'] as const).map(iptablesTools).filter((t) => {
-    try {
-      resolveTool(t.save4, target.tools);
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  return (['nft', 'legacy'] as const).map(iptablesTools).filter((t) => hasTool(t.save4, target.tools));
 }
 
 async function resolveTools(target: InpodRedirectTarget): Promise<IptablesTools> {
@@ -201,10 +195,7 @@ function toolContext(netns: NetnsHandle, target: InpodRedirectTarget): ToolConte
   return { netns, tools: target.tools, timeoutMs: target.timeoutMs ?? 10_000, signal: target.signal };
 }
 
-function routingOf(
-  options: Pick<InpodRuleOptions, 'tproxyMark' | 'tproxyMask' | 'routeTable' | 'rulePriority'>,
-) {
-  const o = resolveInpodRuleOptions(options);
+function routingOf(o: InpodRouting): InpodRouting {
   return {
     tproxyMark: o.tproxyMark,
     tproxyMask: o.tproxyMask,
@@ -213,20 +204,21 @@ function routingOf(
   };
 }
 
-function makePlan(options: InpodRedirectOptions, tools: IptablesTools | undefined): InpodPlan {
+/** Validates the options (before detection runs anything), then builds the rules and finds the tools. */
+async function planFor(options: InpodRedirectOptions): Promise<InpodPlan> {
+  const resolved = resolveInpodRuleOptions(options);
   const { backend } = options;
   if (backend !== 'iptables' && backend !== 'nftables') {
     throw new TypeError(`options.backend: expected 'iptables' or 'nftables', got ${String(backend)}`);
   }
-  const enableIpv6 = resolveInpodRuleOptions(options).enableIpv6;
-  const ipt = backend === 'iptables' ? buildInpodIptablesRules(options) : undefined;
+  const ipt = backend === 'iptables' ? buildInpodIptablesRules(resolved) : undefined;
   return {
     backend,
-    iptables: tools,
+    iptables: backend === 'iptables' ? await resolveTools(options) : undefined,
     iptablesText: ipt === undefined ? undefined : { ipv4: ipt.ipv4, ipv6: ipt.ipv6 },
-    nftText: backend === 'nftables' ? buildInpodNftablesRules(options) : undefined,
-    enableIpv6,
-    routing: routingOf(options),
+    nftText: backend === 'nftables' ? buildInpodNftablesRules(resolved) : undefined,
+    enableIpv6: resolved.enableIpv6,
+    routing: routingOf(resolved),
   };
 }
 
@@ -355,6 +347,27 @@ function describe(components: readonly InpodComponent[]): string {
 }
 
 /**
+ * Opens the namespace, takes its lock, and reads what the plan expects next to what is there (apply and
+ * inspect both start this way).
+ */
+async function withInpodState<T>(
+  options: InpodRedirectOptions,
+  fn: (ctx: ToolContext, plan: InpodPlan, expected: CanonicalState, actual: InpodSnapshot) => Promise<T>,
+): Promise<T> {
+  const plan = await planFor(options);
+  return withNetns(options.netns, (netns) =>
+    exclusive(netns, async () => {
+      const ctx = toolContext(netns, options);
+      const [expected, actual] = await Promise.all([
+        canonicalState(plan, ctx),
+        readSnapshot(ctx, snapshotScope(plan)),
+      ]);
+      return fn(ctx, plan, expected, actual);
+    }),
+  );
+}
+
+/**
  * Reports whether the redirection these options produce is installed in a namespace.
  *
  * @param options - Target, backend and the same rule options an apply would use.
@@ -366,18 +379,8 @@ function describe(components: readonly InpodComponent[]): string {
  * ```
  */
 export async function inspectInpodRedirect(options: InpodRedirectOptions): Promise<InpodRedirectInspection> {
-  resolveInpodRuleOptions(options);
-  const tools = options.backend === 'iptables' ? await resolveTools(options) : undefined;
-  const plan = makePlan(options, tools);
-  return withNetns(options.netns, (netns) =>
-    exclusive(netns, async () => {
-      const ctx = toolContext(netns, options);
-      const [expected, actual] = await Promise.all([
-        canonicalState(plan, ctx),
-        readSnapshot(ctx, snapshotScope(plan)),
-      ]);
-      return inspection(plan, compareSnapshot(plan, expected, actual));
-    }),
+  return withInpodState(options, async (_ctx, plan, expected, actual) =>
+    inspection(plan, compareSnapshot(plan, expected, actual)),
   );
 }
 
@@ -401,50 +404,41 @@ export async function inspectInpodRedirect(options: InpodRedirectOptions): Promi
  * ```
  */
 export async function applyInpodRedirect(options: InpodRedirectOptions): Promise<ApplyInpodRedirectResult> {
-  resolveInpodRuleOptions(options);
-  const tools = options.backend === 'iptables' ? await resolveTools(options) : undefined;
-  const plan = makePlan(options, tools);
-  return withNetns(options.netns, (netns) =>
-    exclusive(netns, async () => {
-      const ctx = toolContext(netns, options);
-      const [expected, before] = await Promise.all([
-        canonicalState(plan, ctx),
-        readSnapshot(ctx, snapshotScope(plan)),
-      ]);
-      const initial = compareSnapshot(plan, expected, before);
-      if (overallState(initial) === 'installed')
-        return { changed: false, inspection: inspection(plan, initial) };
-      try {
-        await install(ctx, plan, before);
-        const after = compareSnapshot(plan, expected, await readSnapshot(ctx, snapshotScope(plan)));
-        if (overallState(after) !== 'installed') {
-          throw new RedirectError(
-            'REDIRECT_ERR_UNEXPECTED_OUTPUT',
-            `after installing, the namespace does not hold the expected redirection: ${describe(after)}`,
-          );
-        }
-        return { changed: true, inspection: inspection(plan, after) };
-      } catch (cause) {
-        // Roll back to no redirection, without the caller's signal (it may be what aborted us).
-        const rollbackCtx: ToolContext = { ...ctx, signal: undefined };
-        try {
-          const now = await readSnapshot(rollbackCtx, { ...snapshotScope(plan), nftOptional: true });
-          await removeArtifacts(rollbackCtx, tools, now, plan.routing);
-        } catch (rollbackError) {
-          throw new RedirectError(
-            'REDIRECT_ERR_ROLLBACK_FAILED',
-            `applying the redirection in ${netns.path} failed (${String((cause as Error)?.message ?? cause)}) and so did the rollback: ${String((rollbackError as Error)?.message ?? rollbackError)}`,
-            { cause: new AggregateError([cause, rollbackError]) },
-          );
-        }
+  return withInpodState(options, async (ctx, plan, expected, before) => {
+    const initial = compareSnapshot(plan, expected, before);
+    if (overallState(initial) === 'installed')
+      return { changed: false, inspection: inspection(plan, initial) };
+    try {
+      await install(ctx, plan, before);
+      const after = compareSnapshot(plan, expected, await readSnapshot(ctx, snapshotScope(plan)));
+      if (overallState(after) !== 'installed') {
         throw new RedirectError(
-          'REDIRECT_ERR_APPLY_FAILED',
-          `applying the redirection in ${netns.path} failed and was rolled back: ${String((cause as Error)?.message ?? cause)}`,
-          { cause },
+          'REDIRECT_ERR_UNEXPECTED_OUTPUT',
+          `after installing, the namespace does not hold the expected redirection: ${describe(after)}`,
         );
       }
-    }),
-  );
+      return { changed: true, inspection: inspection(plan, after) };
+    } catch (cause) {
+      // Roll back to no redirection, without the caller's signal (it may be what aborted us).
+      const rollbackCtx: ToolContext = { ...ctx, signal: undefined };
+      const where = ctx.netns.path;
+      try {
+        const now = await readSnapshot(rollbackCtx, { ...snapshotScope(plan), nftOptional: true });
+        await removeArtifacts(rollbackCtx, plan.iptables, now, plan.routing);
+      } catch (rollbackError) {
+        throw new RedirectError(
+          'REDIRECT_ERR_ROLLBACK_FAILED',
+          `applying the redirection in ${where} failed (${String((cause as Error)?.message ?? cause)}) and so did the rollback: ${String((rollbackError as Error)?.message ?? rollbackError)}`,
+          { cause: new AggregateError([cause, rollbackError]) },
+        );
+      }
+      throw new RedirectError(
+        'REDIRECT_ERR_APPLY_FAILED',
+        `applying the redirection in ${where} failed and was rolled back: ${String((cause as Error)?.message ?? cause)}`,
+        { cause },
+      );
+    }
+  });
 }
 
 /**
@@ -464,7 +458,7 @@ export async function applyInpodRedirect(options: InpodRedirectOptions): Promise
 export async function removeInpodRedirect(
   options: RemoveInpodRedirectOptions,
 ): Promise<{ changed: boolean }> {
-  const routing = routingOf(options);
+  const routing = routingOf(resolveInpodRuleOptions(options));
   const variants = options.backend === 'nftables' ? [] : removalVariants(options);
   return withNetns(options.netns, (netns) =>
     exclusive(netns, async () => {

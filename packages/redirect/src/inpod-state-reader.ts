@@ -8,6 +8,7 @@
  * `mark and 0xfff` as `meta mark & 0x00000fff`). The result is cached per rule text.
  */
 import { readFileSync } from 'node:fs';
+import type { Result } from 'neverthrow';
 import { RedirectError } from './codec/errors.js';
 import {
   countInpodIpRules,
@@ -75,7 +76,7 @@ export function restoreArgs(tools: IptablesTools): string[] {
  * The rules the builders produce for one operation.
  * @example
  * ```ts
- * const plan: InpodPlan = makePlan({ netns, backend: 'nftables' }, undefined);
+ * const plan: InpodPlan = await planFor({ netns, backend: 'nftables' });
  * ```
  */
 export interface InpodPlan {
@@ -135,9 +136,9 @@ async function tolerate<T>(optional: boolean, fallback: T, read: () => Promise<T
   }
 }
 
-function unwrap<T>(result: { isOk(): boolean; _unsafeUnwrap(): T; _unsafeUnwrapErr(): RedirectError }): T {
-  if (!result.isOk()) throw result._unsafeUnwrapErr();
-  return result._unsafeUnwrap();
+function unwrap<T>(result: Result<T, RedirectError>): T {
+  if (result.isErr()) throw result.error;
+  return result.value;
 }
 
 /**

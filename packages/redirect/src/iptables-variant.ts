@@ -11,7 +11,7 @@
  * missing kernel support.
  */
 import { RedirectError } from './codec/errors.js';
-import { resolveTool, runTool, type ToolPaths } from './run-tool.js';
+import { hasTool, runTool, type ToolPaths } from './run-tool.js';
 
 /**
  * `nft` (iptables over nf_tables) or `legacy` (x_tables).
@@ -59,15 +59,6 @@ export function iptablesTools(variant: IptablesVariant): IptablesTools {
   };
 }
 
-const exists = (name: string, tools: ToolPaths): boolean => {
-  try {
-    resolveTool(name, tools);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 /**
  * Detects the variant the way istio-cni does, in the caller's (the node's) network namespace.
  *
@@ -85,14 +76,14 @@ export async function detectIptablesVariant(
 ): Promise<IptablesVariant> {
   const tools = options.tools ?? {};
   const timeoutMs = options.timeoutMs ?? 10_000;
-  if (exists('iptables-legacy-save', tools)) {
+  if (hasTool('iptables-legacy-save', tools)) {
     const { stdout } = await runTool('iptables-legacy-save', [], { tools, timeoutMs });
     // istio: "xx-save should return at least 3 output lines if at least one rule is defined".
     if ((stdout.match(/\n/g) ?? []).length >= 3) return 'legacy';
   }
-  if (exists('iptables-nft', tools)) return 'nft';
-  if (exists('iptables-legacy', tools)) return 'legacy';
-  if (!exists('iptables', tools)) {
+  if (hasTool('iptables-nft', tools)) return 'nft';
+  if (hasTool('iptables-legacy', tools)) return 'legacy';
+  if (!hasTool('iptables', tools)) {
     throw new RedirectError('REDIRECT_ERR_TOOL_MISSING', 'no iptables found (Debian package iptables)');
   }
   const { stdout } = await runTool('iptables', ['--version'], { tools, timeoutMs });

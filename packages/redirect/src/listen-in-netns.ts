@@ -72,29 +72,31 @@ export async function listenInNetns(netns: NetnsRef, options: ListenInNetnsOptio
     throw new RangeError('options.backlog: expected a positive integer');
   checkMark(options.mark);
   let host = options.host;
-  if (host !== undefined && parseIpAddress(host) === undefined) {
+  let family = host === undefined ? undefined : parseIpAddress(host)?.family;
+  if (host !== undefined && family === undefined) {
     throw new RangeError(`options.host: ${JSON.stringify(host)} is not an IP literal (no name lookups here)`);
   }
   const handle = typeof netns === 'string' ? openNetns(netns) : netns;
   let fd: number;
   try {
-    if (host === undefined) {
+    if (host === undefined || family === undefined) {
       try {
         fd = openSocket(ipDomain(6), LINUX.SOCK_STREAM, handle);
         host = '::';
+        family = 6;
       } catch (error) {
         if (!(error instanceof RedirectError && /EAFNOSUPPORT/.test(error.message))) throw error;
         fd = openSocket(ipDomain(4), LINUX.SOCK_STREAM, handle);
         host = '0.0.0.0';
+        family = 4;
       }
     } else {
-      fd = openSocket(ipDomain(parseIpAddress(host)?.family ?? 4), LINUX.SOCK_STREAM, handle);
+      fd = openSocket(ipDomain(family), LINUX.SOCK_STREAM, handle);
     }
   } finally {
     // The socket pins the namespace now; a handle we opened from a path is no longer needed.
     if (typeof netns === 'string') handle.close();
   }
-  const family = parseIpAddress(host)?.family ?? 4;
   try {
     setIntOption(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEADDR, 1, 'SO_REUSEADDR');
     if (options.reusePort === true) setIntOption(fd, LINUX.SOL_SOCKET, LINUX.SO_REUSEPORT, 1, 'SO_REUSEPORT');

@@ -174,6 +174,12 @@ export function isSameNetns(a: NetnsHandle, b: NetnsHandle): boolean {
 let homeFd: number | undefined;
 const nested: number[] = [];
 
+/** The namespace to switch back to: the enclosing runInNetns's target, else the thread's home. */
+function returnFd(): number {
+  homeFd ??= openSync('/proc/thread-self/ns/net', 'r');
+  return nested.at(-1) ?? homeFd;
+}
+
 function enter(fd: number, label: string): void {
   const c = libc();
   if (c.setns(fd, LINUX.CLONE_NEWNET) !== 0) {
@@ -205,8 +211,7 @@ function enter(fd: number, label: string): void {
 export function runInNetns<T>(netns: NetnsHandle, fn: () => T): T {
   if (netns.closed) throw new TypeError(`netns ${netns.path} is closed`);
   const c = libc();
-  homeFd ??= openSync('/proc/thread-self/ns/net', 'r');
-  const back = nested.at(-1) ?? homeFd;
+  const back = returnFd();
   enter(netns.fd, netns.path);
   nested.push(netns.fd);
   let result: T;
@@ -241,8 +246,7 @@ export function runInNetns<T>(netns: NetnsHandle, fn: () => T): T {
  */
 export function createScratchNetns(): NetnsHandle {
   const c = libc();
-  homeFd ??= openSync('/proc/thread-self/ns/net', 'r');
-  const back = nested.at(-1) ?? homeFd;
+  const back = returnFd();
   if (c.unshare(LINUX.CLONE_NEWNET) !== 0) {
     throw new RedirectError('REDIRECT_ERR_NETNS_ENTER', `unshare(CLONE_NEWNET) failed: ${c.errnoName()}`);
   }

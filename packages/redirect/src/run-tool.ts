@@ -112,6 +112,26 @@ export function resolveTool(name: string, tools: ToolPaths = {}): string {
 }
 
 /**
+ * Whether {@link resolveTool} finds a tool.
+ *
+ * @param name - `iptables-legacy-save`, `nft`, …
+ * @param tools - Overrides.
+ * @returns `true` when it resolves to an executable.
+ * @example
+ * ```ts
+ * if (hasTool('iptables-nft')) console.log('iptables over nf_tables is installed');
+ * ```
+ */
+export function hasTool(name: string, tools?: ToolPaths): boolean {
+  try {
+    resolveTool(name, tools);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Runs a tool to completion and collects its output.
  *
  * @param name - Tool name (resolved with {@link resolveTool}).

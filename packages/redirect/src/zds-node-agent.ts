@@ -122,6 +122,14 @@ export interface ZdsNodeAgent {
   close(): Promise<void>;
 }
 
+function addRequest(pod: ZdsPod): ZdsRequest {
+  return {
+    type: 'add',
+    uid: pod.uid,
+    ...(pod.workloadInfo === undefined ? {} : { workloadInfo: pod.workloadInfo }),
+  };
+}
+
 class Connection {
   readonly id: number;
   readonly #socket: SeqpacketSocket;
@@ -305,13 +313,7 @@ export function createZdsNodeAgent(options: ZdsNodeAgentOptions): ZdsNodeAgent {
       const pods = await options.snapshot();
       for (const pod of pods) {
         const request: ZdsRequest =
-          pod.netns === undefined
-            ? { type: 'keep', uid: pod.uid }
-            : {
-                type: 'add',
-                uid: pod.uid,
-                ...(pod.workloadInfo === undefined ? {} : { workloadInfo: pod.workloadInfo }),
-              };
+          pod.netns === undefined ? { type: 'keep', uid: pod.uid } : addRequest(pod);
         const error = await connection.request(request, pod.netns?.fd);
         // istio logs a snapshot NACK and carries on; the proxy retries that pod itself.
         if (error !== '') emit({ type: 'nack', connectionId: connection.id, request, error });
@@ -368,12 +370,7 @@ export function createZdsNodeAgent(options: ZdsNodeAgentOptions): ZdsNodeAgent {
         return Promise.reject(new RedirectError('REDIRECT_ERR_ZDS_NO_CONNECTION', 'no proxy is connected'));
       }
       if (pod.netns.closed) return Promise.reject(new TypeError(`pod.netns (${pod.netns.path}) is closed`));
-      const request: ZdsRequest = {
-        type: 'add',
-        uid: pod.uid,
-        ...(pod.workloadInfo === undefined ? {} : { workloadInfo: pod.workloadInfo }),
-      };
-      return send(latest, request, pod.netns.fd);
+      return send(latest, addRequest(pod), pod.netns.fd);
     },
     async deleteWorkload(uid) {
       const results = await Promise.allSettled(connections.map((c) => send(c, { type: 'del', uid })));

@@ -97,6 +97,21 @@ describe('SPIFFE bundle JWK Set (TDB §4, X509 §6, JWT §6)', () => {
     expect(serializeSpiffeBundle(back)).toBe(text);
   });
 
+  it('writes a key ID that spells a number as the string it is', () => {
+    const [authority] = a.jwtBundle.authorities.values();
+    const bundle = createSpiffeBundle({
+      trustDomain: 'a.org',
+      jwtAuthorities: [{ keyId: '\u0000big42', publicKey: authority!.publicKey }],
+      sequenceNumber: 7n,
+    });
+    const text = serializeSpiffeBundle(bundle);
+    expect(text).toContain('"kid":"\\u0000big42"');
+    expect(text).toContain('"spiffe_sequence":7');
+    expect([...parseSpiffeBundle('a.org', text)._unsafeUnwrap().jwtAuthorities.keys()]).toEqual([
+      '\u0000big42',
+    ]);
+  });
+
   it('ignores JWKs with an unknown or missing use, or an unknown kty; uses only the first x5c value', () => {
     const root = base64Encode(a.bundle.authorities[0]!.der);
     const other = base64Encode(b.bundle.authorities[0]!.der);

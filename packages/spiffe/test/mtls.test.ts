@@ -79,6 +79,13 @@ function pemOf(svid: X509Svid): { cert: string; key: string } {
   return { cert: svid.certChainPem, key: svid.privateKeyPem };
 }
 
+/** The leaf's serial as `X509Certificate.serialNumber` prints it (lowercased, no sign octet). */
+function serialOf(svid: X509Svid): string {
+  return Buffer.from(parseCertificate(svid.certificates[0]!)._unsafeUnwrap().serialNumber)
+    .toString('hex')
+    .replace(/^00/, '');
+}
+
 describe('server side: bindMtlsServer verifies clients before any application listener', () => {
   let server: tls.Server;
   let port: number;
@@ -334,6 +341,70 @@ describe('client side: mtlsClientOptions verifies the server during the handshak
   });
 });
 
+describe('the client SecureContext is shared until the SVID rotates or a bundle changes', () => {
+  it('presents a rotated client SVID, trusts a newly added bundle, and records each peer per connection', async () => {
+    const serverOf = async (
+      svid: SvidSource,
+    ): Promise<{ server: tls.Server; port: number; clientSerials: string[] }> => {
+      const clientSerials: string[] = [];
+      const config = { svid, bundles: createBundleSet([ca.bundle]), authorize: authorizeAny() };
+      const server = tls.createServer(mtlsServerOptions(config), (socket) => {
+        clientSerials.push(socket.getPeerX509Certificate()?.serialNumber.toLowerCase() ?? '');
+        socket.on('data', () => socket.end('pong'));
+      });
+      bindMtlsServer(server, config);
+      return { server, port: await listen(server), clientSerials };
+    };
+    const ours = await serverOf(serverSvid);
+    // A server of a trust domain the client does not trust yet.
+    const newcomer = await createCertificateAuthority({ trustDomain: 'newcomer.org' });
+    const theirs = await serverOf(
+      staticSvidSource(await newcomer.issue('spiffe://newcomer.org/ns/default/sa/server')),
+    );
+    const source = await createRotatingSvidSource({ fetchSvid: () => ca.issue(CLIENT_ID) });
+    const clientBundles = createBundleSet([ca.bundle]);
+    const options = (): tls.ConnectionOptions =>
+      mtlsClientOptions({ svid: source, bundles: clientBundles, authorize: authorizeAny() });
+
+    const before = serialOf(source.current());
+    const first = await connect(ours.port, options());
+    expect(first.connected?.peerId).toBe(SERVER_ID);
+    // newcomer.org is not in the client's bundles yet: OpenSSL's pre-check refuses it.
+    const refused = await connect(theirs.port, options());
+    expect(refused.secureConnect).toBe(false);
+    await source.refresh();
+    const after = serialOf(source.current());
+    expect(after).not.toBe(before);
+    const second = await connect(ours.port, options());
+    expect(second.connected?.peerId).toBe(SERVER_ID);
+    expect(ours.clientSerials).toEqual([before, after]);
+    clientBundles.set(newcomer.bundle);
+    const accepted = await connect(theirs.port, options());
+    expect(accepted.connected?.peerId).toBe('spiffe://newcomer.org/ns/default/sa/server');
+    // Two connections sharing the context, both connected before either peer is read: each keeps its own.
+    const [toOurs, toTheirs] = [
+      tls.connect({ host: '127.0.0.1', port: ours.port, ...options() }),
+      tls.connect({ host: '127.0.0.1', port: theirs.port, ...options() }),
+    ];
+    await Promise.all(
+      [toOurs, toTheirs].map(
+        (socket) =>
+          new Promise((resolve, reject) => {
+            socket.once('secureConnect', resolve);
+            socket.once('error', reject);
+          }),
+      ),
+    );
+    expect(peerSpiffeId(toOurs)?.toString()).toBe(SERVER_ID);
+    expect(peerSpiffeId(toTheirs)?.toString()).toBe('spiffe://newcomer.org/ns/default/sa/server');
+    toOurs.destroy();
+    toTheirs.destroy();
+    source.close();
+    await closeServer(ours.server);
+    await closeServer(theirs.server);
+  });
+});
+
 describe('session resumption is off (ztunnel: Resumption::disabled)', () => {
   it('a client offering a saved session still gets a full handshake', async () => {
     const config = { svid: serverSvid, bundles, authorize: authorizeAny() };
@@ -409,10 +480,6 @@ describe('rotation needs no restart', () => {
       return outcome.connected?.peerSerial ?? '';
     };
     const first = await serverCert();
-    const serialOf = (svid: X509Svid): string =>
-      Buffer.from(parseCertificate(svid.certificates[0]!)._unsafeUnwrap().serialNumber)
-        .toString('hex')
-        .replace(/^00/, '');
     expect(first).toBe(serialOf(source.current()));
     await source.refresh();
     const second = await serverCert();

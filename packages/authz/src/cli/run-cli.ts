@@ -13,7 +13,7 @@ import { parseIp } from '../engine/ip.js';
 import type { MeshConfig } from '../engine/mesh.js';
 import { parsePolicies } from '../engine/parse.js';
 import type { PathNormalization } from '../engine/path.js';
-import type { AuthorizationPolicy } from '../engine/policy.js';
+import { type AuthorizationPolicy, GATEWAY_NAME_LABEL, policyKey } from '../engine/policy.js';
 import type {
   AuthzRequest,
   DestinationService,
@@ -190,12 +190,8 @@ function workloadFrom(values: CheckValues): Workload {
     const [k, v] = keyValue(l, '--label');
     labels[k] = v;
   }
-  if (
-    kind === 'waypoint' &&
-    name !== undefined &&
-    labels['gateway.networking.k8s.io/gateway-name'] === undefined
-  ) {
-    labels['gateway.networking.k8s.io/gateway-name'] = name;
+  if (kind === 'waypoint' && name !== undefined && labels[GATEWAY_NAME_LABEL] === undefined) {
+    labels[GATEWAY_NAME_LABEL] = name;
   }
   return {
     kind,
@@ -325,19 +321,10 @@ async function translate(values: CheckValues, io: CliIo): Promise<number> {
       ...(values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] }),
       enableDryRun: values['enable-dry-run'] === true,
     });
+    const policy = policyKey(p);
     return t.sent
-      ? {
-          policy: `${p.metadata.namespace}/${p.metadata.name}`,
-          sent: true,
-          warning: t.warning,
-          authorization: t.authorization,
-        }
-      : {
-          policy: `${p.metadata.namespace}/${p.metadata.name}`,
-          sent: false,
-          reason: t.reason,
-          message: t.message,
-        };
+      ? { policy, sent: true, warning: t.warning, authorization: t.authorization }
+      : { policy, sent: false, reason: t.reason, message: t.message };
   });
   const json = JSON.stringify(
     out,

@@ -7,6 +7,7 @@
 import { canonicalIp, type IpAddress, parseIp } from './ip.js';
 import { normalizeRequestPath, type PathNormalization } from './path.js';
 import type { AuthzRequest } from './request.js';
+import { asciiLower } from './string-match.js';
 import type { L4Connection } from './ztunnel-match.js';
 
 /** Why a request cannot be evaluated (the engine denies it). */
@@ -121,10 +122,12 @@ export class RequestContext implements L4Connection {
   readonly request: AuthzRequest;
   private readonly spaceDelimited: readonly string[];
   private headerIndex: Map<string, string> | undefined;
+  /** {@link RequestContext.hostLowerCase}'s answer once asked; `null` until then. */
+  private hostLower: string | undefined | null = null;
 
   private constructor(
     request: AuthzRequest,
-    fields: Omit<RequestContext, 'request' | 'header' | 'jwtClaim' | 'metadataValue'> & {
+    fields: Omit<RequestContext, 'request' | 'header' | 'hostLowerCase' | 'jwtClaim' | 'metadataValue'> & {
       spaceDelimited: readonly string[];
     },
   ) {
@@ -273,6 +276,17 @@ export class RequestContext implements L4Connection {
       this.headerIndex = index;
     }
     return this.headerIndex.get(lowerName);
+  }
+
+  /**
+   * The host ASCII-lower-cased, as Envoy's `ignore_case` host matchers compare it; computed on first use, so
+   * once per request however many `hosts` values the policies list.
+   *
+   * @returns The lower-cased host, or `undefined` when the request has none.
+   */
+  hostLowerCase(): string | undefined {
+    if (this.hostLower === null) this.hostLower = this.host === undefined ? undefined : asciiLower(this.host);
+    return this.hostLower;
   }
 
   /**

@@ -90,6 +90,8 @@ export interface PolicyEngine {
 interface Entry {
   readonly policy: AuthorizationPolicy;
   readonly key: string;
+  /** `ns[<namespace>]-policy[<name>]`: Envoy orders RBAC policies by this name (and reports the first match). */
+  readonly rbacName: string;
   readonly namespace: string;
   readonly name: string;
   readonly action: AuthorizationAction;
@@ -202,6 +204,7 @@ class Engine implements PolicyEngine {
         return {
           policy,
           key: policyKey(policy),
+          rbacName: `ns[${policy.metadata.namespace}]-policy[${policy.metadata.name}]`,
           namespace: policy.metadata.namespace,
           name: policy.metadata.name,
           action: spec.action ?? 'ALLOW',
@@ -213,9 +216,7 @@ class Engine implements PolicyEngine {
           l4: undefined,
         } satisfies Entry;
       })
-      .sort((a, b) =>
-        compareKeys(`ns[${a.namespace}]-policy[${a.name}]`, `ns[${b.namespace}]-policy[${b.name}]`),
-      );
+      .sort((a, b) => compareKeys(a.rbacName, b.rbacName));
     for (const entry of this.entries) {
       let ns = this.index.get(entry.namespace);
       if (ns === undefined) {
@@ -325,9 +326,7 @@ class Engine implements PolicyEngine {
         }
       }
     }
-    entries.sort((a, b) =>
-      compareKeys(`ns[${a.namespace}]-policy[${a.name}]`, `ns[${b.namespace}]-policy[${b.name}]`),
-    );
+    entries.sort((a, b) => compareKeys(a.rbacName, b.rbacName));
     const selection: Selection = { entries, bundle };
     if (this.selections.size >= SELECTION_CACHE_MAX) this.selections.clear();
     this.selections.set(key, selection);
@@ -372,13 +371,18 @@ class Engine implements PolicyEngine {
         const reason = allow
           ? `allowed by ALLOW policy ${entry.key}`
           : `denied by ${entry.action} policy ${entry.key} (RBAC: access denied)`;
-        const base = { allow, policy: entry.key, rule: rule.index, reason, dryRunMatched: EMPTY_LIST };
         out.push({
           entry,
           rule: rule.index,
           match: rule.match,
           key: rule.key,
-          decided: [Object.freeze({ ...base, audit: false }), Object.freeze({ ...base, audit: true })],
+          decided: auditPair({
+            allow,
+            policy: entry.key,
+            rule: rule.index,
+            reason,
+            dryRunMatched: EMPTY_LIST,
+          }),
         });
       }
     }
@@ -622,11 +626,7 @@ class Engine implements PolicyEngine {
     const workload = input.workload;
     if (checkWorkload(workload) !== undefined) return [];
     const l7 = workload.kind !== 'ztunnel';
-    const ctx = RequestContext.prepare(input.request, {
-      l7,
-      pathNormalization: this.mesh.pathNormalization,
-      spaceDelimitedClaims: this.mesh.spaceDelimitedClaims,
-    });
+    const ctx = RequestContext.prepare(input.request, l7 ? this.prepareL7 : this.prepareL4);
     if (!(ctx instanceof RequestContext)) return [];
     const service = workload.kind === 'waypoint' ? input.request.destination?.service : undefined;
     const forTcp = input.request.protocol === 'tcp';

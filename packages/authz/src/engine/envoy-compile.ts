@@ -10,11 +10,12 @@
  */
 
 import type { RequestContext } from './context.js';
-import { type CompiledPrefix, compilePrefix, type IpAddress, parseIpBlock, prefixContains } from './ip.js';
+import { type CompiledPrefix, compilePrefix, type IpAddress, inAnyPrefix, parseIpBlock } from './ip.js';
 import { compilePathTemplate, containsPathTemplate } from './path-template.js';
 import type { AuthorizationAction, Condition, Operation, Rule, Source } from './policy.js';
 import {
   anyOf,
+  asciiLower,
   envoyStringMatcher,
   fullMatchRegex,
   headerMatcher,
@@ -125,43 +126,42 @@ function conditionAttribute(when: Condition): { side: Side; attr: Attribute } | 
   return undefined;
 }
 
-function sourceAttributes(s: Source): Attribute[] {
+// One attribute per field that has values or notValues, in istiod's generator order.
+function fieldAttributes(
+  fields: readonly (readonly [
+    AttributeKind,
+    string,
+    readonly string[] | undefined,
+    readonly string[] | undefined,
+  ])[],
+): Attribute[] {
   const out: Attribute[] = [];
-  const add = (
-    kind: AttributeKind,
-    key: string,
-    values?: readonly string[],
-    notValues?: readonly string[],
-  ): void => {
-    if ((values?.length ?? 0) === 0 && (notValues?.length ?? 0) === 0) return;
+  for (const [kind, key, values, notValues] of fields) {
+    if ((values?.length ?? 0) === 0 && (notValues?.length ?? 0) === 0) continue;
     out.push({ kind, key, values: values ?? [], notValues: notValues ?? [] });
-  };
-  add('srcIp', 'source.ip', s.ipBlocks, s.notIpBlocks);
-  add('remoteIp', 'remote.ip', s.remoteIpBlocks, s.notRemoteIpBlocks);
-  add('namespace', 'source.namespace', s.namespaces, s.notNamespaces);
-  add('trustDomain', 'source.trustDomain', s.trustDomains, s.notTrustDomains);
-  add('serviceAccount', 'source.serviceAccount', s.serviceAccounts, s.notServiceAccounts);
-  add('requestPrincipal', 'request.auth.principal', s.requestPrincipals, s.notRequestPrincipals);
-  add('principal', 'source.principal', s.principals, s.notPrincipals);
+  }
   return out;
 }
 
+function sourceAttributes(s: Source): Attribute[] {
+  return fieldAttributes([
+    ['srcIp', 'source.ip', s.ipBlocks, s.notIpBlocks],
+    ['remoteIp', 'remote.ip', s.remoteIpBlocks, s.notRemoteIpBlocks],
+    ['namespace', 'source.namespace', s.namespaces, s.notNamespaces],
+    ['trustDomain', 'source.trustDomain', s.trustDomains, s.notTrustDomains],
+    ['serviceAccount', 'source.serviceAccount', s.serviceAccounts, s.notServiceAccounts],
+    ['requestPrincipal', 'request.auth.principal', s.requestPrincipals, s.notRequestPrincipals],
+    ['principal', 'source.principal', s.principals, s.notPrincipals],
+  ]);
+}
+
 function operationAttributes(o: Operation): Attribute[] {
-  const out: Attribute[] = [];
-  const add = (
-    kind: AttributeKind,
-    key: string,
-    values?: readonly string[],
-    notValues?: readonly string[],
-  ): void => {
-    if ((values?.length ?? 0) === 0 && (notValues?.length ?? 0) === 0) return;
-    out.push({ kind, key, values: values ?? [], notValues: notValues ?? [] });
-  };
-  add('dstPort', 'destination.port', o.ports, o.notPorts);
-  add('path', 'url_path', o.paths, o.notPaths);
-  add('method', ':method', o.methods, o.notMethods);
-  add('host', ':authority', o.hosts, o.notHosts);
-  return out;
+  return fieldAttributes([
+    ['dstPort', 'destination.port', o.ports, o.notPorts],
+    ['path', 'url_path', o.paths, o.notPaths],
+    ['method', ':method', o.methods, o.notMethods],
+    ['host', ':authority', o.hosts, o.notHosts],
+  ]);
 }
 
 // ---- value matchers -------------------------------------------------------------------------------------
@@ -175,12 +175,8 @@ function ipMatcher(
     const block = parseIpBlock(v);
     if (block !== undefined) nets.push(compilePrefix(block));
   }
-  return (ctx) => {
-    const ip = read(ctx);
-    if (ip === undefined) return false;
-    for (const net of nets) if (prefixContains(net, ip)) return true;
-    return false;
-  };
+  const test = inAnyPrefix(nets);
+  return (ctx) => test(read(ctx));
 }
 
 // Envoy `authenticated` / filter-state principal: no peer identity never matches.
@@ -314,8 +310,8 @@ function orOf(preds: readonly RequestPredicate[]): RequestPredicate {
   };
 }
 
-// Case-sensitive header values (istio matcher.HeaderMatcher) over a present header: "*" is present_match, so
-// any value; exact values in a set.
+// Header values (istio matcher.HeaderMatcher) over a present header: "*" is present_match, so any value;
+// exact values in a set. Case-sensitive: `hosts` pass lower-cased values and compare the lower-cased host.
 function headerValues(values: readonly string[]): StringPredicate {
   return anyOf(
     values.map((v) => {
@@ -374,13 +370,14 @@ function valuesPredicate(
         return value !== undefined && test(value);
       };
     }
-    case 'host':
-      return orOf(
-        values.map((v) => {
-          const m = headerMatcher(v, true);
-          return (ctx: RequestContext) => m(ctx.host);
-        }),
-      );
+    case 'host': {
+      // HostMatcher is ignore_case: compare lower-cased values with the host lower-cased once per request.
+      const test = headerValues(values.map(asciiLower));
+      return (ctx) => {
+        const host = ctx.hostLowerCase();
+        return host !== undefined && test(host);
+      };
+    }
     case 'method': {
       const test = headerValues(values);
       return (ctx) => ctx.method !== undefined && test(ctx.method);

@@ -230,6 +230,28 @@ export function prefixContains(net: CompiledPrefix, ip: IpAddress): boolean {
 }
 
 /**
+ * One predicate for a list of ranges (OR): whether an address, when there is one, lies in any of them. The one
+ * CIDR matcher behind both Envoy's (`ipBlocks`, `source.ip`, `destination.ip`) and ztunnel's (`sourceIps`,
+ * `destinationIps`) checks.
+ *
+ * @param nets - The compiled ranges.
+ * @returns The predicate; an absent address is in no range.
+ * @example
+ * ```ts
+ * const inPrivate = inAnyPrefix(['10.0.0.0/8', '192.168.0.0/16'].map((t) => compilePrefix(parsePrefix(t)!)));
+ * inPrivate(parseIp('192.168.1.1')); // true
+ * inPrivate(undefined);              // false
+ * ```
+ */
+export function inAnyPrefix(nets: readonly CompiledPrefix[]): (ip: IpAddress | undefined) => boolean {
+  return (ip) => {
+    if (ip === undefined) return false;
+    for (const net of nets) if (prefixContains(net, ip)) return true;
+    return false;
+  };
+}
+
+/**
  * An IPv4-mapped IPv6 address (`::ffff:a.b.c.d`) as plain IPv4, the form a proxy sees for an IPv4 peer on
  * a dual-stack socket; every other address unchanged.
  *

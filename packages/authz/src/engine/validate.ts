@@ -10,7 +10,7 @@
 
 import { err, ok, type Result } from 'neverthrow';
 import { type AuthzErrorCode, PolicyError } from './errors.js';
-import { parseIp, parsePrefix } from './ip.js';
+import { parseIpBlock } from './ip.js';
 import { checkPathTemplate } from './path-template.js';
 import {
   AUTHORIZATION_ACTIONS,
@@ -179,37 +179,52 @@ function readStringMap(c: Collector, path: string, value: unknown): Record<strin
   return out;
 }
 
+// Reports each value's problem, if any, at `<path>[i]`.
+function checkEach(
+  c: Collector,
+  path: string,
+  values: readonly string[] | undefined,
+  problem: (v: string) => string | undefined,
+): void {
+  values?.forEach((v, i) => {
+    const found = problem(v);
+    if (found !== undefined) c.invalid(`${path}[${i}]`, found);
+  });
+}
+
 function checkEmptyValues(
   c: Collector,
   path: string,
   field: string,
   values: readonly string[] | undefined,
 ): void {
-  values?.forEach((v, i) => {
-    if (v === '') c.invalid(`${path}[${i}]`, `empty value not allowed, found in ${field}`);
-  });
+  checkEach(c, path, values, (v) => (v === '' ? `empty value not allowed, found in ${field}` : undefined));
 }
 
-function checkIps(c: Collector, path: string, values: readonly string[] | undefined): void {
-  values?.forEach((v, i) => {
-    if (v === '') return; // reported by checkEmptyValues
-    if (v.includes('/')) {
-      if (parsePrefix(v) === undefined) c.invalid(`${path}[${i}]`, `bad CIDR range (${v})`);
-    } else if (parseIp(v) === undefined) {
-      c.invalid(`${path}[${i}]`, `bad IP address (${v})`);
-    }
-  });
+// istio security.ValidateIPs: an address, or a CIDR range when the value has a '/' (what parseIpBlock reads).
+function ipProblem(v: string): string | undefined {
+  if (parseIpBlock(v) !== undefined) return undefined;
+  return v.includes('/') ? `bad CIDR range (${v})` : `bad IP address (${v})`;
 }
 
-function isPort(value: string): boolean {
-  // Go strconv.ParseUint(v, 10, 32) and <= 65535: decimal digits only, leading zeros allowed.
+/**
+ * Whether a policy port value is one istiod accepts: Go `strconv.ParseUint(v, 10, 32)` and at most 65535, so
+ * decimal digits only, leading zeros allowed. istiod's ambient `stringToPort` keeps exactly these values.
+ *
+ * @param value - A `ports`/`notPorts` or `destination.port` value.
+ * @returns Whether it is a port.
+ * @example
+ * ```ts
+ * isPort('080'); // true
+ * isPort('65536'); // false
+ * ```
+ */
+export function isPort(value: string): boolean {
   return /^[0-9]{1,10}$/.test(value) && Number(value) <= 65535;
 }
 
-function checkPorts(c: Collector, path: string, values: readonly string[] | undefined): void {
-  values?.forEach((v, i) => {
-    if (!isPort(v)) c.invalid(`${path}[${i}]`, `bad port (${v}): must be an integer in 0..65535`);
-  });
+function portProblem(v: string): string | undefined {
+  return isPort(v) ? undefined : `bad port (${v}): must be an integer in 0..65535`;
 }
 
 // istio security.CheckServiceAccount.
@@ -221,10 +236,7 @@ function checkServiceAccounts(
 ): void {
   if (values === undefined) return;
   if (values.length > 16) c.invalid(path, `${field} may not have more than 16 values`);
-  values.forEach((v, i) => {
-    const problem = serviceAccountProblem(v, field);
-    if (problem !== undefined) c.invalid(`${path}[${i}]`, problem);
-  });
+  checkEach(c, path, values, (v) => serviceAccountProblem(v, field));
 }
 
 function serviceAccountProblem(v: string, field: string): string | undefined {
@@ -256,18 +268,6 @@ function firstProblem(
 }
 
 // istio security.CheckWildcardValues.
-function checkWildcardValues(
-  c: Collector,
-  path: string,
-  field: string,
-  values: readonly string[] | undefined,
-): void {
-  values?.forEach((v, i) => {
-    const problem = wildcardProblem(v, field);
-    if (problem !== undefined) c.invalid(`${path}[${i}]`, problem);
-  });
-}
-
 function wildcardProblem(v: string, field: string): string | undefined {
   if (v === '') return `empty value not allowed, found in ${field}`;
   const count = v.split('*').length - 1;
@@ -285,11 +285,10 @@ function checkTrustDomains(
   field: string,
   values: readonly string[] | undefined,
 ): void {
-  checkWildcardValues(c, path, field, values);
-  values?.forEach((v, i) => {
-    if (v.includes('/'))
-      c.invalid(`${path}[${i}]`, `trust domain must not contain '/', found in ${field}: "${v}"`);
-  });
+  checkEach(c, path, values, (v) => wildcardProblem(v, field));
+  checkEach(c, path, values, (v) =>
+    v.includes('/') ? `trust domain must not contain '/', found in ${field}: "${v}"` : undefined,
+  );
 }
 
 /**
@@ -369,15 +368,9 @@ export function checkConditionKey(key: string, values: readonly string[]): strin
     case 'source.ip':
     case 'remote.ip':
     case 'destination.ip':
-      for (const v of values) {
-        if (v.includes('/') ? parsePrefix(v) === undefined : parseIp(v) === undefined) {
-          return v.includes('/') ? `bad CIDR range (${v})` : `bad IP address (${v})`;
-        }
-      }
-      return undefined;
+      return firstProblem(values, ipProblem);
     case 'destination.port':
-      for (const v of values) if (!isPort(v)) return `bad port (${v}): must be an integer in 0..65535`;
-      return undefined;
+      return firstProblem(values, portProblem);
     case 'source.serviceAccount':
       if (values.length > 16) return `${key} may not have more than 16 values`;
       return firstProblem(values, (v) => serviceAccountProblem(v, key));
@@ -392,42 +385,30 @@ export function checkConditionKey(key: string, values: readonly string[]): strin
 // empty" would only repeat it.
 const MALFORMED = new WeakSet<object>();
 
-function readSource(c: Collector, path: string, raw: unknown): Source | undefined {
+// `from[].source` and `to[].operation`: an object of the listed string-list fields, nothing else.
+function readStringLists(
+  c: Collector,
+  path: string,
+  raw: unknown,
+  fields: readonly string[],
+  nilMessage: string,
+): Record<string, string[]> | undefined {
   if (raw === undefined || raw === null) {
-    c.invalid(path, '`from.source` must not be nil');
+    c.invalid(path, nilMessage);
     return undefined;
   }
   if (!isRecord(raw)) {
     c.schema(path, `must be an object, found ${describe(raw)}`);
     return undefined;
   }
-  checkKnownFields(c, path, raw, SOURCE_FIELDS);
+  checkKnownFields(c, path, raw, fields);
   const out: Record<string, string[]> = {};
-  for (const field of SOURCE_FIELDS) {
+  for (const field of fields) {
     const list = readStringList(c, `${path}.${field}`, raw[field]);
     if (list) out[field] = list;
     else if (list === null) MALFORMED.add(out);
   }
-  return out as Source;
-}
-
-function readOperation(c: Collector, path: string, raw: unknown): Operation | undefined {
-  if (raw === undefined || raw === null) {
-    c.invalid(path, '`to.operation` must not be nil');
-    return undefined;
-  }
-  if (!isRecord(raw)) {
-    c.schema(path, `must be an object, found ${describe(raw)}`);
-    return undefined;
-  }
-  checkKnownFields(c, path, raw, OPERATION_FIELDS);
-  const out: Record<string, string[]> = {};
-  for (const field of OPERATION_FIELDS) {
-    const list = readStringList(c, `${path}.${field}`, raw[field]);
-    if (list) out[field] = list;
-    else if (list === null) MALFORMED.add(out);
-  }
-  return out as Operation;
+  return out;
 }
 
 function nonEmpty(list: readonly string[] | undefined): boolean {
@@ -445,10 +426,10 @@ function validateSource(c: Collector, path: string, src: Source, ruleIndex: numb
   if (!MALFORMED.has(src) && SOURCE_FIELDS.every((f) => count(src[f]) === 0)) {
     c.invalid(path, `\`from.source\` must not be empty, found at rule ${ruleIndex}`);
   }
-  checkIps(c, `${path}.ipBlocks`, src.ipBlocks);
-  checkIps(c, `${path}.notIpBlocks`, src.notIpBlocks);
-  checkIps(c, `${path}.remoteIpBlocks`, src.remoteIpBlocks);
-  checkIps(c, `${path}.notRemoteIpBlocks`, src.notRemoteIpBlocks);
+  for (const field of ['ipBlocks', 'notIpBlocks', 'remoteIpBlocks', 'notRemoteIpBlocks'] as const) {
+    // An empty value is reported by checkEmptyValues below.
+    checkEach(c, `${path}.${field}`, src[field], (v) => (v === '' ? undefined : ipProblem(v)));
+  }
   for (const field of [
     'principals',
     'requestPrincipals',
@@ -473,8 +454,8 @@ function validateOperation(c: Collector, path: string, op: Operation, ruleIndex:
   if (!MALFORMED.has(op) && OPERATION_FIELDS.every((f) => !nonEmpty(op[f]))) {
     c.invalid(path, `\`to.operation\` must not be empty, found at rule ${ruleIndex}`);
   }
-  checkPorts(c, `${path}.ports`, op.ports);
-  checkPorts(c, `${path}.notPorts`, op.notPorts);
+  checkEach(c, `${path}.ports`, op.ports, portProblem);
+  checkEach(c, `${path}.notPorts`, op.notPorts, portProblem);
   for (const field of OPERATION_FIELDS) {
     if (field !== 'ports' && field !== 'notPorts') checkEmptyValues(c, `${path}.${field}`, field, op[field]);
   }
@@ -536,6 +517,38 @@ function readList(c: Collector, path: string, raw: unknown, max: number): unknow
   return raw;
 }
 
+// `rule.from` / `rule.to`: a non-empty list of `{ source }` / `{ operation }` wrappers, each read by `read`.
+function readEntries<T>(
+  c: Collector,
+  path: string,
+  raw: unknown,
+  max: number,
+  ruleIndex: number,
+  field: 'source' | 'operation',
+  read: (at: string, value: unknown) => T | undefined,
+): T[] | undefined {
+  const list = field === 'source' ? 'from' : 'to';
+  const items = readList(c, path, raw, max);
+  if (items === undefined) return undefined;
+  if (items.length === 0) c.invalid(path, `\`${list}\` must not be empty, found at rule ${ruleIndex}`);
+  const out: T[] = [];
+  for (const [i, entry] of items.entries()) {
+    const at = `${path}[${i}]`;
+    if (entry === null || entry === undefined) {
+      c.invalid(at, `\`${list}\` must not be nil, found at rule ${ruleIndex}`);
+      continue;
+    }
+    if (!isRecord(entry)) {
+      c.schema(at, `must be an object, found ${describe(entry)}`);
+      continue;
+    }
+    checkKnownFields(c, at, entry, [field]);
+    const value = read(`${at}.${field}`, get(entry, field));
+    if (value !== undefined) out.push(value);
+  }
+  return out;
+}
+
 function readRule(c: Collector, path: string, raw: unknown, index: number): Rule | undefined {
   if (raw === undefined || raw === null) {
     c.invalid(path, `\`rule\` must not be nil, found at rule ${index}`);
@@ -547,54 +560,28 @@ function readRule(c: Collector, path: string, raw: unknown, index: number): Rule
   }
   checkKnownFields(c, path, raw, ['from', 'to', 'when']);
   const rule: { from?: { source: Source }[]; to?: { operation: Operation }[]; when?: Condition[] } = {};
-  const fromRaw = readList(c, `${path}.from`, get(raw, 'from'), 512);
-  if (fromRaw !== undefined && fromRaw.length === 0) {
-    c.invalid(`${path}.from`, `\`from\` must not be empty, found at rule ${index}`);
-  }
-  if (fromRaw !== undefined) {
-    rule.from = [];
-    for (const [i, entry] of fromRaw.entries()) {
-      const at = `${path}.from[${i}]`;
-      if (entry === null || entry === undefined) {
-        c.invalid(at, `\`from\` must not be nil, found at rule ${index}`);
-        continue;
-      }
-      if (!isRecord(entry)) {
-        c.schema(at, `must be an object, found ${describe(entry)}`);
-        continue;
-      }
-      checkKnownFields(c, at, entry, ['source']);
-      const source = readSource(c, `${at}.source`, get(entry, 'source'));
-      if (source !== undefined) {
-        validateSource(c, `${at}.source`, source, index);
-        rule.from?.push({ source });
-      }
-    }
-  }
-  const toRaw = readList(c, `${path}.to`, get(raw, 'to'), Number.MAX_SAFE_INTEGER);
-  if (toRaw !== undefined && toRaw.length === 0) {
-    c.invalid(`${path}.to`, `\`to\` must not be empty, found at rule ${index}`);
-  }
-  if (toRaw !== undefined) {
-    rule.to = [];
-    for (const [i, entry] of toRaw.entries()) {
-      const at = `${path}.to[${i}]`;
-      if (entry === null || entry === undefined) {
-        c.invalid(at, `\`to\` must not be nil, found at rule ${index}`);
-        continue;
-      }
-      if (!isRecord(entry)) {
-        c.schema(at, `must be an object, found ${describe(entry)}`);
-        continue;
-      }
-      checkKnownFields(c, at, entry, ['operation']);
-      const operation = readOperation(c, `${at}.operation`, get(entry, 'operation'));
-      if (operation !== undefined) {
-        validateOperation(c, `${at}.operation`, operation, index);
-        rule.to?.push({ operation });
-      }
-    }
-  }
+  const from = readEntries(c, `${path}.from`, get(raw, 'from'), 512, index, 'source', (at, value) => {
+    const source = readStringLists(c, at, value, SOURCE_FIELDS, '`from.source` must not be nil');
+    if (source === undefined) return undefined;
+    validateSource(c, at, source, index);
+    return { source };
+  });
+  if (from !== undefined) rule.from = from;
+  const to = readEntries(
+    c,
+    `${path}.to`,
+    get(raw, 'to'),
+    Number.MAX_SAFE_INTEGER,
+    index,
+    'operation',
+    (at, value) => {
+      const operation = readStringLists(c, at, value, OPERATION_FIELDS, '`to.operation` must not be nil');
+      if (operation === undefined) return undefined;
+      validateOperation(c, at, operation, index);
+      return { operation };
+    },
+  );
+  if (to !== undefined) rule.to = to;
   const whenRaw = readList(c, `${path}.when`, get(raw, 'when'), Number.MAX_SAFE_INTEGER);
   if (whenRaw !== undefined) {
     rule.when = [];

@@ -4,12 +4,13 @@
  * @module
  */
 
-import { type CompiledPrefix, compilePrefix, type IpAddress, prefixContains } from './ip.js';
+import { type CompiledPrefix, compilePrefix, type IpAddress, inAnyPrefix } from './ip.js';
 import { type MatchForm, ztunnelAnyMatcher } from './string-match.js';
 import type {
   ZtunnelAddress,
   ZtunnelAuthorization,
   ZtunnelMatch,
+  ZtunnelServiceAccountMatch,
   ZtunnelStringMatch,
 } from './ztunnel-translate.js';
 
@@ -68,46 +69,50 @@ function toPrefixes(addresses: readonly ZtunnelAddress[]): CompiledPrefix[] {
   return out;
 }
 
-// zt-rbac matches_internal: (positive empty or any) and (negative empty or none), over one attribute read
-// once from the connection.
+// zt-rbac matches_internal: (no positive list, or some positive value matches) and (no negative value
+// matches), over one attribute read once from the connection. Each list arrives folded into one predicate
+// (`undefined` for an empty list).
 function attribute<V>(
   read: (conn: L4Connection) => V,
-  positive: readonly ((value: V) => boolean)[],
-  negative: readonly ((value: V) => boolean)[],
+  positive: ((value: V) => boolean) | undefined,
+  negative: ((value: V) => boolean) | undefined,
 ): Pred | undefined {
-  if (positive.length === 0 && negative.length === 0) return undefined;
+  if (positive === undefined && negative === undefined) return undefined;
   return (conn) => {
     const value = read(conn);
-    if (positive.length > 0) {
-      let any = false;
-      for (const p of positive) {
-        if (p(value)) {
-          any = true;
-          break;
-        }
-      }
-      if (!any) return false;
-    }
-    for (const p of negative) if (p(value)) return false;
-    return true;
+    return (positive === undefined || positive(value)) && (negative === undefined || !negative(value));
   };
 }
 
-const inNet =
-  (net: CompiledPrefix) =>
-  (ip: IpAddress | undefined): boolean =>
-    ip !== undefined && prefixContains(net, ip);
-
-// StringMatch::matches_principal: the identity without "spiffe://" (no identity never matches).
-// One predicate per list (OR), exact values in a set; an absent identity never matches a principal.
-function principalList(list: readonly ZtunnelStringMatch[]): ((id: string | undefined) => boolean)[] {
-  if (list.length === 0) return [];
-  const test = ztunnelAnyMatcher(list.map(toForm));
-  return [(id) => id !== undefined && test(id)];
+function anyNet(nets: readonly CompiledPrefix[]): ((ip: IpAddress | undefined) => boolean) | undefined {
+  return nets.length === 0 ? undefined : inAnyPrefix(nets);
 }
 
-function namespaceList(list: readonly ZtunnelStringMatch[]): ((ns: string) => boolean)[] {
-  return list.length === 0 ? [] : [ztunnelAnyMatcher(list.map(toForm))];
+function anyPort(ports: readonly number[]): ((port: number | undefined) => boolean) | undefined {
+  if (ports.length === 0) return undefined;
+  const set = new Set(ports);
+  return (port) => port !== undefined && set.has(port);
+}
+
+// ServiceAccountMatch::matches: namespace and service account of a parsed identity; none never matches.
+function anyServiceAccount(list: readonly ZtunnelServiceAccountMatch[]): Pred | undefined {
+  if (list.length === 0) return undefined;
+  return (c) =>
+    c.identityParsed &&
+    list.some((s) => s.namespace === c.identityNamespace && s.serviceAccount === c.identityServiceAccount);
+}
+
+// StringMatch::matches_principal: the identity without "spiffe://"; an absent identity never matches.
+function anyPrincipal(
+  list: readonly ZtunnelStringMatch[],
+): ((id: string | undefined) => boolean) | undefined {
+  if (list.length === 0) return undefined;
+  const test = ztunnelAnyMatcher(list.map(toForm));
+  return (id) => id !== undefined && test(id);
+}
+
+function anyNamespace(list: readonly ZtunnelStringMatch[]): ((ns: string) => boolean) | undefined {
+  return list.length === 0 ? undefined : ztunnelAnyMatcher(list.map(toForm));
 }
 
 function compileMatch(m: ZtunnelMatch): Pred | undefined {
@@ -128,18 +133,12 @@ function compileMatch(m: ZtunnelMatch): Pred | undefined {
   const push = (p: Pred | undefined): void => {
     if (p !== undefined) preds.push(p);
   };
-  push(attribute((c) => c.dstIp, dst.map(inNet), notDst.map(inNet)));
-  push(attribute((c) => c.srcIp, src.map(inNet), notSrc.map(inNet)));
-  const port = (p: number) => (value: number | undefined) => value === p;
-  push(attribute((c) => c.dstPort, m.destinationPorts.map(port), m.notDestinationPorts.map(port)));
-  // ServiceAccountMatch::matches: namespace and service account of a parsed identity; none never matches.
-  const sa = (s: { namespace: string; serviceAccount: string }) => (c: L4Connection) =>
-    c.identityParsed && s.namespace === c.identityNamespace && s.serviceAccount === c.identityServiceAccount;
-  push(attribute((c) => c, m.serviceAccounts.map(sa), m.notServiceAccounts.map(sa)));
-  push(
-    attribute((c) => c.principalWithoutScheme, principalList(m.principals), principalList(m.notPrincipals)),
-  );
-  push(attribute((c) => c.identityNamespace, namespaceList(m.namespaces), namespaceList(m.notNamespaces)));
+  push(attribute((c) => c.dstIp, anyNet(dst), anyNet(notDst)));
+  push(attribute((c) => c.srcIp, anyNet(src), anyNet(notSrc)));
+  push(attribute((c) => c.dstPort, anyPort(m.destinationPorts), anyPort(m.notDestinationPorts)));
+  push(attribute((c) => c, anyServiceAccount(m.serviceAccounts), anyServiceAccount(m.notServiceAccounts)));
+  push(attribute((c) => c.principalWithoutScheme, anyPrincipal(m.principals), anyPrincipal(m.notPrincipals)));
+  push(attribute((c) => c.identityNamespace, anyNamespace(m.namespaces), anyNamespace(m.notNamespaces)));
   if (preds.length === 1) return preds[0] as Pred;
   return (conn) => {
     for (const p of preds) if (!p(conn)) return false;

@@ -7,16 +7,10 @@
  */
 
 import { match } from 'ts-pattern';
-import { ipBytes, parseIp, parsePrefix } from './ip.js';
-import {
-  type AuthorizationPolicy,
-  DRY_RUN_ANNOTATION,
-  parseGoBool,
-  type Rule,
-  type Source,
-  targetRefsOf,
-} from './policy.js';
+import { ipBytes, parseIpBlock } from './ip.js';
+import { type AuthorizationPolicy, isDryRun, type Rule, type Source, targetRefsOf } from './policy.js';
 import { matchForm } from './string-match.js';
+import { isPort } from './validate.js';
 
 /** `istio.security.StringMatch`: exactly one of the four forms. */
 export type ZtunnelStringMatch =
@@ -182,25 +176,15 @@ function toStringMatches(values: readonly string[] | undefined): ZtunnelStringMa
 
 // istiod stringToPort: values that do not parse as 0..65535 are skipped.
 function toPorts(values: readonly string[] | undefined): number[] {
-  const out: number[] = [];
-  for (const v of values ?? []) {
-    if (/^[0-9]{1,10}$/.test(v) && Number(v) <= 65535) out.push(Number(v));
-  }
-  return out;
+  return (values ?? []).filter(isPort).map(Number);
 }
 
 // istiod stringToIP: empty and unparsable values skipped; an address without '/' gets its full length.
 function toAddresses(values: readonly string[] | undefined): ZtunnelAddress[] {
   const out: ZtunnelAddress[] = [];
   for (const v of values ?? []) {
-    if (v.length === 0) continue;
-    if (v.includes('/')) {
-      const prefix = parsePrefix(v);
-      if (prefix !== undefined) out.push({ address: ipBytes(prefix.addr), length: prefix.bits });
-    } else {
-      const addr = parseIp(v);
-      if (addr !== undefined) out.push({ address: ipBytes(addr), length: addr.v6 ? 128 : 32 });
-    }
+    const block = parseIpBlock(v);
+    if (block !== undefined) out.push({ address: ipBytes(block.addr), length: block.bits });
   }
   return out;
 }
@@ -353,8 +337,7 @@ export function translateForZtunnel(
   const rootNamespace = options.rootNamespace ?? 'istio-system';
   const { name, namespace } = policy.metadata;
   const spec = policy.spec ?? {};
-  const annotation = policy.metadata.annotations?.[DRY_RUN_ANNOTATION];
-  const dryRun = annotation !== undefined && parseGoBool(annotation) === true;
+  const dryRun = isDryRun(policy);
   if (dryRun && options.enableDryRun !== true) {
     return {
       sent: false,

@@ -11,7 +11,7 @@ import type { Http2ServerResponse } from 'node:http2';
 import type { PolicyEngine } from '../engine/engine.js';
 import type { Decision, DestinationService, ExtAuthzAnswer, Workload } from '../engine/request.js';
 import type { PolicySource } from '../runtime/policy-file.js';
-import { authzRequestFromHttp, type NodeHttpRequest } from './request-from-http.js';
+import { authzRequestFromHttp, type HttpRequestOptions, type NodeHttpRequest } from './request-from-http.js';
 
 /** The body Envoy's RBAC filter answers a denied request with (status 403). */
 export const RBAC_DENIED_BODY = 'RBAC: access denied';
@@ -158,6 +158,11 @@ export function createAuthzMiddleware(options: AuthzMiddlewareOptions): AuthzMid
     throw new TypeError('createAuthzMiddleware: options.workload is required');
   }
   const timeoutMs = options.extAuthzTimeoutMs ?? 5000;
+  // What every request is built with; only the JWT differs per request.
+  const requestOptions: HttpRequestOptions = {
+    ...(options.numTrustedProxies === undefined ? {} : { numTrustedProxies: options.numTrustedProxies }),
+    ...(options.service === undefined ? {} : { service: options.service }),
+  };
 
   const decide = async (req: NodeHttpRequest): Promise<Decision> => {
     const engine = currentEngine(options.engine);
@@ -167,11 +172,10 @@ export function createAuthzMiddleware(options: AuthzMiddlewareOptions): AuthzMid
     } catch {
       jwt = null;
     }
-    const request = authzRequestFromHttp(req, {
-      ...(options.numTrustedProxies === undefined ? {} : { numTrustedProxies: options.numTrustedProxies }),
-      ...(options.service === undefined ? {} : { service: options.service }),
-      ...(jwt === undefined ? {} : { jwt }),
-    });
+    const request = authzRequestFromHttp(
+      req,
+      jwt === undefined ? requestOptions : { ...requestOptions, jwt },
+    );
     const input = { workload: options.workload, request };
     // First pass: find out whether a CUSTOM policy wants a provider (answering "deny" until we know).
     let wanted: string | undefined;

@@ -8,7 +8,7 @@
 
 import { createHash } from 'node:crypto';
 import { type FSWatcher, watch } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { open } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
 import { createPolicyEngine, type PolicyEngine } from '../engine/engine.js';
 import { PolicyError } from '../engine/errors.js';
@@ -59,16 +59,17 @@ export interface PolicyFileWatcher extends PolicySource {
 }
 
 async function readCapped(path: string, maxBytes: number): Promise<string> {
-  const info = await stat(path);
-  if (info.size > maxBytes) {
-    throw new PolicyError(
-      'AUTHZ_ERR_INPUT_TOO_LARGE',
-      `${path}: ${info.size} bytes is more than the ${maxBytes}-byte limit`,
-    );
-  }
-  // Read at most maxBytes + 1 so a file that grows between stat and read is still caught.
+  // One open, then the size of what was opened (not of whatever the path names by then).
   const handle = await open(path, 'r');
   try {
+    const info = await handle.stat();
+    if (info.size > maxBytes) {
+      throw new PolicyError(
+        'AUTHZ_ERR_INPUT_TOO_LARGE',
+        `${path}: ${info.size} bytes is more than the ${maxBytes}-byte limit`,
+      );
+    }
+    // Read at most maxBytes + 1 so a file that grows between stat and read is still caught.
     const buffer = Buffer.alloc(Math.min(info.size, maxBytes) + 1);
     let length = 0;
     for (;;) {
@@ -126,17 +127,21 @@ export async function watchPolicyFile(
   const debounceMs = options.debounceMs ?? 50;
   const pollIntervalMs = options.pollIntervalMs ?? 2000;
 
-  const build = async (): Promise<{ engine: PolicyEngine; digest: string } | { errors: PolicyError[] }> => {
-    let text: string;
+  // The file's text and digest, or why it cannot be read.
+  const read = async (): Promise<{ text: string; digest: string } | { errors: PolicyError[] }> => {
     try {
-      text = await readCapped(absolute, maxBytes);
+      const text = await readCapped(absolute, maxBytes);
+      return { text, digest: createHash('sha256').update(text).digest('hex') };
     } catch (cause) {
       if (cause instanceof PolicyError) return { errors: [cause] };
       return {
         errors: [new PolicyError('AUTHZ_ERR_IO', `cannot read ${absolute}: ${String(cause)}`, { cause })],
       };
     }
-    const digest = createHash('sha256').update(text).digest('hex');
+  };
+
+  // Parses, validates and compiles the text into a new engine.
+  const build = (text: string): { engine: PolicyEngine } | { errors: PolicyError[] } => {
     const parsed = parsePolicies(text, { maxBytes, source: absolute });
     if (parsed.isErr()) return { errors: parsed.error };
     const engine = createPolicyEngine(
@@ -144,13 +149,15 @@ export async function watchPolicyFile(
         ? { policies: parsed.value }
         : { policies: parsed.value, mesh: options.mesh },
     );
-    return engine.isErr() ? { errors: engine.error } : { engine: engine.value, digest };
+    return engine.isErr() ? { errors: engine.error } : { engine: engine.value };
   };
 
-  const first = await build();
+  const firstFile = await read();
+  if ('errors' in firstFile) throw summarize(firstFile.errors);
+  const first = build(firstFile.text);
   if ('errors' in first) throw summarize(first.errors);
   let engine = first.engine;
-  let digest = first.digest;
+  let digest = firstFile.digest;
   let generation = 1;
   let closed = false;
   let running: Promise<void> | undefined;
@@ -160,19 +167,33 @@ export async function watchPolicyFile(
   type Outcome = { ok: true; engine: PolicyEngine } | { ok: false; errors: readonly PolicyError[] };
   let lastOutcome: Outcome = { ok: true, engine };
 
+  const fail = (errors: readonly PolicyError[]): void => {
+    lastOutcome = { ok: false, errors };
+    options.onError?.(errors);
+  };
+
   const runOnce = async (): Promise<void> => {
-    const result = await build();
+    const file = await read();
     if (closed) return;
+    if ('errors' in file) {
+      fail(file.errors);
+      return;
+    }
+    // The file still holds what the current engine was built from (every poll, and every unrelated change in
+    // the directory): building it again would only make the same engine.
+    if (file.digest === digest) {
+      lastOutcome = { ok: true, engine };
+      return;
+    }
+    const result = build(file.text);
     if ('errors' in result) {
-      lastOutcome = { ok: false, errors: result.errors };
-      options.onError?.(result.errors);
+      fail(result.errors);
       return;
     }
     lastOutcome = { ok: true, engine: result.engine };
-    if (result.digest === digest) return;
     // The swap: one assignment; requests already holding the previous engine finish with it.
     engine = result.engine;
-    digest = result.digest;
+    digest = file.digest;
     generation += 1;
     options.onReload?.(engine);
   };

@@ -6,7 +6,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import { RedirectError } from './errors.js';
-import { formatIpAddress, parseIpAddress } from './ip-address.js';
+import { formatIpAddress, type IpAddress, parseIpAddress } from './ip-address.js';
 
 /**
  * Linux address-family numbers and structure sizes (linux/socket.h, linux/in.h, linux/in6.h, linux/un.h).
@@ -37,6 +37,26 @@ const {
 
 // `sa_family` is a host-order u16; probe the platform once instead of assuming little endian.
 const HOST_LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+// Where each IP family keeps what (linux/in.h, linux/in6.h); the port is at offset 2 in both.
+const INET_LAYOUT = {
+  4: {
+    af: AF_INET,
+    struct: 'sockaddr_in',
+    family: 'IPv4',
+    bytes: SOCKADDR.inBytes,
+    addressAt: 4,
+    addressEnd: 8,
+  },
+  6: {
+    af: AF_INET6,
+    struct: 'sockaddr_in6',
+    family: 'IPv6',
+    bytes: SOCKADDR.in6Bytes,
+    addressAt: 8,
+    addressEnd: 24,
+  },
+} as const;
 
 /**
  * A decoded IP socket address.
@@ -73,11 +93,12 @@ export function encodeSockaddr(address: string, port: number): Uint8Array {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`port: expected an integer in [0, 65535], got ${String(port)}`);
   }
-  const out = new Uint8Array(parsed.family === 4 ? SOCKADDR.inBytes : SOCKADDR.in6Bytes);
+  const layout = INET_LAYOUT[parsed.family];
+  const out = new Uint8Array(layout.bytes);
   const view = new DataView(out.buffer);
-  view.setUint16(0, parsed.family === 4 ? AF_INET : AF_INET6, HOST_LITTLE_ENDIAN);
+  view.setUint16(0, layout.af, HOST_LITTLE_ENDIAN);
   view.setUint16(2, port, false);
-  out.set(parsed.bytes, parsed.family === 4 ? 4 : 8);
+  out.set(parsed.bytes, layout.addressAt);
   return out;
 }
 
@@ -122,30 +143,24 @@ export function decodeSockaddr(bytes: Uint8Array): Result<SocketAddress, Redirec
     );
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const family = view.getUint16(0, HOST_LITTLE_ENDIAN);
-  if (family === AF_INET) {
-    if (bytes.length < 8) {
-      return err(
-        new RedirectError('REDIRECT_ERR_BAD_SOCKADDR', `sockaddr_in needs 8 bytes, got ${bytes.length}`),
-      );
-    }
-    return ok({
-      family: 'IPv4',
-      address: formatIpAddress({ family: 4, bytes: bytes.slice(4, 8) }),
-      port: view.getUint16(2, false),
-    });
+  const af = view.getUint16(0, HOST_LITTLE_ENDIAN);
+  const ipFamily: IpAddress['family'] | undefined = af === AF_INET ? 4 : af === AF_INET6 ? 6 : undefined;
+  if (ipFamily === undefined) {
+    return err(new RedirectError('REDIRECT_ERR_BAD_SOCKADDR', `unsupported address family ${af}`));
   }
-  if (family === AF_INET6) {
-    if (bytes.length < 24) {
-      return err(
-        new RedirectError('REDIRECT_ERR_BAD_SOCKADDR', `sockaddr_in6 needs 24 bytes, got ${bytes.length}`),
-      );
-    }
-    return ok({
-      family: 'IPv6',
-      address: formatIpAddress({ family: 6, bytes: bytes.slice(8, 24) }),
-      port: view.getUint16(2, false),
-    });
+  const layout = INET_LAYOUT[ipFamily];
+  const { addressAt, addressEnd } = layout;
+  if (bytes.length < addressEnd) {
+    return err(
+      new RedirectError(
+        'REDIRECT_ERR_BAD_SOCKADDR',
+        `${layout.struct} needs ${addressEnd} bytes, got ${bytes.length}`,
+      ),
+    );
   }
-  return err(new RedirectError('REDIRECT_ERR_BAD_SOCKADDR', `unsupported address family ${family}`));
+  return ok({
+    family: layout.family,
+    address: formatIpAddress({ family: ipFamily, bytes: bytes.subarray(addressAt, addressEnd) }),
+    port: view.getUint16(2, false),
+  });
 }

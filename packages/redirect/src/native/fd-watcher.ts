@@ -36,8 +36,6 @@ interface PollHandle {
   ): void;
   stop(): void;
   close(): void;
-  ref(): void;
-  unref(): void;
 }
 
 /**
@@ -105,16 +103,6 @@ export class FdWatcher {
     if (!this.#closed) this.#handle.stop();
   }
 
-  /** Keeps the process alive while armed (the default). */
-  ref(): void {
-    if (!this.#closed) this.#handle.ref();
-  }
-
-  /** Lets the process exit while armed. */
-  unref(): void {
-    if (!this.#closed) this.#handle.unref();
-  }
-
   /** Releases the handle (idempotent). Does not close the descriptor. */
   close(): void {
     if (this.#closed) return;
@@ -128,8 +116,8 @@ export class FdWatcher {
  *
  * @param fd - A non-blocking descriptor.
  * @param interest - What to wait for.
- * @param options - `timeoutMs` (reject with `REDIRECT_ERR_CONNECT_TIMEOUT` unless `onTimeout` says
- * otherwise) and `signal` (reject with `REDIRECT_ERR_ABORTED`).
+ * @param options - `timeoutMs` (reject with `REDIRECT_ERR_CONNECT_TIMEOUT`), `signal` (reject with
+ * `REDIRECT_ERR_ABORTED`) and `what` (names the operation in those errors).
  * @returns The events (an error condition resolves too: the caller's next syscall reports it).
  * @example
  * ```ts

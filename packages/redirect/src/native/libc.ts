@@ -48,8 +48,8 @@ export const LINUX = {
 } as const;
 
 /**
- * The bound functions. Each returns the raw libc result (`-1` on failure); read {@link Libc.errno} right
- * after a failing call.
+ * The bound functions. Each returns the raw libc result (`-1` on failure); read {@link Libc.errnoName}
+ * right after a failing call.
  *
  * @example
  * ```ts
@@ -83,11 +83,9 @@ export interface Libc {
   readonly msghdr: unknown;
   /** `unlink(2)`. */
   unlink(path: string): number;
-  /** The `errno` of the last failing call on this thread. */
-  errno(): number;
   /** `ioctl(fd, NS_GET_NSTYPE)`: the `CLONE_NEW*` type of a namespace descriptor, or `-1` (`ENOTTY`). */
   nsType(fd: number): number;
-  /** `errno` as its symbolic name (`EADDRINUSE`), for messages. */
+  /** `errno` of the last failing call on this thread (or `code`) as its symbolic name (`EADDRINUSE`). */
   errnoName(code?: number): string;
 }
 
@@ -190,7 +188,6 @@ export function libc(): Libc {
     iovec,
     msghdr,
     unlink: (path) => unlink(path) as number,
-    errno: () => koffi.errno(),
     errnoName: (code) => {
       const value = code ?? koffi.errno();
       return names.get(value) ?? `errno ${value}`;

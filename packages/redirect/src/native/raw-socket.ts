@@ -2,6 +2,7 @@
  * Thin, throwing wrappers over the socket syscalls the helpers need, turning `-1`/errno into
  * `REDIRECT_ERR_SOCKET` errors that say what was attempted.
  */
+import { formatSocketAddress } from '@ambient-kit/workload-api/codec';
 import { RedirectError } from '../codec/errors.js';
 import { encodeSockaddr, SOCKADDR } from '../codec/sockaddr.js';
 import { type NetnsHandle, runInNetns } from '../netns.js';
@@ -81,8 +82,10 @@ export function bindAddress(fd: number, address: string, port: number): void {
   const c = libc();
   const sa = encodeSockaddr(address, port);
   if (c.bind(fd, sa, sa.length) !== 0) {
-    const where = address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-    throw new RedirectError('REDIRECT_ERR_SOCKET', `bind ${where}: ${c.errnoName()}`);
+    throw new RedirectError(
+      'REDIRECT_ERR_SOCKET',
+      `bind ${formatSocketAddress(address, port)}: ${c.errnoName()}`,
+    );
   }
 }
 

@@ -81,7 +81,7 @@ function release(buffers: NativeBuffers): void {
  *
  * @example
  * ```ts
- * const socket = await SeqpacketSocket.connect('/var/run/ztunnel/ztunnel.sock');
+ * const socket = SeqpacketSocket.connect('/var/run/ztunnel/ztunnel.sock');
  * await socket.send(bytes, [netns.fd]);
  * const reply = await socket.receive();
  * ```
@@ -130,11 +130,6 @@ export class SeqpacketSocket {
       throw new RedirectError('REDIRECT_ERR_CONNECT', `connect ${path}: ${code}`);
     }
     return new SeqpacketSocket(fd, options.maxMessageBytes ?? 1024);
-  }
-
-  /** Whether `close()` ran or the peer closed. */
-  get closed(): boolean {
-    return this.#closed;
   }
 
   #arm(): void {
@@ -371,11 +366,6 @@ export class SeqpacketServer {
       throw new RedirectError('REDIRECT_ERR_SOCKET', `listen on ${path}: ${code}`);
     }
     return new SeqpacketServer(fd, path, options.maxMessageBytes ?? 1024);
-  }
-
-  /** The socket path. */
-  get path(): string {
-    return this.#path;
   }
 
   /**

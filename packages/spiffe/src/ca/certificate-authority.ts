@@ -9,6 +9,7 @@
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
 import { base64UrlEncode } from '../codec/base64.js';
+import { equalBytes } from '../codec/bytes.js';
 import { quote, SpiffeError } from '../codec/errors.js';
 import { jwkFromSpki } from '../codec/jwk.js';
 import { createJwtBundle, type JwtBundle } from '../codec/jwt-bundle.js';
@@ -280,8 +281,7 @@ function loadKeyPair(pair: CaKeyPair, what: string): { cert: ParsedCertificate; 
   if (c.basicConstraints?.ca !== true) fail('not a CA certificate (basicConstraints cA is not TRUE)');
   if (c.keyUsage !== undefined && (c.keyUsage & KEY_USAGE.keyCertSign) === 0)
     fail('keyUsage lacks keyCertSign');
-  if (Buffer.compare(key.spki, c.subjectPublicKeyInfo) !== 0)
-    fail('the private key does not match the certificate');
+  if (!equalBytes(key.spki, c.subjectPublicKeyInfo)) fail('the private key does not match the certificate');
   return { cert: c, key };
 }
 
@@ -381,6 +381,15 @@ export async function createCertificateAuthority(
     intermediates.push(cert.der);
   }
 
+  // What every leaf shares (spiffe.md §7.1), encoded once here rather than on every issuance: the empty subject,
+  // keyUsage (digitalSignature, plus keyEncipherment for RSA keys), EKU serverAuth+clientAuth, CA:false, the AKI.
+  const leafSubject = encodeName([]);
+  const leafKeyUsage = keyUsageExtension(KEY_USAGE.digitalSignature);
+  const rsaLeafKeyUsage = keyUsageExtension(KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment);
+  const leafExtendedKeyUsage = extendedKeyUsageExtension([OID.serverAuth, OID.clientAuth]);
+  const leafBasicConstraints = basicConstraintsExtension(false);
+  const leafAuthorityKeyId = authorityKeyIdExtension(issuer.subjectKeyId);
+
   const bundle = createX509Bundle(trustDomain, [root.cert]);
   // JWT-SVID signing key: ES256, SPIRE's default JWT key type; the kid is random, as SPIRE's are.
   const jwtKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -445,22 +454,21 @@ export async function createCertificateAuthority(
       issuer: issuer.cert.subject,
       notBeforeMs,
       notAfterMs,
-      subject: encodeName([]),
+      subject: leafSubject,
       subjectPublicKeyInfo: spki,
       extensions: [
-        keyUsageExtension(KEY_USAGE.digitalSignature | (isRsa ? KEY_USAGE.keyEncipherment : 0)),
-        extendedKeyUsageExtension([OID.serverAuth, OID.clientAuth]),
-        basicConstraintsExtension(false),
+        isRsa ? rsaLeafKeyUsage : leafKeyUsage,
+        leafExtendedKeyUsage,
+        leafBasicConstraints,
         subjectKeyIdExtension(keyIdOf(spki)),
-        authorityKeyIdExtension(issuer.subjectKeyId),
+        leafAuthorityKeyId,
         subjectAltNameExtension({ uris: [id.toString()], dnsNames }),
       ],
     });
     return ok({ id, der: signTbs(issuer, tbs), notBeforeMs, notAfterMs });
   };
 
-  const chainPem = (leafDer: Uint8Array): string =>
-    encodePem('CERTIFICATE', leafDer) + intermediatePems.join('');
+  const intermediatesPem = intermediatePems.join('');
 
   return Object.freeze({
     trustDomain,
@@ -484,7 +492,7 @@ export async function createCertificateAuthority(
       return Object.freeze({
         id: issued.value.id,
         certificates: [der, ...intermediates],
-        certChainPem: chainPem(der),
+        certChainPem: encodePem('CERTIFICATE', der) + intermediatesPem,
         privateKeyPem: key.pkcs8Pem,
         notBefore: new Date(notBeforeMs),
         notAfter: new Date(notAfterMs),
@@ -527,7 +535,7 @@ export async function createCertificateAuthority(
       return Object.freeze({
         id: issued.value.id,
         certificates,
-        certChainPem: chainPem(der),
+        certChainPem: leafPem + intermediatesPem,
         notBefore: new Date(notBeforeMs),
         notAfter: new Date(notAfterMs),
         istioCertChain: [leafPem, ...intermediatePems, rootCertificatePem],

@@ -187,7 +187,7 @@ export function parseSpiffeBundle(
   return parseJson(json, { maxBytes: MAX_BUNDLE_JSON_BYTES }).andThen((doc) => readBundleObject(td, doc));
 }
 
-function bundleObject(bundle: SpiffeBundle): Result<JsonObject, SpiffeError> {
+function bundleObject(bundle: SpiffeBundle): JsonObject {
   const keys: JsonObject[] = [];
   for (const root of bundle.x509Authorities) {
     const jwk = jwkFromSpki(root.subjectPublicKeyInfo);
@@ -200,18 +200,28 @@ function bundleObject(bundle: SpiffeBundle): Result<JsonObject, SpiffeError> {
   for (const authority of bundle.jwtAuthorities.values()) {
     keys.push({ ...authority.publicKey, use: 'jwt-svid', kid: authority.keyId });
   }
-  return ok({
+  return {
     keys,
     ...(bundle.sequenceNumber === undefined ? {} : { spiffe_sequence: bundle.sequenceNumber }),
     ...(bundle.refreshHintSeconds === undefined ? {} : { spiffe_refresh_hint: bundle.refreshHintSeconds }),
-  });
+  };
 }
 
+// JSON.stringify cannot write bigint (`spiffe_sequence` may exceed 2^53), so containers are walked here and bigints
+// written as exact integer literals. (A placeholder string swapped back afterwards would also swap a `kid` that
+// happens to spell the placeholder.)
 function stringify(value: JsonValue): string {
-  // JSON.stringify cannot write bigint; write it as the exact integer literal.
-  return JSON.stringify(value, (_key, v: unknown) =>
-    typeof v === 'bigint' ? `\u0000big${v.toString()}` : v,
-  ).replace(/"\\u0000big(\d+)"/g, '$1');
+  if (typeof value === 'bigint') return value.toString();
+  if (Array.isArray(value)) return `[${value.map(stringify).join(',')}]`;
+  if (isJsonObject(value)) {
+    const members: string[] = [];
+    for (const [key, member] of Object.entries(value)) {
+      // JSON.stringify skips undefined members; so do we (optional members spread from typed objects).
+      if (member !== undefined) members.push(`${JSON.stringify(key)}:${stringify(member)}`);
+    }
+    return `{${members.join(',')}}`;
+  }
+  return JSON.stringify(value);
 }
 
 /**
@@ -226,7 +236,7 @@ function stringify(value: JsonValue): string {
  * ```
  */
 export function serializeSpiffeBundle(bundle: SpiffeBundle): string {
-  return stringify(bundleObject(bundle)._unsafeUnwrap());
+  return stringify(bundleObject(bundle));
 }
 
 /**
@@ -284,7 +294,7 @@ export function serializeSpiffeBundleMap(bundles: Iterable<SpiffeBundle>): strin
     if (Object.hasOwn(domains, bundle.trustDomain.name)) {
       throw new RangeError(`serializeSpiffeBundleMap: trust domain ${bundle.trustDomain.name} appears twice`);
     }
-    domains[bundle.trustDomain.name] = bundleObject(bundle)._unsafeUnwrap();
+    domains[bundle.trustDomain.name] = bundleObject(bundle);
   }
   return stringify({ trust_domains: domains });
 }

@@ -4,11 +4,17 @@
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
+import { equalBytes } from './bytes.js';
 import { readTlv } from './der/reader.js';
-import { quote, SpiffeError } from './errors.js';
-import { decodePem, encodePem, MAX_PEM_BYTES } from './pem.js';
+import { SpiffeError } from './errors.js';
+import { encodePem } from './pem.js';
 import { requireTrustDomain, type TrustDomain } from './spiffe-id.js';
-import { MAX_CERTIFICATE_BYTES, type ParsedCertificate, parseCertificate } from './x509/certificate.js';
+import {
+  MAX_CERTIFICATE_BYTES,
+  type ParsedCertificate,
+  parseCertificate,
+  parseCertificatesPem,
+} from './x509/certificate.js';
 
 /** Most root certificates one bundle may hold. */
 export const MAX_BUNDLE_AUTHORITIES = 1024;
@@ -25,12 +31,6 @@ export interface X509Bundle {
   hasAuthority(der: Uint8Array): boolean;
   /** The roots as concatenated PEM blocks. */
   toPem(): string;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /**
@@ -71,7 +71,7 @@ export function createX509Bundle(
  * `root-cert.pem`). Other block types are rejected; so is a PEM with no certificate.
  *
  * @param trustDomain - The trust domain the roots belong to.
- * @param pem - The PEM text (at most {@link MAX_PEM_BYTES}).
+ * @param pem - The PEM text (at most `MAX_PEM_BYTES`).
  * @returns The bundle, or `SPIFFE_ERR_PEM` / `SPIFFE_ERR_DER` / `SPIFFE_ERR_TOO_LARGE`.
  * @throws {TypeError} For an invalid trust domain (programmer misuse).
  * @example
@@ -84,22 +84,7 @@ export function x509BundleFromPem(
   pem: string,
 ): Result<X509Bundle, SpiffeError> {
   const td = requireTrustDomain(trustDomain, 'x509BundleFromPem: trustDomain');
-  const blocks = decodePem(pem, { maxBytes: MAX_PEM_BYTES, maxBlocks: MAX_BUNDLE_AUTHORITIES });
-  if (blocks.isErr()) return err(blocks.error);
-  if (blocks.value.length === 0)
-    return err(new SpiffeError('SPIFFE_ERR_PEM', 'no PEM CERTIFICATE block found'));
-  const roots: ParsedCertificate[] = [];
-  for (const block of blocks.value) {
-    if (block.label !== 'CERTIFICATE') {
-      return err(
-        new SpiffeError('SPIFFE_ERR_PEM', `expected CERTIFICATE blocks, found ${quote(block.label)}`),
-      );
-    }
-    const parsed = parseCertificate(block.der);
-    if (parsed.isErr()) return err(parsed.error);
-    roots.push(parsed.value);
-  }
-  return ok(createX509Bundle(td, roots));
+  return parseCertificatesPem(pem, MAX_BUNDLE_AUTHORITIES).map((roots) => createX509Bundle(td, roots));
 }
 
 /**

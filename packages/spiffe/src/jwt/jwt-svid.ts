@@ -3,7 +3,15 @@
  * and for the CA.
  * @module
  */
-import { constants, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
+import {
+  constants,
+  createPrivateKey,
+  createPublicKey,
+  type KeyObject,
+  type SignKeyObjectInput,
+  sign,
+  verify,
+} from 'node:crypto';
 import type { Result } from 'neverthrow';
 import { base64UrlEncode } from '../codec/base64.js';
 import type { JwtBundleSource } from '../codec/bundle-set.js';
@@ -23,6 +31,23 @@ const SALT = { '256': 32, '384': 48, '512': 64 } as const;
 const CURVE = { '256': 'P-256', '384': 'P-384', '512': 'P-521' } as const;
 
 const keys = new WeakMap<PublicJwk, KeyObject>();
+
+// The digest and key options node:crypto signs and verifies a JWS algorithm with (RFC 7518 §3.3-3.5): ECDSA as
+// raw `r || s`, RSA PKCS#1 v1.5, and PSS with salt = hash length.
+function jwsParameters(
+  algorithm: JwtSvidAlgorithm,
+  key: KeyObject,
+): { hash: (typeof HASH)[keyof typeof HASH]; options: SignKeyObjectInput } {
+  const bits = algorithm.slice(2) as keyof typeof HASH;
+  const family = algorithm.slice(0, 2);
+  const options: SignKeyObjectInput =
+    family === 'ES'
+      ? { key, dsaEncoding: 'ieee-p1363' }
+      : family === 'RS'
+        ? { key, padding: constants.RSA_PKCS1_PADDING }
+        : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT[bits] };
+  return { hash: HASH[bits], options };
+}
 
 function keyObject(jwk: PublicJwk): KeyObject {
   let key = keys.get(jwk);
@@ -52,17 +77,8 @@ export const nodeJwtVerifier: JwtSignatureVerifier = (algorithm, jwk, signingInp
   const bits = algorithm.slice(2) as '256' | '384' | '512';
   if (family === 'ES' ? jwk.kty !== 'EC' || jwk.crv !== CURVE[bits] : jwk.kty !== 'RSA') return false;
   try {
-    const key = keyObject(jwk);
-    if (family === 'ES')
-      return verify(HASH[bits], signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature);
-    if (family === 'RS')
-      return verify(HASH[bits], signingInput, { key, padding: constants.RSA_PKCS1_PADDING }, signature);
-    return verify(
-      HASH[bits],
-      signingInput,
-      { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT[bits] },
-      signature,
-    );
+    const { hash, options } = jwsParameters(algorithm, keyObject(jwk));
+    return verify(hash, signingInput, options, signature);
   } catch {
     return false;
   }
@@ -152,17 +168,7 @@ export function signJwtSvid(options: SignJwtSvidOptions): string {
   };
   const enc = (value: object): string => base64UrlEncode(new TextEncoder().encode(JSON.stringify(value)));
   const signingInput = `${enc(header)}.${enc(claims)}`;
-  const bits = alg.slice(2) as '256' | '384' | '512';
-  const family = alg.slice(0, 2);
-  const signature =
-    family === 'ES'
-      ? sign(HASH[bits], Buffer.from(signingInput), { key, dsaEncoding: 'ieee-p1363' })
-      : family === 'RS'
-        ? sign(HASH[bits], Buffer.from(signingInput), { key, padding: constants.RSA_PKCS1_PADDING })
-        : sign(HASH[bits], Buffer.from(signingInput), {
-            key,
-            padding: constants.RSA_PKCS1_PSS_PADDING,
-            saltLength: SALT[bits],
-          });
+  const { hash, options: signOptions } = jwsParameters(alg, key);
+  const signature = sign(hash, Buffer.from(signingInput), signOptions);
   return `${signingInput}.${base64UrlEncode(new Uint8Array(signature))}`;
 }

@@ -2,21 +2,54 @@
  * mTLS client options for `node:tls` and `node:http2`: the client half of ztunnel's HBONE TLS (spiffe.md §8.4).
  * @module
  */
-import { type ConnectionOptions, createSecureContext, type PeerCertificate } from 'node:tls';
+import {
+  type ConnectionOptions,
+  createSecureContext,
+  type PeerCertificate,
+  type SecureContext,
+} from 'node:tls';
+import type { X509Bundle } from '../codec/x509-bundle.js';
+import type { X509Svid } from '../x509/svid.js';
 import { peerChain, recordVerifiedContext, verifyPeerChain } from './peer.js';
 import {
   allRootsPem,
   alpnList,
   checkMtlsConfig,
   type MtlsConfig,
+  svidContextOptions,
   TLS_VERSION,
-  TLS13_CIPHERS,
 } from './settings.js';
+
+interface CachedContext {
+  /** The bundles whose roots the context's CA store holds. */
+  readonly bundles: readonly X509Bundle[];
+  readonly context: SecureContext;
+}
+
+// Building a SecureContext has OpenSSL parse our key, our chain and every root, which costs about as much as the
+// rest of the handshake; so one is built per SVID and bundle list (SVIDs and bundles are immutable: a rotation or
+// a bundle update brings new objects) and shared by every connection until then.
+const contexts = new WeakMap<X509Svid, CachedContext>();
+
+function sharedContext(svid: X509Svid, bundles: readonly X509Bundle[]): SecureContext {
+  const cached = contexts.get(svid);
+  if (
+    cached !== undefined &&
+    cached.bundles.length === bundles.length &&
+    cached.bundles.every((bundle, i) => bundle === bundles[i])
+  ) {
+    return cached.context;
+  }
+  const context = createSecureContext(svidContextOptions(svid, allRootsPem(bundles)));
+  contexts.set(svid, { bundles, context });
+  return context;
+}
 
 /**
  * Builds `tls.connect` options for a SPIFFE mTLS client: TLS 1.3 only with ztunnel's AES-GCM suites, ALPN
- * `['h2']` by default, no SNI, no session resumption (no `session` is offered), and a fresh SecureContext from
- * `svid.current()` per call, so a rotated SVID is used by the next connection without a restart.
+ * `['h2']` by default, no SNI, no session resumption (no `session` is offered), and the SecureContext of
+ * `svid.current()` and the current bundles, so a rotated SVID or an updated bundle is used by the next connection
+ * without a restart. That context is built once per SVID and bundle list and shared by the connections.
  *
  * The server's chain is verified during the handshake, in `checkServerIdentity`, with the rules of
  * {@link verifyX509Svid} (the leaf's own trust-domain bundle only, never a union pool; EKU serverAuth if the leaf
@@ -44,15 +77,11 @@ import {
 export function mtlsClientOptions(config: MtlsConfig): ConnectionOptions {
   checkMtlsConfig(config, 'mtlsClientOptions');
   const { bundles, authorize } = config;
-  const svid = config.svid.current();
-  const secureContext = createSecureContext({
-    cert: svid.certChainPem,
-    key: svid.privateKeyPem,
-    ca: allRootsPem(bundles),
-    minVersion: TLS_VERSION,
-    maxVersion: TLS_VERSION,
-    ciphers: TLS13_CIPHERS,
-  });
+  // A per-connection view of the shared context: Node's TLS socket uses only its native `context`, which the view
+  // inherits, and keeps the view as the socket handle's `_secureContext`, where `verifiedPeer` finds the record.
+  const secureContext: SecureContext = Object.create(
+    sharedContext(config.svid.current(), bundles.x509Bundles()),
+  );
   return {
     secureContext,
     minVersion: TLS_VERSION,

@@ -8,14 +8,7 @@ import type { SecureContextOptions, Server, TLSSocket, TlsOptions } from 'node:t
 import type { SpiffeError } from '../codec/errors.js';
 import type { X509Svid } from '../x509/svid.js';
 import { verifyTlsPeer } from './peer.js';
-import {
-  allRootsPem,
-  alpnList,
-  checkMtlsConfig,
-  type MtlsConfig,
-  TLS_VERSION,
-  TLS13_CIPHERS,
-} from './settings.js';
+import { allRootsPem, alpnList, checkMtlsConfig, type MtlsConfig, svidContextOptions } from './settings.js';
 
 /** Options of {@link bindMtlsServer}: the builder config plus a rejection hook. */
 export interface BindMtlsServerConfig extends MtlsConfig {
@@ -35,12 +28,7 @@ export interface MtlsServerBinding {
 // client's presented intermediates in `getPeerCertificate(true)`.
 function contextOptions(svid: X509Svid, config: MtlsConfig, withCa: boolean): SecureContextOptions {
   return {
-    cert: svid.certChainPem,
-    key: svid.privateKeyPem,
-    ...(withCa ? { ca: allRootsPem(config.bundles) } : {}),
-    minVersion: TLS_VERSION,
-    maxVersion: TLS_VERSION,
-    ciphers: TLS13_CIPHERS,
+    ...svidContextOptions(svid, withCa ? allRootsPem(config.bundles.x509Bundles()) : undefined),
     // No session tickets; with Node's empty session cache that means no resumption (ztunnel disables it too).
     secureOptions: constants.SSL_OP_NO_TICKET,
   };

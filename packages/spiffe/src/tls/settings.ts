@@ -3,11 +3,13 @@
  * only, ALPN `h2`, no SNI, no session resumption.
  * @module
  */
-import type { SecureVersion } from 'node:tls';
+import type { SecureContextOptions, SecureVersion } from 'node:tls';
 import type { BundleSource } from '../codec/bundle-set.js';
 import type { Authorizer } from '../codec/matcher.js';
 import { encodePem } from '../codec/pem.js';
+import type { X509Bundle } from '../codec/x509-bundle.js';
 import type { SvidSource } from '../svid/svid-source.js';
+import type { X509Svid } from '../x509/svid.js';
 
 /** ztunnel's `tls_versions()`: TLS 1.3 only (`src/tls/lib.rs` l.42-52). */
 export const TLS_VERSION: SecureVersion = 'TLSv1.3';
@@ -39,18 +41,41 @@ export interface MtlsConfig {
  * we might accept. The decision itself is ours, per trust domain (spiffe.md §9: a union pool alone accepts
  * cross-trust-domain chains).
  *
- * @param bundles - The bundle source.
+ * @param bundles - Every X.509 bundle (`BundleSource.x509Bundles()`).
  * @returns PEM strings, one per root.
  * @example
  * ```ts
- * tls.createSecureContext({ ca: allRootsPem(bundles) });
+ * tls.createSecureContext({ ca: allRootsPem(bundles.x509Bundles()) });
  * ```
  */
-export function allRootsPem(bundles: BundleSource): string[] {
+export function allRootsPem(bundles: readonly X509Bundle[]): string[] {
   const out: string[] = [];
-  for (const bundle of bundles.x509Bundles())
+  for (const bundle of bundles)
     for (const root of bundle.authorities) out.push(encodePem('CERTIFICATE', root.der));
   return out;
+}
+
+/**
+ * The SecureContext settings both builders share: our SVID's chain and key, TLS 1.3 only with ztunnel's suites,
+ * and a CA store when one is given.
+ *
+ * @param svid - Our SVID.
+ * @param ca - Root PEMs for OpenSSL's pre-check (see {@link allRootsPem}), or `undefined` for no CA store.
+ * @returns Options for `tls.createSecureContext` or `server.setSecureContext`.
+ * @example
+ * ```ts
+ * tls.createSecureContext(svidContextOptions(svid.current(), allRootsPem(bundles.x509Bundles())));
+ * ```
+ */
+export function svidContextOptions(svid: X509Svid, ca: string[] | undefined): SecureContextOptions {
+  return {
+    cert: svid.certChainPem,
+    key: svid.privateKeyPem,
+    ...(ca === undefined ? {} : { ca }),
+    minVersion: TLS_VERSION,
+    maxVersion: TLS_VERSION,
+    ciphers: TLS13_CIPHERS,
+  };
 }
 
 /**

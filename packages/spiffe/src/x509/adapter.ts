@@ -42,7 +42,7 @@ export async function buildCsr(
 ): Promise<Uint8Array> {
   const hash =
     algorithm.name === 'ECDSA'
-      ? { P256: 'SHA-256', P384: 'SHA-384', P521: 'SHA-512' }[algorithm.namedCurve.replace('-', '') as 'P256']
+      ? { 'P-256': 'SHA-256', 'P-384': 'SHA-384', 'P-521': 'SHA-512' }[algorithm.namedCurve]
       : 'SHA-256';
   const importParams =
     algorithm.name === 'ECDSA'

@@ -4,10 +4,11 @@
  */
 import { createPublicKey } from 'node:crypto';
 import { err, ok, type Result } from 'neverthrow';
-import { quote, SpiffeError } from '../codec/errors.js';
-import { decodePem, encodePem } from '../codec/pem.js';
+import { equalBytes } from '../codec/bytes.js';
+import { SpiffeError } from '../codec/errors.js';
+import { encodePem } from '../codec/pem.js';
 import type { SpiffeId } from '../codec/spiffe-id.js';
-import { type ParsedCertificate, parseCertificate } from '../codec/x509/certificate.js';
+import { type ParsedCertificate, parseCertificatesPem } from '../codec/x509/certificate.js';
 import { KEY_USAGE } from '../codec/x509/oids.js';
 import { checkLeafProfile, MAX_CHAIN_CERTIFICATES } from '../codec/x509/verify-chain.js';
 import { readPrivateKey } from '../crypto/keys.js';
@@ -28,12 +29,6 @@ export interface X509Svid {
   readonly notAfter: Date;
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 /**
  * Builds an {@link X509Svid} from parsed parts, applying the profile checks of go-spiffe `x509svid.Parse`: the
  * leaf rules of spiffe.md §2.3 step 3, every further certificate a CA allowed to sign, and the key matching the
@@ -48,7 +43,7 @@ function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
  * const svid = x509SvidFromParts([leaf, intermediate], keyPem)._unsafeUnwrap();
  * ```
  */
-export function x509SvidFromParts(
+function x509SvidFromParts(
   chain: readonly ParsedCertificate[],
   privateKeyPem: string,
 ): Result<X509Svid, SpiffeError> {
@@ -127,24 +122,12 @@ export function x509SvidFromParts(
  * ```
  */
 export function parseX509Svid(certPem: string, keyPem: string): Result<X509Svid, SpiffeError> {
-  const blocks = decodePem(certPem, { maxBlocks: MAX_CHAIN_CERTIFICATES + 1 });
-  if (blocks.isErr()) return err(blocks.error);
-  const chain: ParsedCertificate[] = [];
-  for (const block of blocks.value) {
-    if (block.label !== 'CERTIFICATE') {
-      return err(
-        new SpiffeError('SPIFFE_ERR_PEM', `expected CERTIFICATE blocks, found ${quote(block.label)}`),
-      );
-    }
-    const cert = parseCertificate(block.der);
-    if (cert.isErr()) return err(cert.error);
-    chain.push(cert.value);
-  }
-  if (chain.length === 0) return err(new SpiffeError('SPIFFE_ERR_PEM', 'no PEM CERTIFICATE block found'));
+  const chain = parseCertificatesPem(certPem, MAX_CHAIN_CERTIFICATES + 1);
+  if (chain.isErr()) return err(chain.error);
   if (typeof keyPem !== 'string' || keyPem.length > 64 * 1024) {
     return err(
       new SpiffeError('SPIFFE_ERR_PRIVATE_KEY', 'the private key PEM is missing or larger than 64 KiB'),
     );
   }
-  return x509SvidFromParts(chain, keyPem);
+  return x509SvidFromParts(chain.value, keyPem);
 }

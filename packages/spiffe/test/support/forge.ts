@@ -88,9 +88,7 @@ export function forge(options: ForgeOptions = {}): Forged {
     subjectPublicKeyInfo: spki,
     extensions,
   });
-  const signature = new Uint8Array(
-    sign(alg.kind === 'ed25519' ? null : alg.kind === 'rsa-pss' ? alg.hash : alg.hash, tbs, signerKey),
-  );
+  const signature = new Uint8Array(sign(alg.kind === 'ed25519' ? null : alg.hash, tbs, signerKey));
   const der = encodeCertificate(tbs, algorithm, signature);
   return {
     der,

@@ -62,6 +62,12 @@ function sub(r: BinaryReader): number {
   return end;
 }
 
+/** A message-typed field: checks its wire type, then reads its length prefix (see {@link sub}). */
+function nested(r: BinaryReader, t: number): number {
+  want(t, LEN);
+  return sub(r);
+}
+
 function done(r: BinaryReader, end: number): void {
   if (r.pos !== end) throw new Error('message overruns its length');
 }
@@ -135,16 +141,14 @@ function readGateway(r: BinaryReader, end: number, m: GatewayAddress): GatewayAd
     const t = tag(r);
     const no = t >>> 3;
     if (no === 1) {
-      want(t, LEN);
       const prev: NamespacedHostname =
         m.destination.case === 'hostname'
           ? m.destination.value
           : { $typeName: 'istio.workload.NamespacedHostname', namespace: '', hostname: '' };
-      m.destination = { case: 'hostname', value: readNamespacedHostname(r, sub(r), prev) };
+      m.destination = { case: 'hostname', value: readNamespacedHostname(r, nested(r, t), prev) };
     } else if (no === 2) {
-      want(t, LEN);
       const prev = m.destination.case === 'address' ? m.destination.value : newNetworkAddress();
-      m.destination = { case: 'address', value: readNetworkAddress(r, sub(r), prev) };
+      m.destination = { case: 'address', value: readNetworkAddress(r, nested(r, t), prev) };
     } else if (no === 3) m.hboneMtlsPort = u32(r, t);
     else skip(r, t);
   }
@@ -170,8 +174,7 @@ function readPortList(r: BinaryReader, end: number, m: PortList): PortList {
   while (r.pos < end) {
     const t = tag(r);
     if (t >>> 3 === 1) {
-      want(t, LEN);
-      m.ports.push(readPort(r, sub(r)));
+      m.ports.push(readPort(r, nested(r, t)));
     } else skip(r, t);
   }
   done(r, end);
@@ -197,10 +200,9 @@ function readExtension(r: BinaryReader, end: number): Extension {
     const no = t >>> 3;
     if (no === 1) m.name = str(r, t);
     else if (no === 2) {
-      want(t, LEN);
       m.config = readAny(
         r,
-        sub(r),
+        nested(r, t),
         m.config ?? { $typeName: 'google.protobuf.Any', typeUrl: '', value: new Uint8Array(0) },
       );
     } else skip(r, t);
@@ -243,8 +245,7 @@ function readServicesEntry(r: BinaryReader, end: number, into: Workload['service
     const no = t >>> 3;
     if (no === 1) key = str(r, t);
     else if (no === 2) {
-      want(t, LEN);
-      value = readPortList(r, sub(r), value ?? newPortList());
+      value = readPortList(r, nested(r, t), value ?? newPortList());
     } else skip(r, t);
   }
   done(r, end);
@@ -296,12 +297,10 @@ function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
         m.serviceAccount = str(r, t);
         break;
       case 8:
-        want(t, LEN);
-        m.waypoint = readGateway(r, sub(r), m.waypoint ?? newGateway());
+        m.waypoint = readGateway(r, nested(r, t), m.waypoint ?? newGateway());
         break;
       case 19:
-        want(t, LEN);
-        m.networkGateway = readGateway(r, sub(r), m.networkGateway ?? newGateway());
+        m.networkGateway = readGateway(r, nested(r, t), m.networkGateway ?? newGateway());
         break;
       case 9:
         m.node = str(r, t);
@@ -323,16 +322,14 @@ function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
         m.nativeTunnel = r.bool();
         break;
       case 23:
-        want(t, LEN);
         m.applicationTunnel = readApplicationTunnel(
           r,
-          sub(r),
+          nested(r, t),
           m.applicationTunnel ?? { $typeName: 'istio.workload.ApplicationTunnel', protocol: 0, port: 0 },
         );
         break;
       case 22:
-        want(t, LEN);
-        readServicesEntry(r, sub(r), m.services);
+        readServicesEntry(r, nested(r, t), m.services);
         break;
       case 16:
         m.authorizationPolicies.push(str(r, t));
@@ -344,10 +341,9 @@ function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
         m.clusterId = str(r, t);
         break;
       case 24:
-        want(t, LEN);
         m.locality = readLocality(
           r,
-          sub(r),
+          nested(r, t),
           m.locality ?? { $typeName: 'istio.workload.Locality', region: '', zone: '', subzone: '' },
         );
         break;
@@ -355,12 +351,10 @@ function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
         m.networkMode = enm(r, t);
         break;
       case 26:
-        want(t, LEN);
-        m.extensions.push(readExtension(r, sub(r)));
+        m.extensions.push(readExtension(r, nested(r, t)));
         break;
       case 27:
-        want(t, LEN);
-        m.capacity = readUInt32Value(r, sub(r), m.capacity ?? 0);
+        m.capacity = readUInt32Value(r, nested(r, t), m.capacity ?? 0);
         break;
       default:
         skip(r, t);
@@ -422,8 +416,7 @@ function readWeightedWaypoint(r: BinaryReader, end: number): WeightedWaypoint {
     const t = tag(r);
     const no = t >>> 3;
     if (no === 1) {
-      want(t, LEN);
-      m.destination = readGateway(r, sub(r), m.destination ?? newGateway());
+      m.destination = readGateway(r, nested(r, t), m.destination ?? newGateway());
     } else if (no === 2) m.weight = u32(r, t);
     else skip(r, t);
   }
@@ -445,25 +438,21 @@ function readService(r: BinaryReader, end: number, m: Service): Service {
         m.hostname = str(r, t);
         break;
       case 4:
-        want(t, LEN);
-        m.addresses.push(readNetworkAddress(r, sub(r), newNetworkAddress()));
+        m.addresses.push(readNetworkAddress(r, nested(r, t), newNetworkAddress()));
         break;
       case 5:
-        want(t, LEN);
-        m.ports.push(readPort(r, sub(r)));
+        m.ports.push(readPort(r, nested(r, t)));
         break;
       case 6:
         m.subjectAltNames.push(str(r, t));
         break;
       case 7:
-        want(t, LEN);
-        m.waypoint = readGateway(r, sub(r), m.waypoint ?? newGateway());
+        m.waypoint = readGateway(r, nested(r, t), m.waypoint ?? newGateway());
         break;
       case 8:
-        want(t, LEN);
         m.loadBalancing = readLoadBalancing(
           r,
-          sub(r),
+          nested(r, t),
           m.loadBalancing ?? {
             $typeName: 'istio.workload.LoadBalancing',
             routingPreference: [],
@@ -476,8 +465,7 @@ function readService(r: BinaryReader, end: number, m: Service): Service {
         m.ipFamilies = enm(r, t);
         break;
       case 10:
-        want(t, LEN);
-        m.extensions.push(readExtension(r, sub(r)));
+        m.extensions.push(readExtension(r, nested(r, t)));
         break;
       case 11:
         want(t, VARINT);
@@ -488,8 +476,7 @@ function readService(r: BinaryReader, end: number, m: Service): Service {
         m.ingressUseWaypoint = r.bool();
         break;
       case 13:
-        want(t, LEN);
-        m.weightedWaypoints.push(readWeightedWaypoint(r, sub(r)));
+        m.weightedWaypoints.push(readWeightedWaypoint(r, nested(r, t)));
         break;
       case 14:
         m.visibility = enm(r, t);
@@ -538,13 +525,11 @@ export function readAddress(input: Uint8Array): Address {
     const t = tag(r);
     const no = t >>> 3;
     if (no === 1) {
-      want(t, LEN);
       const prev = m.type.case === 'workload' ? m.type.value : newWorkload();
-      m.type = { case: 'workload', value: readWorkload(r, sub(r), prev) };
+      m.type = { case: 'workload', value: readWorkload(r, nested(r, t), prev) };
     } else if (no === 2) {
-      want(t, LEN);
       const prev = m.type.case === 'service' ? m.type.value : newService();
-      m.type = { case: 'service', value: readService(r, sub(r), prev) };
+      m.type = { case: 'service', value: readService(r, nested(r, t), prev) };
     } else skip(r, t);
   }
   done(r, r.len);

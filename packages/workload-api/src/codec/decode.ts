@@ -5,13 +5,13 @@
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { err, ok, type Result } from 'neverthrow';
-import { type Authorization as AuthorizationProto, AuthorizationSchema } from '../gen/authorization_pb.js';
+import { AuthorizationSchema } from '../gen/authorization_pb.js';
 import { type Address as AddressProto, AddressSchema } from '../gen/workload_pb.js';
 import { readAddress } from './address-reader.js';
 import { WorkloadApiError } from './errors.js';
-import { createIssueList } from './issues.js';
+import { collectIssues, type IssueList } from './issues.js';
 import type { ConvertOptions } from './network.js';
-import { convertPolicy, type Policy, policyToProto } from './policy.js';
+import { type Policy, policyFromProto, policyToProto } from './policy.js';
 import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from './resource.js';
 import { convertService, serviceToProto } from './service.js';
 import { convertWorkload, workloadToProto } from './workload.js';
@@ -31,8 +31,6 @@ export interface DecodeOptions extends ConvertOptions {
   /** Largest accepted input; longer input fails before parsing. Default {@link DEFAULT_MAX_RESOURCE_BYTES}. */
   readonly maxBytes?: number;
 }
-
-const same = (value: string): string => value;
 
 function parse<T>(
   bytes: Uint8Array,
@@ -74,26 +72,27 @@ export function addressFromProto(
   msg: AddressProto,
   options?: ConvertOptions,
 ): Result<AddressResource, WorkloadApiError> {
-  const intern = options?.intern ?? same;
-  const issues = createIssueList();
-  let model: AddressResource | undefined;
+  return collectIssues(convertAddress, msg, options);
+}
+
+function convertAddress(
+  msg: AddressProto,
+  issues: IssueList,
+  intern: (value: string) => string,
+): AddressResource | undefined {
   switch (msg.type.case) {
     case 'workload':
-      model = convertWorkload(msg.type.value, issues.at('workload'), intern);
-      break;
+      return convertWorkload(msg.type.value, issues.at('workload'), intern);
     case 'service':
-      model = convertService(msg.type.value, issues.at('service'), intern);
-      break;
+      return convertService(msg.type.value, issues.at('service'), intern);
     default:
       issues.add(
         'type',
         'WORKLOAD_API_ERR_MISSING_RESOURCE',
         'unknown address type: neither workload nor service is set',
       );
+      return undefined;
   }
-  return model === undefined || issues.issues.length > 0
-    ? err(WorkloadApiError.fromIssues(issues.issues))
-    : ok(model);
 }
 
 /**
@@ -136,13 +135,7 @@ export function decodeAuthorization(
 ): Result<Policy, WorkloadApiError> {
   return parse(bytes, options, 'istio.security.Authorization', () =>
     fromBinary(AuthorizationSchema, bytes),
-  ).andThen((msg: AuthorizationProto) => {
-    const issues = createIssueList();
-    const p = convertPolicy(msg, issues, options?.intern ?? same);
-    return p === undefined || issues.issues.length > 0
-      ? err(WorkloadApiError.fromIssues(issues.issues))
-      : ok(p);
-  });
+  ).andThen((msg) => policyFromProto(msg, options));
 }
 
 /**

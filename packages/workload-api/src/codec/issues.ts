@@ -3,7 +3,9 @@
  * (style.md §3.21: decode -> validate -> model, collecting every error).
  * @module
  */
-import type { ValidationIssue, WorkloadApiErrorCode } from './errors.js';
+import { err, ok, type Result } from 'neverthrow';
+import { type ValidationIssue, WorkloadApiError, type WorkloadApiErrorCode } from './errors.js';
+import type { ConvertOptions } from './network.js';
 
 /** A growable list of {@link ValidationIssue}s with a path prefix for nested messages. */
 export interface IssueList {
@@ -61,6 +63,34 @@ class Issues implements IssueList {
 export function createIssueList(prefix = '', issues: ValidationIssue[] = []): IssueList {
   // A class rather than closures: one small object per nested view on the decode hot path.
   return new Issues(prefix, issues);
+}
+
+const same = (value: string): string => value;
+
+/**
+ * Runs one proto-to-model conversion the way every `*FromProto` does: with a fresh {@link IssueList} and
+ * the caller's interner (none by default), giving the model or one {@link WorkloadApiError} that lists
+ * every issue.
+ *
+ * @param convert - The conversion, e.g. `convertWorkload`; `undefined` or any recorded issue fails.
+ * @param msg - The decoded message.
+ * @param options - Optional string interner.
+ * @returns The model, or the error with every issue.
+ * @example
+ * ```ts
+ * collectIssues(convertWorkload, msg, { intern: createInterner() }); // what workloadFromProto returns
+ * ```
+ */
+export function collectIssues<M, T>(
+  convert: (msg: M, issues: IssueList, intern: (value: string) => string) => T | undefined,
+  msg: M,
+  options: ConvertOptions | undefined,
+): Result<T, WorkloadApiError> {
+  const issues = createIssueList();
+  const value = convert(msg, issues, options?.intern ?? same);
+  return value === undefined || issues.issues.length > 0
+    ? err(WorkloadApiError.fromIssues(issues.issues))
+    : ok(value);
 }
 
 /**

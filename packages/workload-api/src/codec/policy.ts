@@ -7,7 +7,7 @@
  */
 import { create } from '@bufbuild/protobuf';
 import { EmptySchema } from '@bufbuild/protobuf/wkt';
-import { err, ok, type Result } from 'neverthrow';
+import type { Result } from 'neverthrow';
 import {
   Action,
   type Authorization as AuthorizationProto,
@@ -23,9 +23,9 @@ import {
   type StringMatch as StringMatchProto,
   StringMatchSchema,
 } from '../gen/authorization_pb.js';
-import { WorkloadApiError } from './errors.js';
+import type { WorkloadApiError } from './errors.js';
 import { ipFromBytes, ipToBytes, isIpv6 } from './ip.js';
-import { createIssueList, type IssueList } from './issues.js';
+import { collectIssues, type IssueList } from './issues.js';
 import {
   type ConvertOptions,
   checkPort,
@@ -123,7 +123,6 @@ const EMPTY_MATCH: PolicyMatch = Object.freeze({
   serviceAccounts: EMPTY,
   notServiceAccounts: EMPTY,
 });
-const same = (value: string): string => value;
 
 /**
  * Builds a {@link Policy} from a partial description; unset match fields are empty.
@@ -260,22 +259,11 @@ export function policyFromProto(
   msg: AuthorizationProto,
   options?: ConvertOptions,
 ): Result<Policy, WorkloadApiError> {
-  const issues = createIssueList();
-  const p = convertPolicy(msg, issues, options?.intern ?? same);
-  return p === undefined || issues.issues.length > 0
-    ? err(WorkloadApiError.fromIssues(issues.issues))
-    : ok(p);
+  return collectIssues(convertPolicy, msg, options);
 }
 
-/**
- * The conversion behind {@link policyFromProto}, recording into a caller's issue list.
- *
- * @example
- * ```ts
- * const policy = convertPolicy(msg, createIssueList(), (s) => s);
- * ```
- */
-export function convertPolicy(
+/** The conversion behind {@link policyFromProto}, recording into the issue list. */
+function convertPolicy(
   msg: AuthorizationProto,
   issues: IssueList,
   intern: (value: string) => string,

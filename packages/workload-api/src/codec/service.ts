@@ -4,7 +4,7 @@
  * @module
  */
 import { create } from '@bufbuild/protobuf';
-import { err, ok, type Result } from 'neverthrow';
+import type { Result } from 'neverthrow';
 import {
   IPFamilies,
   LoadBalancing_HealthPolicy,
@@ -17,9 +17,9 @@ import {
   ServiceSchema,
   WeightedWaypointSchema,
 } from '../gen/workload_pb.js';
-import { WorkloadApiError } from './errors.js';
+import type { WorkloadApiError } from './errors.js';
 import { ipToBytes, isIpv6 } from './ip.js';
-import { createIssueList, type IssueList } from './issues.js';
+import { collectIssues, type IssueList } from './issues.js';
 import {
   type ConvertOptions,
   checkIp,
@@ -106,7 +106,6 @@ const FAMILIES: Readonly<Record<number, IpFamily | null>> = {
   [IPFamilies.IPV6_ONLY]: 'IPv6',
   [IPFamilies.DUAL]: 'Dual',
 };
-const same = (value: string): string => value;
 
 /** Fields a caller may set when building a service by hand with {@link createService}. */
 export type ServiceInit = Partial<Omit<Service, 'kind' | 'key' | 'namespace' | 'hostname'>> & {
@@ -173,11 +172,7 @@ export function serviceFromProto(
   msg: ServiceProto,
   options?: ConvertOptions,
 ): Result<Service, WorkloadApiError> {
-  const issues = createIssueList();
-  const s = convertService(msg, issues, options?.intern ?? same);
-  return s === undefined || issues.issues.length > 0
-    ? err(WorkloadApiError.fromIssues(issues.issues))
-    : ok(s);
+  return collectIssues(convertService, msg, options);
 }
 
 /**

@@ -4,7 +4,7 @@
  * @module
  */
 import { create } from '@bufbuild/protobuf';
-import { err, ok, type Result } from 'neverthrow';
+import type { Result } from 'neverthrow';
 import {
   ApplicationTunnel_Protocol,
   ApplicationTunnelSchema,
@@ -18,9 +18,9 @@ import {
   WorkloadStatus,
   WorkloadType,
 } from '../gen/workload_pb.js';
-import { WorkloadApiError } from './errors.js';
+import type { WorkloadApiError } from './errors.js';
 import { ipFromBytes, ipToBytes } from './ip.js';
-import { createIssueList, type IssueList } from './issues.js';
+import { collectIssues, type IssueList } from './issues.js';
 import {
   type ConvertOptions,
   checkPort,
@@ -136,7 +136,6 @@ export interface Workload {
 const NO_LOCALITY: Locality = Object.freeze({ region: '', zone: '', subzone: '' });
 const WORKLOAD_KINDS: readonly WorkloadKind[] = ['deployment', 'cronjob', 'pod', 'job'];
 const identity = (td: string, ns: string, sa: string): string => `spiffe://${td}/ns/${ns}/sa/${sa}`;
-const same = (value: string): string => value;
 
 /**
  * The SPIFFE identity of a workload.
@@ -233,11 +232,7 @@ export function workloadFromProto(
   msg: WorkloadProto,
   options?: ConvertOptions,
 ): Result<Workload, WorkloadApiError> {
-  const issues = createIssueList();
-  const w = convertWorkload(msg, issues, options?.intern ?? same);
-  return w === undefined || issues.issues.length > 0
-    ? err(WorkloadApiError.fromIssues(issues.issues))
-    : ok(w);
+  return collectIssues(convertWorkload, msg, options);
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
-import { type Endpoint, type ServiceMembers, serviceMembers } from '../store/service-index.js';
+import { type Endpoint, isPlainDraw, type ServiceMembers, serviceMembers } from '../store/service-index.js';
 import type { RandomSource } from './random.js';
 
 /** `Standard` resolves a service the client addressed; `Waypoint` resolves a waypoint's own service. */
@@ -106,18 +106,14 @@ export function chooseEndpoint(
   const members =
     source.members?.(service.key) ??
     serviceMembers(source.endpoints(service.key).values(), (uid) => source.workload(uid));
-  if (mode === 'Standard') {
-    const i = drawStandardEndpoint(members, service, servicePort, random);
-    if (i !== undefined) {
-      return i < 0
-        ? undefined
-        : withPort(
-            members.endpoints[i] as Endpoint,
-            members.workloads[i] as Workload,
-            servicePort,
-            svcTarget,
-          );
-    }
+  const sums = mode === 'Standard' ? plainDrawSums(members, service, svcTarget) : undefined;
+  if (sums !== undefined) {
+    // Every endpoint qualifies: draw over the precomputed sums and read only the chosen endpoint (no
+    // cache miss per endpoint of a large service).
+    const i = drawCumulative(sums, random);
+    return i < 0
+      ? undefined
+      : withPort(members.endpoints[i] as Endpoint, members.workloads[i] as Workload, servicePort, svcTarget);
   }
   const lb = service.loadBalancer;
   // Qualifying endpoints go to module-level scratch arrays: this runs on every connection, and the
@@ -206,33 +202,30 @@ export function chooseEndpoint(
 }
 
 /**
- * The fast path of {@link chooseEndpoint} in Standard mode, with the same result as its general loop:
- * with a mapped service port, no load balancer and every workload addressable, every endpoint
- * qualifies, so the draw is over the precomputed capacity sums and only the chosen endpoint is touched
- * (no cache miss per endpoint of a large service).
+ * The capacity sums to draw over when Standard-mode endpoint choice for a port is a plain
+ * capacity-weighted draw, which gives the same result as the general loop of {@link chooseEndpoint}:
+ * every workload is addressable (the sums exist), the service has no ranking load balancer and maps the
+ * port to a non-zero target, so every endpoint qualifies. Shared by `chooseEndpoint` and the store's
+ * per-connection path, which must draw alike.
  *
  * @param members - The service's endpoints and workloads.
  * @param service - The service.
- * @param servicePort - The port the client dialled.
- * @param random - Random source; consumed exactly once when the fast path applies, never otherwise.
- * @returns The drawn index, `-1` when no endpoint has capacity, or `undefined` when the fast path does
- *   not apply and nothing was drawn.
+ * @param svcTarget - The service's target port for the dialled port (`portOf(service.ports, port)`).
+ * @returns `members.cumulativeCapacity` when the draw is plain, else `undefined` (nothing may be drawn).
  * @example
  * ```ts
- * drawStandardEndpoint(store.members(svc.key)!, svc, 80, seededRandom(1)); // 3
+ * const sums = plainDrawSums(members, svc, portOf(svc.ports, 80));
+ * if (sums !== undefined) drawCumulative(sums, seededRandom(1)); // an index into members.endpoints
  * ```
  */
-export function drawStandardEndpoint(
+export function plainDrawSums(
   members: ServiceMembers,
   service: Service,
-  servicePort: number,
-  random: RandomSource,
-): number | undefined {
-  const sums = members.cumulativeCapacity;
-  const lb = service.loadBalancer;
-  if (sums === undefined || (lb !== undefined && lb.mode !== 'Standard')) return undefined;
-  if ((portOf(service.ports, servicePort) ?? 0) === 0) return undefined;
-  return drawCumulative(sums, random);
+  svcTarget: number | undefined,
+): readonly number[] | undefined {
+  return svcTarget !== undefined && svcTarget !== 0 && isPlainDraw(service)
+    ? members.cumulativeCapacity
+    : undefined;
 }
 
 /**

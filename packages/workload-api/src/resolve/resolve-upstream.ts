@@ -5,16 +5,24 @@
  * hbone.md §5.1.
  * @module
  */
-import { err, ok, type Result } from 'neverthrow';
+import { type Err, err, ok, type Result } from 'neverthrow';
 import { type RouteError, type RouteErrorCode, WorkloadApiError } from '../codec/errors.js';
-import { formatSocketAddress, isIpv6, isLoopback, parseSocketAddress } from '../codec/ip.js';
+import {
+  formatSocketAddress,
+  isIpv6,
+  isLoopback,
+  parseSocketAddress,
+  type SocketAddress,
+} from '../codec/ip.js';
 import type { GatewayAddress } from '../codec/network.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
 import type { Endpoint, ServiceEntry, ServiceMembers } from '../store/service-index.js';
 import {
+  type ChosenEndpoint,
   chooseEndpoint,
   drawCumulative,
+  plainDrawSums,
   portOf,
   type ServiceResolutionMode,
   withPort,
@@ -131,15 +139,15 @@ interface MemoizedDirect {
 interface DirectMemo {
   readonly members: ServiceMembers;
   readonly cumulative: readonly number[];
-  /** The service's target port for the dialled port (non-zero). */
-  readonly svcTarget: number;
+  /** The service's target port for the dialled port (`portOf`; non-zero for a plain draw). */
+  readonly svcTarget: number | undefined;
   readonly slots: (MemoizedDirect | undefined)[];
 }
 
 /**
  * The entry's {@link DirectMemo} for this key, made on first use; `undefined` when endpoint choice is not
  * a plain draw over capacity sums for this port (then nothing may be drawn here: the general path
- * decides). Call only for an entry whose `plainDraw` holds.
+ * decides).
  */
 function directMemo(
   entry: ServiceEntry,
@@ -154,10 +162,9 @@ function directMemo(
   let memo = entry.memo?.get(key) as DirectMemo | undefined;
   if (memo === undefined) {
     const members = fast.members(entry);
-    const cumulative = members.cumulativeCapacity;
-    // The conditions of `drawStandardEndpoint` (with `plainDraw` checked by the caller).
-    const svcTarget = portOf(entry.service.ports, port) ?? 0;
-    if (cumulative === undefined || svcTarget === 0) return undefined;
+    const svcTarget = portOf(entry.service.ports, port);
+    const cumulative = plainDrawSums(members, entry.service, svcTarget);
+    if (cumulative === undefined) return undefined;
     memo = {
       members,
       cumulative,
@@ -192,10 +199,14 @@ interface Parts {
   readonly svc: Service | undefined;
 }
 
-type Step<T> = { ok: true; value: T } | { ok: false; error: RouteError };
+function routeErr(code: RouteErrorCode, message: string): Err<never, RouteError> {
+  return err(new WorkloadApiError(code, message) as RouteError);
+}
 
-function fail(code: RouteErrorCode, message: string): { ok: false; error: RouteError } {
-  return { ok: false, error: new WorkloadApiError(code, message) as RouteError };
+const isPassthrough = (svc: Service): boolean => svc.loadBalancer?.mode === 'Passthrough';
+
+function partsOf(chosen: ChosenEndpoint | undefined, svc: Service): Parts | undefined {
+  return chosen === undefined ? undefined : { wl: chosen.workload, port: chosen.targetPort, svc };
 }
 
 /** SANs the next hop may present: valid SPIFFE service SANs, then the workload identity (state.rs:85-99). */
@@ -216,56 +227,111 @@ function socket(p: Picked): string | undefined {
   return p.ip === undefined ? undefined : formatSocketAddress(p.ip, p.port);
 }
 
+/** A weighted waypoint drawn per connection, else the single waypoint (state.rs:540-556). */
+function serviceWaypoint(svc: Service, random: RandomSource): GatewayAddress | undefined {
+  if (svc.weightedWaypoints.length > 0) {
+    const i = chooseWeighted(
+      svc.weightedWaypoints.map((w) => w.weight),
+      random,
+    );
+    const ww = svc.weightedWaypoints[i];
+    if (ww !== undefined) return ww.destination;
+  }
+  return svc.waypoint;
+}
+
+/**
+ * HBONE to a same-network waypoint (service or workload waypoint), with the original `ip:port` as
+ * authority: "use the original VIP, not translated" (outbound.rs).
+ */
+function viaWaypoint(
+  wp: Picked,
+  via: 'service-waypoint' | 'workload-waypoint',
+  target: SocketAddress,
+  service: Service | undefined,
+): Result<Upstream, RouteError> {
+  const address = socket(wp);
+  if (address === undefined)
+    return routeErr('WORKLOAD_API_ERR_NO_VALID_DESTINATION', `waypoint ${wp.workload.uid} has no address`);
+  const up: Mutable<Upstream> = {
+    protocol: 'HBONE',
+    via,
+    address,
+    authority: formatSocketAddress(target.ip, target.port),
+    identities: identitiesOf(wp),
+    finalIdentities: NONE,
+    workload: wp.workload,
+  };
+  if (service !== undefined) up.service = service;
+  return ok(up);
+}
+
+/**
+ * ztunnel's outbound request building against one {@link UpstreamSource}. Per-call state (the request,
+ * its random source) is passed along, so one instance serves every call on a store.
+ */
 class Resolver {
   private readonly store: UpstreamSource;
   private readonly fast: StoreFastPath | undefined;
-  private readonly req: UpstreamRequest;
-  private readonly random: RandomSource;
 
-  constructor(store: UpstreamSource, req: UpstreamRequest, fast: StoreFastPath | undefined) {
+  constructor(store: UpstreamSource, fast: StoreFastPath | undefined) {
     this.store = store;
     this.fast = fast;
-    this.req = req;
-    this.random = req.random ?? Math.random;
   }
 
   /** ztunnel `pick_workload_destination_or_resolve` (state.rs:681-729). */
-  pickIp(wl: Workload, targetIp: string, families: Service['ipFamilies']): Step<string | undefined> {
+  pickIp(
+    req: UpstreamRequest,
+    wl: Workload,
+    targetIp: string,
+    families: Service['ipFamilies'],
+  ): Result<string | undefined, RouteError> {
     const ips = wl.workloadIps;
-    if (ips.includes(targetIp)) return { ok: true, value: targetIp };
+    if (ips.includes(targetIp)) return ok(targetIp);
     const v6 = isIpv6(targetIp);
     let first: string | undefined;
     for (const ip of ips) {
       if (families === 'IPv4' && isIpv6(ip)) continue;
       if (families === 'IPv6' && !isIpv6(ip)) continue;
-      if (isIpv6(ip) === v6) return { ok: true, value: ip };
+      if (isIpv6(ip) === v6) return ok(ip);
       first ??= ip;
     }
-    if (first !== undefined) return { ok: true, value: first };
+    if (first !== undefined) return ok(first);
     if (wl.hostname === '') {
       if (wl.networkGateway === undefined) {
-        return fail(
+        return routeErr(
           'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
           `workload ${wl.uid} has no suitable workload IPs for routing`,
         );
       }
-      return { ok: true, value: undefined }; // reachable through its network gateway only
+      return ok(undefined); // reachable through its network gateway only
     }
-    const resolved = this.req.resolveHostname?.(wl.hostname, v6);
+    const resolved = req.resolveHostname?.(wl.hostname, v6);
     if (resolved === undefined) {
-      return fail(
+      return routeErr(
         'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
         `workload ${wl.uid} has only hostname ${wl.hostname}, which did not resolve`,
       );
     }
-    return { ok: true, value: resolved };
+    return ok(resolved);
   }
 
   /** ztunnel `finalize_upstream`: turns upstream parts into an upstream with a chosen IP. */
-  finalize(wl: Workload, port: number, service: Service | undefined, targetIp: string): Step<Picked> {
-    const ip = this.pickIp(wl, targetIp, service?.ipFamilies);
-    if (!ip.ok) return ip;
-    return { ok: true, value: { workload: wl, ip: ip.value, port, service } };
+  finalize(req: UpstreamRequest, parts: Parts, targetIp: string): Result<Picked, RouteError> {
+    const ip = this.pickIp(req, parts.wl, targetIp, parts.svc?.ipFamilies);
+    if (ip.isErr()) return err(ip.error);
+    return ok({ workload: parts.wl, ip: ip.value, port: parts.port, service: parts.svc });
+  }
+
+  /** ztunnel `find_upstream_from_service`: a load-balanced endpoint of the service for the port. */
+  serviceUpstream(
+    req: UpstreamRequest,
+    svc: Service,
+    port: number,
+    mode: ServiceResolutionMode,
+  ): Parts | undefined {
+    const chosen = chooseEndpoint(this.store, req.source, svc, port, mode, req.random ?? Math.random);
+    return partsOf(chosen, svc);
   }
 
   /**
@@ -273,67 +339,53 @@ class Resolver {
    * PASSTHROUGH service means "original destination", i.e. none), else a workload with that IP.
    */
   findUpstream(
+    req: UpstreamRequest,
     network: string,
     ip: string,
     port: number,
     mode: ServiceResolutionMode,
-    known?: { readonly svc: Service | undefined },
   ): Parts | undefined {
-    const svc =
-      known === undefined ? this.store.bestServiceByVip(ip, network, this.req.source.namespace) : known.svc;
-    if (svc !== undefined) {
-      if (svc.loadBalancer?.mode === 'Passthrough') return undefined;
-      const chosen = chooseEndpoint(this.store, this.req.source, svc, port, mode, this.random);
-      return chosen === undefined ? undefined : { wl: chosen.workload, port: chosen.targetPort, svc };
-    }
+    const svc = this.store.bestServiceByVip(ip, network, req.source.namespace);
+    if (svc !== undefined) return isPassthrough(svc) ? undefined : this.serviceUpstream(req, svc, port, mode);
     const wl = this.store.workloadByAddress(ip, network);
     return wl === undefined ? undefined : { wl, port, svc: undefined };
   }
 
   /** ztunnel `fetch_waypoint` / `fetch_network_gateway` (state.rs:912-1028). */
   fetchGateway(
+    req: UpstreamRequest,
     gw: GatewayAddress,
-    target: { ip: string; port: number },
+    target: SocketAddress,
     mode: ServiceResolutionMode,
     code: RouteErrorCode,
-  ): Step<Picked> {
+  ): Result<Picked, RouteError> {
     const d = gw.destination;
     let parts: Parts | undefined;
     let targetIp: string;
     if (d.kind === 'address') {
-      parts = this.findUpstream(d.network, d.address, gw.hboneMtlsPort, mode);
+      parts = this.findUpstream(req, d.network, d.address, gw.hboneMtlsPort, mode);
       // Referenced by IP: that IP is the destination (an IPv6 call may become IPv4; hostnames avoid that).
       targetIp = d.address;
     } else {
       const found = this.store.findHostname(d.namespace, d.hostname);
-      if (found === undefined) return fail(code, `${what(code)} ${d.hostname} not found`);
-      if (found.kind === 'service') {
-        const chosen = chooseEndpoint(
-          this.store,
-          this.req.source,
-          found,
-          gw.hboneMtlsPort,
-          mode,
-          this.random,
-        );
-        parts =
-          chosen === undefined ? undefined : { wl: chosen.workload, port: chosen.targetPort, svc: found };
-      } else {
-        parts = { wl: found, port: gw.hboneMtlsPort, svc: undefined };
-      }
+      if (found === undefined) return routeErr(code, `${what(code)} ${d.hostname} not found`);
+      parts =
+        found.kind === 'service'
+          ? this.serviceUpstream(req, found, gw.hboneMtlsPort, mode)
+          : { wl: found, port: gw.hboneMtlsPort, svc: undefined };
       // By hostname: keep the caller's address family.
       targetIp = target.ip;
     }
-    if (parts === undefined) return fail(code, `${what(code)} ${describe(gw)} not found`);
-    return this.finalize(parts.wl, parts.port, parts.svc, targetIp);
+    if (parts === undefined) return routeErr(code, `${what(code)} ${describe(gw)} not found`);
+    return this.finalize(req, parts, targetIp);
   }
 
   /** ztunnel `check_from_waypoint` (proxy.rs:740-785): is the source the destination's own waypoint? */
-  fromWaypoint(upstream: Workload): boolean {
+  fromWaypoint(req: UpstreamRequest, upstream: Workload): boolean {
     const gw = upstream.waypoint;
     if (gw === undefined) return false;
-    const srcIp = this.req.sourceIp ?? this.req.source.workloadIps[0];
-    const identity = this.req.source.identity;
+    const srcIp = req.sourceIp ?? req.source.workloadIps[0];
+    const identity = req.source.identity;
     const isWaypoint = (wl: Workload): boolean =>
       wl.identity === identity && srcIp !== undefined && wl.workloadIps.includes(srcIp);
     const d = gw.destination;
@@ -353,28 +405,25 @@ class Resolver {
 
   /** ztunnel `build_request_through_gateway` (outbound.rs:533-585). */
   throughGateway(
+    req: UpstreamRequest,
     upstream: Picked,
     service: Service,
-    target: { ip: string; port: number },
+    target: SocketAddress,
   ): Result<Upstream, RouteError> {
     const gw = upstream.workload.networkGateway;
     if (gw === undefined) {
-      return err(
-        new WorkloadApiError(
-          'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
-          `workload ${upstream.workload.uid} is on network "${upstream.workload.network}" but has no network gateway`,
-        ) as RouteError,
+      return routeErr(
+        'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
+        `workload ${upstream.workload.uid} is on network "${upstream.workload.network}" but has no network gateway`,
       );
     }
-    const g = this.fetchGateway(gw, target, 'Standard', 'WORKLOAD_API_ERR_UNKNOWN_NETWORK_GATEWAY');
-    if (!g.ok) return err(g.error);
+    const g = this.fetchGateway(req, gw, target, 'Standard', 'WORKLOAD_API_ERR_UNKNOWN_NETWORK_GATEWAY');
+    if (g.isErr()) return err(g.error);
     const address = socket(g.value);
     if (address === undefined) {
-      return err(
-        new WorkloadApiError(
-          'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
-          `network gateway ${g.value.workload.uid} has no address`,
-        ) as RouteError,
+      return routeErr(
+        'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
+        `network gateway ${g.value.workload.uid} has no address`,
       );
     }
     return ok({
@@ -390,28 +439,20 @@ class Resolver {
     });
   }
 
-  resolve(): Result<Upstream, RouteError> {
-    const req = this.req;
+  resolve(req: UpstreamRequest): Result<Upstream, RouteError> {
     const target = parseSocketAddress(req.destination);
     if (target === undefined) {
-      return err(
-        new WorkloadApiError(
-          'WORKLOAD_API_ERR_BAD_DESTINATION',
-          `destination ${JSON.stringify(req.destination)} is not ip:port`,
-        ) as RouteError,
+      return routeErr(
+        'WORKLOAD_API_ERR_BAD_DESTINATION',
+        `destination ${JSON.stringify(req.destination)} is not ip:port`,
       );
     }
     // outbound.rs:187-192: a loopback call to one of ztunnel's own ports would loop.
     if (isLoopback(target.ip) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(target.port)) {
-      return err(
-        new WorkloadApiError(
-          'WORKLOAD_API_ERR_SELF_CALL',
-          `${req.destination} is one of the proxy's own ports`,
-        ) as RouteError,
-      );
+      return routeErr('WORKLOAD_API_ERR_SELF_CALL', `${req.destination} is one of the proxy's own ports`);
     }
     const source = req.source;
-    const hbonePort = req.hbonePort ?? 15008;
+    const random = req.random ?? Math.random;
 
     // 1. Service-addressed: a service waypoint takes precedence over everything else.
     const network = req.network ?? source.network;
@@ -431,73 +472,52 @@ class Resolver {
     // An entry knows whether its service has waypoints; without any, `serviceWaypoint` would answer
     // `undefined` without drawing, so skipping it changes nothing.
     if (addressed !== undefined && (entry === undefined || entry.hasWaypoint)) {
-      const gw = this.serviceWaypoint(addressed);
+      const gw = serviceWaypoint(addressed, random);
       if (gw !== undefined) {
-        const wp = this.fetchGateway(gw, target, 'Waypoint', 'WORKLOAD_API_ERR_UNKNOWN_WAYPOINT');
-        if (!wp.ok) return err(wp.error);
+        const wp = this.fetchGateway(req, gw, target, 'Waypoint', 'WORKLOAD_API_ERR_UNKNOWN_WAYPOINT');
+        if (wp.isErr()) return err(wp.error);
         if (wp.value.workload.network !== source.network)
-          return this.throughGateway(wp.value, addressed, target);
-        const address = socket(wp.value);
-        if (address === undefined)
-          return err(
-            new WorkloadApiError(
-              'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
-              `waypoint ${wp.value.workload.uid} has no address`,
-            ) as RouteError,
-          );
-        return ok({
-          protocol: 'HBONE',
-          via: 'service-waypoint',
-          address,
-          authority: formatSocketAddress(target.ip, target.port),
-          identities: identitiesOf(wp.value),
-          finalIdentities: NONE,
-          workload: wp.value.workload,
-          service: addressed,
-        });
+          return this.throughGateway(req, wp.value, addressed, target);
+        return viaWaypoint(wp.value, 'service-waypoint', target, addressed);
       }
     }
 
     // 2. The upstream: a load-balanced endpoint of the service on the VIP, else the workload with the IP.
-    // Step 1 already looked the VIP up on the same network for the same client namespace.
-    const known = notWorkload && network === source.network ? { svc: addressed } : undefined;
+    const hbonePort = req.hbonePort ?? 15008;
     let parts: Parts | undefined;
     let slots: (MemoizedDirect | undefined)[] | undefined;
     let drawn = -1;
-    // The per-connection hot path: a service on the VIP with a plain capacity-weighted draw. The draw is
-    // the one `findUpstream` would make (same random consumption); a direct answer already computed for
-    // the drawn endpoint is returned as is, which spares the cache misses of re-deriving it.
-    const memo =
-      fast !== undefined && known !== undefined && entry?.plainDraw === true
-        ? directMemo(entry, fast, target.port, isIpv6(target.ip), hbonePort)
-        : undefined;
-    if (memo !== undefined && addressed !== undefined) {
-      const i = drawCumulative(memo.cumulative, this.random);
-      if (i >= 0) {
-        slots = memo.slots;
-        const hit = slots[i];
-        if (hit !== undefined && hit.network === source.network) return hit.result;
-        drawn = i;
-        const wl = memo.members.workloads[i] as Workload;
-        const chosen = withPort(memo.members.endpoints[i] as Endpoint, wl, target.port, memo.svcTarget);
-        parts = chosen === undefined ? undefined : { wl, port: chosen.targetPort, svc: addressed };
+    if (notWorkload && network === source.network) {
+      // Step 1 already looked the address up on this network for this client: no workload holds it, and
+      // `addressed` is the service `find_upstream` finds there.
+      const memo =
+        fast !== undefined && entry?.plainDraw === true
+          ? directMemo(entry, fast, target.port, isIpv6(target.ip), hbonePort)
+          : undefined;
+      if (memo !== undefined && addressed !== undefined) {
+        // The per-connection hot path: the draw `chooseEndpoint` would make (same random consumption); a
+        // direct answer already computed for the drawn endpoint is returned as is, which spares the cache
+        // misses of re-deriving it.
+        drawn = drawCumulative(memo.cumulative, random);
+        if (drawn >= 0) {
+          slots = memo.slots;
+          const hit = slots[drawn];
+          if (hit !== undefined && hit.network === source.network) return hit.result;
+          const ep = memo.members.endpoints[drawn] as Endpoint;
+          const wl = memo.members.workloads[drawn] as Workload;
+          parts = partsOf(withPort(ep, wl, target.port, memo.svcTarget), addressed);
+        }
+      } else if (addressed !== undefined && !isPassthrough(addressed)) {
+        parts = this.serviceUpstream(req, addressed, target.port, 'Standard');
       }
     } else {
-      parts = this.findUpstream(source.network, target.ip, target.port, 'Standard', known);
+      parts = this.findUpstream(req, source.network, target.ip, target.port, 'Standard');
     }
-    let us: Picked | undefined;
-    if (parts !== undefined) {
-      const f = this.finalize(parts.wl, parts.port, parts.svc, target.ip);
-      if (!f.ok) return err(f.error);
-      us = f.value;
-    }
-    if (us === undefined) {
-      if (addressed !== undefined && addressed.loadBalancer?.mode !== 'Passthrough') {
-        return err(
-          new WorkloadApiError(
-            'WORKLOAD_API_ERR_NO_HEALTHY_UPSTREAM',
-            `service ${addressed.hostname} has no healthy upstream for ${req.destination}`,
-          ) as RouteError,
+    if (parts === undefined) {
+      if (addressed !== undefined && !isPassthrough(addressed)) {
+        return routeErr(
+          'WORKLOAD_API_ERR_NO_HEALTHY_UPSTREAM',
+          `service ${addressed.hostname} has no healthy upstream for ${req.destination}`,
         );
       }
       return ok({
@@ -508,59 +528,41 @@ class Resolver {
         finalIdentities: NONE,
       });
     }
+    const picked = this.finalize(req, parts, target.ip);
+    if (picked.isErr()) return err(picked.error);
+    const us = picked.value;
 
     // 3. Another network: double HBONE through the destination's network gateway (service-addressed only).
     if (us.workload.network !== source.network) {
       if (addressed === undefined) {
-        return err(
-          new WorkloadApiError(
-            'WORKLOAD_API_ERR_NO_SERVICE',
-            `${req.destination} is on network "${us.workload.network}" but was not addressed through a service`,
-          ) as RouteError,
+        return routeErr(
+          'WORKLOAD_API_ERR_NO_SERVICE',
+          `${req.destination} is on network "${us.workload.network}" but was not addressed through a service`,
         );
       }
-      return this.throughGateway(us, addressed, target);
+      return this.throughGateway(req, us, addressed, target);
     }
 
     // 4. Workload waypoint: not for service-addressed traffic, not when the source is that waypoint.
-    if (addressed === undefined && us.workload.waypoint !== undefined && !this.fromWaypoint(us.workload)) {
+    if (
+      addressed === undefined &&
+      us.workload.waypoint !== undefined &&
+      !this.fromWaypoint(req, us.workload)
+    ) {
       const wp = this.fetchGateway(
+        req,
         us.workload.waypoint,
         target,
         'Waypoint',
         'WORKLOAD_API_ERR_UNKNOWN_WAYPOINT',
       );
-      if (!wp.ok) return err(wp.error);
-      const address = socket(wp.value);
-      if (address === undefined)
-        return err(
-          new WorkloadApiError(
-            'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
-            `waypoint ${wp.value.workload.uid} has no address`,
-          ) as RouteError,
-        );
-      return ok({
-        protocol: 'HBONE',
-        via: 'workload-waypoint',
-        address,
-        // "Use the original VIP, not translated."
-        authority: formatSocketAddress(target.ip, target.port),
-        identities: identitiesOf(wp.value),
-        finalIdentities: NONE,
-        workload: wp.value.workload,
-        ...(us.service === undefined ? {} : { service: us.service }),
-      });
+      if (wp.isErr()) return err(wp.error);
+      return viaWaypoint(wp.value, 'workload-waypoint', target, us.service);
     }
 
     // 5. Direct: HBONE to the pod's in-pod ztunnel on 15008, or plain TCP for a workload outside the mesh.
-    if (us.ip === undefined) {
-      return err(
-        new WorkloadApiError(
-          'WORKLOAD_API_ERR_NO_VALID_DESTINATION',
-          `workload ${us.workload.uid} has no address`,
-        ) as RouteError,
-      );
-    }
+    if (us.ip === undefined)
+      return routeErr('WORKLOAD_API_ERR_NO_VALID_DESTINATION', `workload ${us.workload.uid} has no address`);
     const workloadAddress = formatSocketAddress(us.ip, us.port);
     // Built without object spreads: this is the per-connection hot path.
     const direct: Mutable<Upstream> =
@@ -596,19 +598,6 @@ class Resolver {
       slots[drawn] = { network: us.workload.network, result };
     }
     return result;
-  }
-
-  /** A weighted waypoint drawn per connection, else the single waypoint (state.rs:540-556). */
-  serviceWaypoint(svc: Service): GatewayAddress | undefined {
-    if (svc.weightedWaypoints.length > 0) {
-      const i = chooseWeighted(
-        svc.weightedWaypoints.map((w) => w.weight),
-        this.random,
-      );
-      const ww = svc.weightedWaypoints[i];
-      if (ww !== undefined) return ww.destination;
-    }
-    return svc.waypoint;
   }
 }
 
@@ -653,26 +642,26 @@ export function resolveUpstream(
   store: UpstreamSource,
   request: UpstreamRequest,
 ): Result<Upstream, RouteError> {
-  return new Resolver(store, request, undefined).resolve();
+  return new Resolver(store, undefined).resolve(request);
 }
 
 /**
- * {@link resolveUpstream} with the store's fast path: same answers, fewer lookups. Internal: the store's
- * `resolveUpstream` method calls it.
+ * {@link resolveUpstream} bound to one store, with the store's fast path: same answers, fewer lookups,
+ * nothing allocated per call beyond the answer. Internal: the store's `resolveUpstream` method is one.
  *
  * @param store - The store.
  * @param fast - Its fast path.
- * @param request - As for {@link resolveUpstream}.
- * @returns As {@link resolveUpstream}.
+ * @returns A function answering as {@link resolveUpstream} does for `store`.
  * @example
  * ```ts
- * resolveUpstreamFast(store, fastPath, { source, destination: '10.96.0.10:80' });
+ * const resolve = upstreamResolver(store, fastPath);
+ * resolve({ source, destination: '10.96.0.10:80' });
  * ```
  */
-export function resolveUpstreamFast(
+export function upstreamResolver(
   store: UpstreamSource,
   fast: StoreFastPath,
-  request: UpstreamRequest,
-): Result<Upstream, RouteError> {
-  return new Resolver(store, request, fast).resolve();
+): (request: UpstreamRequest) => Result<Upstream, RouteError> {
+  const resolver = new Resolver(store, fast);
+  return (request) => resolver.resolve(request);
 }

@@ -125,6 +125,19 @@ export function includesEndpoint(service: Service, status: HealthStatus): boolea
 }
 
 /**
+ * Whether endpoint choice for a service is a plain capacity-weighted draw: no load balancer, or one in
+ * mode `Standard` (no ranking by routing preference, no PASSTHROUGH).
+ *
+ * @example
+ * ```ts
+ * isPlainDraw(service); // false for a FAILOVER service
+ * ```
+ */
+export function isPlainDraw(service: Service): boolean {
+  return service.loadBalancer === undefined || service.loadBalancer.mode === 'Standard';
+}
+
+/**
  * ztunnel `ServiceMatch::find_best_match`: a service in the client's namespace wins at once; otherwise
  * the last `canonical` one; otherwise the first.
  *
@@ -214,7 +227,7 @@ export class ServiceIndex {
       namespace: service.namespace,
       namespaceOnly: service.visibility === 'Namespace',
       hasWaypoint: service.waypoint !== undefined || service.weightedWaypoints.length > 0,
-      plainDraw: service.loadBalancer === undefined || service.loadBalancer.mode === 'Standard',
+      plainDraw: isPlainDraw(service),
     };
     this.byKey.set(service.key, entry);
     for (const vip of service.vips) {
@@ -350,19 +363,8 @@ export class ServiceIndex {
     lookupWorkload: (ip: string, network: string) => boolean,
   ): ServiceEntry | 'workload' | undefined {
     const at = this.vipsOn(network)?.get(ip);
-    if (at !== undefined) {
-      if (at.claimed) return 'workload';
-      const only = at.only;
-      if (only !== undefined) {
-        // bestMatch over one entry: it, unless a NAMESPACE-visible service of another namespace.
-        if (clientNamespace === undefined || only.namespace === clientNamespace || !only.namespaceOnly)
-          return only;
-        return this.bestByCidr(ip, network, clientNamespace);
-      }
-      return bestMatch(at.entries, clientNamespace) ?? this.bestByCidr(ip, network, clientNamespace);
-    }
-    if (lookupWorkload(ip, network)) return 'workload';
-    return this.bestByCidr(ip, network, clientNamespace);
+    if (at === undefined ? lookupWorkload(ip, network) : at.claimed) return 'workload';
+    return this.bestAt(at, ip, network, clientNamespace);
   }
 
   private vipsOn(network: string): Map<string, VipEntry> | undefined {
@@ -374,9 +376,26 @@ export class ServiceIndex {
    * by (in client namespace, prefix length, canonical).
    */
   bestByVip(ip: string, network: string, clientNamespace: string | undefined): ServiceEntry | undefined {
-    const at = this.vipsOn(network)?.get(ip);
+    return this.bestAt(this.vipsOn(network)?.get(ip), ip, network, clientNamespace);
+  }
+
+  /** {@link ServiceIndex.bestByVip} once the exact VIP's entry (if any) has been looked up. */
+  private bestAt(
+    at: VipEntry | undefined,
+    ip: string,
+    network: string,
+    clientNamespace: string | undefined,
+  ): ServiceEntry | undefined {
     if (at !== undefined) {
-      const best = bestMatch(at.entries, clientNamespace);
+      const only = at.only;
+      // bestMatch over one entry, read from the entry alone: it, unless a NAMESPACE-visible service of
+      // another namespace.
+      const best =
+        only === undefined
+          ? bestMatch(at.entries, clientNamespace)
+          : clientNamespace === undefined || only.namespace === clientNamespace || !only.namespaceOnly
+            ? only
+            : undefined;
       if (best !== undefined) return best;
     }
     return this.bestByCidr(ip, network, clientNamespace);

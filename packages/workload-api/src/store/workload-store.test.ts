@@ -1,41 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { echo, ECHO as HOST, ECHO_KEY as KEY, pod } from '../../test/helpers.js';
 import { createPolicy } from '../codec/policy.js';
-import { createService, type Service } from '../codec/service.js';
-import { createWorkload, type Workload, type WorkloadInit } from '../codec/workload.js';
+import { createService } from '../codec/service.js';
+import { createWorkload, type Workload } from '../codec/workload.js';
 import { createWorkloadStore, type StoreChange } from './workload-store.js';
-
-const HOST = 'echo.default.svc.cluster.local';
-const KEY = `default/${HOST}`;
-
-function pod(name: string, ip: string, extra: Partial<WorkloadInit> = {}): Workload {
-  return createWorkload({
-    uid: `Kubernetes//Pod/default/${name}`,
-    name,
-    namespace: 'default',
-    workloadIps: [ip],
-    protocol: 'HBONE',
-    services: [
-      {
-        key: KEY,
-        namespace: 'default',
-        hostname: HOST,
-        ports: [{ servicePort: 80, targetPort: 8080, appProtocol: 'UNKNOWN' }],
-      },
-    ],
-    ...extra,
-  });
-}
-
-function echo(extra: Partial<Service> = {}): Service {
-  return createService({
-    name: 'echo',
-    namespace: 'default',
-    hostname: HOST,
-    vips: [{ network: '', address: '10.96.0.10' }],
-    ports: [{ servicePort: 80, targetPort: 8080, appProtocol: 'UNKNOWN' }],
-    ...extra,
-  });
-}
 
 describe('workload indexes', () => {
   it('indexes by uid and by network/ip, and not HOST_NETWORK workloads by ip', () => {

@@ -12,10 +12,10 @@ import type { MeshResource } from '../codec/resource.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
 import {
-  resolveUpstreamFast,
   type StoreFastPath,
   type Upstream,
   type UpstreamRequest,
+  upstreamResolver,
 } from '../resolve/resolve-upstream.js';
 import { PolicyIndex } from './policy-index.js';
 import {
@@ -436,7 +436,7 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
       ]);
     },
     policies: () => policies.byKey.values(),
-    resolveUpstream: (request) => resolveUpstreamFast(store, fastPath, request),
+    resolveUpstream: (request) => resolve(request),
     stats: () => ({
       workloads: workloads.byUid.size,
       services: services.byKey.size,
@@ -444,6 +444,9 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
       stagedServices: services.staged.size,
     }),
   };
+
+  // One resolver per store: nothing is allocated per connection but the answer.
+  const resolve = upstreamResolver(store, fastPath);
 
   function resolvePolicies(names: readonly string[]): readonly Policy[] {
     const out: Policy[] = [];

@@ -13,8 +13,9 @@ import {
   translateForZtunnel,
   type ZtunnelAddress,
   type ZtunnelAuthorization,
+  type ZtunnelSkipReason,
 } from '@ambient-kit/authz';
-import { err, ok, type Result } from 'neverthrow';
+import { type Err, err, ok, type Result } from 'neverthrow';
 import { parseAllDocuments } from 'yaml';
 import { WorkloadApiError } from '../codec/errors.js';
 import { ipFromBytes } from '../codec/ip.js';
@@ -31,7 +32,7 @@ export interface SkippedPolicy {
   readonly name: string;
   readonly namespace: string;
   /** `targetRefs`, `unsupported-action` or `dry-run-disabled`. */
-  readonly reason: string;
+  readonly reason: ZtunnelSkipReason;
   readonly message: string;
 }
 
@@ -196,6 +197,38 @@ export function parseMeshFile(
   return ok({ workloads, services, policies, skippedPolicies, warnings });
 }
 
+const cannotRead = (path: string, cause: unknown): Err<never, WorkloadApiError> =>
+  err(new WorkloadApiError('WORKLOAD_API_ERR_BAD_FILE', `cannot read ${path}: ${String(cause)}`, { cause }));
+
+/** Reads a whole file, its size checked against `max` first. */
+async function readCapped(path: string, max: number): Promise<Result<Buffer, WorkloadApiError>> {
+  try {
+    const info = await stat(path);
+    if (info.size > max)
+      return err(
+        new WorkloadApiError('WORKLOAD_API_ERR_TOO_LARGE', `${path} is ${info.size} bytes, above ${max}`),
+      );
+    return ok(await readFile(path));
+  } catch (cause) {
+    return cannotRead(path, cause);
+  }
+}
+
+/** {@link parseMeshFile} of what was read from `path`, naming the file in the error; never throws. */
+function parseRead(
+  path: string,
+  bytes: Buffer,
+  options: MeshFileOptions,
+): Result<MeshFileContents, WorkloadApiError> {
+  try {
+    return parseMeshFile(bytes.toString('utf8'), options).mapErr(
+      (e) => new WorkloadApiError(e.code, `${path}: ${e.message}`, { issues: e.issues }),
+    );
+  } catch (cause) {
+    return cannotRead(path, cause);
+  }
+}
+
 /**
  * Reads and parses a mesh file; the size is checked before reading.
  *
@@ -211,22 +244,8 @@ export async function loadMeshFile(
   path: string,
   options: MeshFileOptions = {},
 ): Promise<Result<MeshFileContents, WorkloadApiError>> {
-  const max = options.maxBytes ?? DEFAULT_MAX_FILE_BYTES;
-  try {
-    const info = await stat(path);
-    if (info.size > max)
-      return err(
-        new WorkloadApiError('WORKLOAD_API_ERR_TOO_LARGE', `${path} is ${info.size} bytes, above ${max}`),
-      );
-    const text = await readFile(path, 'utf8');
-    return parseMeshFile(text, options).mapErr(
-      (e) => new WorkloadApiError(e.code, `${path}: ${e.message}`, { issues: e.issues }),
-    );
-  } catch (cause) {
-    return err(
-      new WorkloadApiError('WORKLOAD_API_ERR_BAD_FILE', `cannot read ${path}: ${String(cause)}`, { cause }),
-    );
-  }
+  const read = await readCapped(path, options.maxBytes ?? DEFAULT_MAX_FILE_BYTES);
+  return read.andThen((bytes) => parseRead(path, bytes, options));
 }
 
 /** Events of a {@link MeshFileWatcher}. */
@@ -267,6 +286,8 @@ function keyOf(r: Workload | Service | Policy): RemovedRef {
   return { kind: r.kind, name: r.kind === 'workload' ? r.uid : r.key };
 }
 
+const refKey = (k: RemovedRef): string => `${k.kind}\u0000${k.name}`;
+
 /**
  * Loads a mesh file into a store and, by default, keeps watching it: each change is parsed, and only if
  * the whole file is valid is the difference applied (resources no longer in the file are removed); an
@@ -294,60 +315,57 @@ export async function watchMeshFile(options: WatchMeshFileOptions): Promise<Mesh
     skippedPolicies: [],
     warnings: [],
   };
+  // The hash of the content last read ('' when unreadable): a change event with the same content is
+  // not re-applied.
   let lastHash = '';
   let watcher: FSWatcher | undefined;
   let timer: NodeJS.Timeout | undefined;
   let closed = false;
-  let loading: Promise<Result<MeshFileContents, WorkloadApiError>> | undefined;
+  let loading: Promise<Result<MeshFileContents, WorkloadApiError> | undefined> | undefined;
 
-  async function load(): Promise<Result<MeshFileContents, WorkloadApiError>> {
-    const res = await loadMeshFile(path, options);
+  /** Reads the file once and applies it; `undefined` when `ifChanged` and the content is unchanged. */
+  async function load(ifChanged: boolean): Promise<Result<MeshFileContents, WorkloadApiError> | undefined> {
+    const read = await readCapped(path, options.maxBytes ?? DEFAULT_MAX_FILE_BYTES);
+    const hash = read.isOk() ? createHash('sha256').update(read.value).digest('hex') : '';
+    if (ifChanged && (closed || hash === lastHash)) return undefined; // nothing to push
+    lastHash = hash;
+    const res = read.andThen((bytes) => parseRead(path, bytes, options));
     if (res.isErr()) return res;
     const next = res.value;
     const nextKeys = new Set(
-      [...next.workloads, ...next.services, ...next.policies].map(
-        (r) => `${keyOf(r).kind}\u0000${keyOf(r).name}`,
-      ),
+      [...next.workloads, ...next.services, ...next.policies].map((r) => refKey(keyOf(r))),
     );
     const removed = [...applied.workloads, ...applied.services, ...applied.policies]
       .map(keyOf)
-      .filter((k) => !nextKeys.has(`${k.kind}\u0000${k.name}`));
+      .filter((k) => !nextKeys.has(refKey(k)));
     options.store.apply({ resources: [...next.workloads, ...next.services, ...next.policies], removed });
     applied = next;
     events.emit('loaded', next);
     return res;
   }
 
-  async function reload(): Promise<Result<MeshFileContents, WorkloadApiError>> {
+  async function reload(ifChanged: boolean): Promise<Result<MeshFileContents, WorkloadApiError> | undefined> {
     // Serialize reloads; a change during a reload schedules another one.
     while (loading !== undefined) await loading;
-    loading = load();
+    loading = load(ifChanged);
     try {
       const res = await loading;
-      if (res.isErr()) events.emit('error', res.error);
+      if (res?.isErr() === true) events.emit('error', res.error);
       return res;
     } finally {
       loading = undefined;
     }
   }
 
-  const first = await load();
-  if (first.isErr()) throw first.error;
-  lastHash = await hashFile(path);
+  const first = await load(false);
+  if (first?.isErr() === true) throw first.error;
 
   if (options.watch ?? true) {
     const name = basename(path);
     watcher = watch(dirname(path), { persistent: false }, (_event, file) => {
       if (closed || (file !== null && file !== name && !file.startsWith('..'))) return;
       if (timer !== undefined) clearTimeout(timer);
-      timer = setTimeout(() => {
-        void (async () => {
-          const hash = await hashFile(path);
-          if (closed || hash === lastHash) return; // unchanged content: nothing to push
-          lastHash = hash;
-          await reload();
-        })();
-      }, options.debounceMs ?? 50);
+      timer = setTimeout(() => void reload(true), options.debounceMs ?? 50);
     });
     watcher.on('error', (e) =>
       events.emit(
@@ -362,7 +380,8 @@ export async function watchMeshFile(options: WatchMeshFileOptions): Promise<Mesh
   return {
     path,
     current: () => applied,
-    reload,
+    // Never unchanged when not asked to skip: `applied` is only the type's fallback.
+    reload: async () => (await reload(false)) ?? ok(applied),
     on: (event, listener) => events.on(event, listener),
     async close() {
       closed = true;
@@ -370,14 +389,4 @@ export async function watchMeshFile(options: WatchMeshFileOptions): Promise<Mesh
       watcher?.close();
     },
   };
-}
-
-async function hashFile(path: string): Promise<string> {
-  try {
-    return createHash('sha256')
-      .update(await readFile(path))
-      .digest('hex');
-  } catch {
-    return '';
-  }
 }

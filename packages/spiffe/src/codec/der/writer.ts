@@ -6,28 +6,6 @@
 import { TAG } from './reader.js';
 
 /**
- * Concatenates byte arrays.
- *
- * @param parts - The arrays, in order.
- * @returns One new array.
- * @example
- * ```ts
- * concatBytes(new Uint8Array([1]), new Uint8Array([2])); // Uint8Array [1, 2]
- * ```
- */
-export function concatBytes(...parts: readonly Uint8Array[]): Uint8Array {
-  let length = 0;
-  for (const p of parts) length += p.length;
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
-/**
  * Encodes one element from its identifier octet and contents, with a minimal definite length.
  *
  * @param tag - The identifier octet.

@@ -9,6 +9,7 @@
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
+import { equalBytes } from '../bytes.js';
 import {
   checkInteger,
   derFail,
@@ -24,7 +25,8 @@ import {
   TAG,
   type Tlv,
 } from '../der/reader.js';
-import { SpiffeError } from '../errors.js';
+import { quote, SpiffeError } from '../errors.js';
+import { decodePem } from '../pem.js';
 import { OID } from './oids.js';
 
 /** Largest certificate accepted, in DER bytes (checked before parsing). Real SVIDs are ~1 KiB. */
@@ -126,12 +128,6 @@ const SIMPLE_SIGNATURES: Readonly<Record<string, SignatureAlgorithm>> = {
   [OID.sha512WithRsa]: { kind: 'rsa-pkcs1', hash: 'sha512' },
   [OID.ed25519]: { kind: 'ed25519' },
 };
-
-function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
 
 // RSASSA-PSS-params (RFC 4055 §3.1): we accept SHA-2 with MGF1 over the same hash and the BC trailer, which is
 // what OpenSSL and Go produce; anything else is reported as an unsupported algorithm.
@@ -428,7 +424,7 @@ function parse(der: Uint8Array): ParsedCertificate {
   const serialNumber = der.subarray(next.valueStart, next.end);
   const innerAlg = readTlv(der, next.end, tbs.end);
   // RFC 5280 §4.1.1.2: the outer signatureAlgorithm MUST equal tbsCertificate.signature.
-  if (!bytesEqual(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) {
+  if (!equalBytes(der.subarray(innerAlg.start, innerAlg.end), der.subarray(outerAlg.start, outerAlg.end))) {
     derFail('inner and outer signature algorithms differ');
   }
   const { oid: signatureAlgorithmOid, algorithm: signatureAlgorithm } = readAlgorithm(der, outerAlg);
@@ -507,4 +503,38 @@ export function parseCertificate(der: Uint8Array): Result<ParsedCertificate, Spi
     if (error instanceof SpiffeError) return err(error);
     throw error;
   }
+}
+
+/**
+ * Parses concatenated PEM `CERTIFICATE` blocks, as chain files (`cert-chain.pem`) and root files
+ * (`root-cert.pem`) hold them. Any other block type is rejected, and so is text with no certificate.
+ *
+ * @param pem - The PEM text (at most `MAX_PEM_BYTES`).
+ * @param maxCertificates - Cap on the number of blocks.
+ * @returns The certificates in order, or `SPIFFE_ERR_PEM` / `SPIFFE_ERR_DER` / `SPIFFE_ERR_TOO_LARGE`.
+ * @example
+ * ```ts
+ * const [leaf, ...intermediates] = parseCertificatesPem(chainPem, 17)._unsafeUnwrap();
+ * ```
+ */
+export function parseCertificatesPem(
+  pem: string,
+  maxCertificates: number,
+): Result<ParsedCertificate[], SpiffeError> {
+  const blocks = decodePem(pem, { maxBlocks: maxCertificates });
+  if (blocks.isErr()) return err(blocks.error);
+  if (blocks.value.length === 0)
+    return err(new SpiffeError('SPIFFE_ERR_PEM', 'no PEM CERTIFICATE block found'));
+  const certificates: ParsedCertificate[] = [];
+  for (const block of blocks.value) {
+    if (block.label !== 'CERTIFICATE') {
+      return err(
+        new SpiffeError('SPIFFE_ERR_PEM', `expected CERTIFICATE blocks, found ${quote(block.label)}`),
+      );
+    }
+    const parsed = parseCertificate(block.der);
+    if (parsed.isErr()) return err(parsed.error);
+    certificates.push(parsed.value);
+  }
+  return ok(certificates);
 }

@@ -6,6 +6,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import type { BundleSource } from '../bundle-set.js';
+import { equalBytes } from '../bytes.js';
 import { quote, SpiffeError } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffe-id.js';
 import type { ParsedCertificate } from './certificate.js';
@@ -161,12 +162,6 @@ function checkIssuer(
   return checkValidity(issuer, nowMs, what);
 }
 
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
-
 // Candidate issuers of `child` among `pool`: subject equal to child's issuer (byte-wise, as Go's x509 does),
 // those whose subjectKeyIdentifier matches child's authorityKeyIdentifier first, mismatches last.
 function candidates(child: ParsedCertificate, pool: readonly ParsedCertificate[]): ParsedCertificate[] {
@@ -245,9 +240,6 @@ export function verifySvidChain(
   const pool = intermediates.filter((c) => !bundle.hasAuthority(c.der));
   const path: ParsedCertificate[] = [leaf];
   let firstError: SpiffeError | undefined;
-  const note = (e: SpiffeError): void => {
-    firstError ??= e;
-  };
   let budget = MAX_SIGNATURE_CHECKS;
   const verify = (child: ParsedCertificate, issuer: ParsedCertificate): SpiffeError | undefined => {
     if (budget-- <= 0) {
@@ -259,34 +251,25 @@ export function verifySvidChain(
     return checkSignature(child, issuer);
   };
 
+  // Whether `issuer` signed `child` (the end of `path`) and may issue above the intermediates already in `path`.
+  // The first reason a candidate failed is kept for the error.
+  const issued = (
+    child: ParsedCertificate,
+    issuer: ParsedCertificate,
+    kind: 'root' | 'intermediate',
+  ): boolean => {
+    const bad =
+      verify(child, issuer) ??
+      checkIssuer(issuer, path.length - 1, nowMs, () => `${kind} ${describe(issuer)}`);
+    firstError ??= bad;
+    return bad === undefined;
+  };
+
   // Depth-first search; each certificate appears at most once in a path, so it ends within the chain's length.
   const extend = (child: ParsedCertificate): ParsedCertificate | undefined => {
-    const below = path.length - 1;
-    for (const root of candidates(child, roots)) {
-      const sig = verify(child, root);
-      if (sig !== undefined) {
-        note(sig);
-        continue;
-      }
-      const bad = checkIssuer(root, below, nowMs, () => `root ${describe(root)}`);
-      if (bad !== undefined) {
-        note(bad);
-        continue;
-      }
-      return root;
-    }
+    for (const root of candidates(child, roots)) if (issued(child, root, 'root')) return root;
     for (const next of candidates(child, pool)) {
-      if (path.includes(next)) continue;
-      const sig = verify(child, next);
-      if (sig !== undefined) {
-        note(sig);
-        continue;
-      }
-      const bad = checkIssuer(next, below, nowMs, () => `intermediate ${describe(next)}`);
-      if (bad !== undefined) {
-        note(bad);
-        continue;
-      }
+      if (path.includes(next) || !issued(child, next, 'intermediate')) continue;
       path.push(next);
       const anchor = extend(next);
       if (anchor !== undefined) return anchor;
