@@ -19,10 +19,14 @@ const RULES = [
   { pattern: /(?<![\w/@-])(zt|is|io):[a-z]/, why: 'uses a research-note repository tag (zt:, is:, io:)' },
 ];
 
-const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], { encoding: 'utf8' })
+const files = execFileSync('git', ['ls-files', '--cached', '--others', '--exclude-standard'], {
+  encoding: 'utf8',
+})
   .split('\n')
   .filter((f) => /\.(ts|mts|js|mjs|md|go|yaml)$/.test(f))
-  .filter((f) => !f.includes('/gen/') && !f.startsWith('scripts/check-citations') && !f.includes('CHANGELOG'));
+  .filter(
+    (f) => !f.includes('/gen/') && !f.startsWith('scripts/check-citations') && !f.includes('CHANGELOG'),
+  );
 
 const problems = [];
 for (const file of files) {
@@ -34,7 +38,8 @@ for (const file of files) {
   }
   text.split('\n').forEach((line, i) => {
     for (const rule of RULES) {
-      if (rule.pattern.test(line)) problems.push(`${file}:${i + 1}: ${rule.why}: ${line.trim().slice(0, 140)}`);
+      if (rule.pattern.test(line))
+        problems.push(`${file}:${i + 1}: ${rule.why}: ${line.trim().slice(0, 140)}`);
     }
   });
 }
@@ -45,4 +50,6 @@ if (problems.length > 0) {
   );
   process.exit(1);
 }
-console.log(`citations: ${files.length} files checked, every citation resolves inside the repository or upstream`);
+console.log(
+  `citations: ${files.length} files checked, every citation resolves inside the repository or upstream`,
+);
