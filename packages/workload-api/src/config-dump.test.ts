@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createPolicy } from './codec/policy.js';
+import { createAuthorization } from './codec/authorization.js';
 import { createService } from './codec/service.js';
 import { createWorkload } from './codec/workload.js';
 import { configDump } from './config-dump.js';
@@ -62,7 +62,7 @@ describe('configDump', () => {
           loadBalancer: { routingPreferences: ['Network'], mode: 'Failover', healthPolicy: 'OnlyHealthy' },
         }),
         createService({ name: 'a', namespace: 'x', hostname: 'a.example.com' }),
-        createPolicy({
+        createAuthorization({
           name: 'p',
           namespace: 'default',
           scope: 'Namespace',

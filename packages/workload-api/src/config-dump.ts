@@ -1,15 +1,15 @@
 /**
  * `configDump(store)`: the mesh part of ztunnel's `/config_dump` (admin port 15000), in its JSON shape
- * (spec hbone.md §3.3; ztunnel src/admin.rs `ConfigDump`, src/state.rs `ProxyState` serialization).
+ * (istio/ztunnel@62d82653:src/admin.rs `ConfigDump`, src/state.rs `ProxyState` serialization; docs/workload-api.md, "Config dump").
  * @module
  */
 
 import { setOwnKey } from './codec/own-key.js';
 import {
+  authorizationToJson,
   endpointToJson,
   type JsonObject,
   type JsonValue,
-  policyToJson,
   serviceToJson,
   workloadToJson,
 } from './codec/ztunnel-json.js';
@@ -69,7 +69,7 @@ export function configDump(store: WorkloadStore, options: ConfigDumpOptions = {}
   const services = [...store.services()]
     .sort(byKey((s) => `${s.hostname}\u0000${s.namespace}`))
     .map((s) => serviceToJson(s, store.endpoints(s.key).values()));
-  const policies = [...store.policies()].sort(byKey((p) => p.key)).map(policyToJson);
+  const policies = [...store.policies()].sort(byKey((p) => p.key)).map(authorizationToJson);
   const stagedServices: JsonObject = {};
   for (const [key, eps] of store.stagedEndpoints()) {
     const o: JsonObject = {};

@@ -1,7 +1,8 @@
 /**
- * Bytes we encode decode with protoc against the .proto files in proto/ (whose descriptors match istio's
- * own pkg/workloadapi and pkg/zdsapi files field for field), and protoc's encoding decodes with our
- * schemas. protoc is Debian's `protobuf-compiler` (.ci/apt-packages.txt).
+ * Bytes we encode decode with protoc against the .proto files in proto/ (whose descriptors match
+ * istio/istio@86c9f01f:pkg/workloadapi field for field), and protoc's encoding decodes with our schemas.
+ * protoc is Debian's `protobuf-compiler` (.ci/apt-packages.txt). The ZDS half lives in
+ * packages/redirect/test/zds-protoc-interop.test.ts, with the ZDS schemas.
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +10,7 @@ import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import {
   AddressSchema,
-  AuthorizationSchema,
-  createPolicy,
+  createAuthorization,
   createService,
   createWorkload,
   DeltaDiscoveryRequestSchema,
@@ -18,14 +18,11 @@ import {
   decodeAuthorization,
   encodeAddress,
   encodeAuthorization,
-  WorkloadRequestSchema,
-  WorkloadResponseSchema,
-  ZdsHelloSchema,
-  ZdsVersion,
 } from '../src/codec/index.js';
+import { AuthorizationSchema } from '../src/gen/authorization_pb.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
-const FILES = ['workload.proto', 'authorization.proto', 'zds.proto', 'envoy/service/discovery/v3/ads.proto'];
+const FILES = ['workload.proto', 'authorization.proto', 'envoy/service/discovery/v3/ads.proto'];
 
 function protoc(mode: '--decode' | '--encode', type: string, input: Uint8Array | string): Buffer {
   try {
@@ -99,7 +96,7 @@ describe('protoc interop', () => {
     const back = decodeAddress(protoc('--encode', 'istio.workload.Address', text));
     expect(back._unsafeUnwrap()).toEqual(svc);
 
-    const policy = createPolicy({
+    const policy = createAuthorization({
       name: 'allow-sleep',
       namespace: 'default',
       scope: 'WorkloadSelector',
@@ -166,40 +163,6 @@ describe('protoc interop', () => {
       ),
     );
     expect(auth.groups[0]?.rules[0]?.matches[0]?.destinationPorts).toEqual([80]);
-  });
-
-  it('speaks ZDS: hello, add with workload info, del (field 2), ack', () => {
-    const hello = toBinary(ZdsHelloSchema, create(ZdsHelloSchema, { version: ZdsVersion.V1 }));
-    expect(protoc('--decode', 'istio.workload.zds.ZdsHello', hello).toString().trim()).toBe('version: V1');
-    const add = toBinary(
-      WorkloadRequestSchema,
-      create(WorkloadRequestSchema, {
-        payload: {
-          case: 'add',
-          value: {
-            uid: 'pod-uid-1',
-            workloadInfo: { name: 'sleep', namespace: 'default', serviceAccount: 'sleep' },
-          },
-        },
-      }),
-    );
-    expect(protoc('--decode', 'istio.workload.zds.WorkloadRequest', add).toString()).toMatch(
-      /add \{\s+uid: "pod-uid-1"\s+workload_info \{\s+name: "sleep"\s+namespace: "default"\s+service_account: "sleep"/,
-    );
-    const del = protoc('--encode', 'istio.workload.zds.WorkloadRequest', 'del { uid: "pod-uid-1" }');
-    // DelWorkload.uid is field 2: tag 0x12 inside the `del` submessage (field 2 of WorkloadRequest, tag 0x12).
-    expect([...del.subarray(0, 3)]).toEqual([0x12, 11, 0x12]);
-    expect(fromBinary(WorkloadRequestSchema, del).payload).toMatchObject({
-      case: 'del',
-      value: { uid: 'pod-uid-1' },
-    });
-    const keep = protoc('--encode', 'istio.workload.zds.WorkloadRequest', 'keep { uid: "k" }');
-    expect(keep[0]).toBe((5 << 3) | 2);
-    const ack = protoc('--encode', 'istio.workload.zds.WorkloadResponse', 'ack { error: "boom" }');
-    expect(fromBinary(WorkloadResponseSchema, ack).payload).toMatchObject({
-      case: 'ack',
-      value: { error: 'boom' },
-    });
   });
 
   it('encodes the delta xDS request ztunnel sends with Envoy field numbers', () => {

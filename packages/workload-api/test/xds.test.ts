@@ -1,16 +1,25 @@
 /**
  * Delta xDS client <-> server over a real gRPC connection on loopback (@grpc/grpc-js on both ends).
  */
-import { create } from '@bufbuild/protobuf';
-import { Server, ServerCredentials, type ServerDuplexStream } from '@grpc/grpc-js';
+import diagnosticsChannel from 'node:diagnostics_channel';
+import { create, type MessageInitShape } from '@bufbuild/protobuf';
+import {
+  Client,
+  credentials,
+  Server,
+  ServerCredentials,
+  type ServerDuplexStream,
+  status,
+} from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ADDRESS_TYPE_URL,
   AUTHORIZATION_TYPE_URL,
-  createPolicy,
+  createAuthorization,
   createWorkload,
   createWorkloadStore,
   type DeltaDiscoveryRequest,
+  DeltaDiscoveryRequestSchema,
   type DeltaDiscoveryResponse,
   DeltaDiscoveryResponseSchema,
   encodeAddress,
@@ -20,9 +29,14 @@ import {
   aggregatedDiscoveryService,
   createXdsClient,
   createXdsServer,
+  DELTA_ADS_PATH,
+  deltaAdsMethod,
+  WORKLOAD_API_CHANNELS,
   type XdsClient,
   type XdsServer,
-  type XdsServerEvents,
+  type XdsServerConnectedEvent,
+  type XdsServerNackEvent,
+  type XdsServerPushEvent,
   ztunnelNode,
 } from '../src/xds/index.js';
 import { echo, pod, until } from './helpers.js';
@@ -40,6 +54,20 @@ async function serve(
   const port = await server.listen(address);
   cleanups.push(() => server.close());
   return { server, port };
+}
+
+/** The messages one server publishes on a diagnostics channel, collected until the test ends. */
+function recorded<T extends { serverId: number }>(
+  server: XdsServer,
+  channel: (typeof WORKLOAD_API_CHANNELS)[keyof typeof WORKLOAD_API_CHANNELS],
+): T[] {
+  const out: T[] = [];
+  const listener = (message: unknown): void => {
+    if ((message as T).serverId === server.id) out.push(message as T);
+  };
+  diagnosticsChannel.subscribe(channel, listener);
+  cleanups.push(() => void diagnosticsChannel.unsubscribe(channel, listener));
+  return out;
 }
 
 function connect(
@@ -69,7 +97,7 @@ function mesh(): WorkloadStore {
       echo(),
       pod('a', '10.0.0.1'),
       pod('b', '10.0.0.2'),
-      createPolicy({
+      createAuthorization({
         name: 'allow-sleep',
         namespace: 'default',
         scope: 'Namespace',
@@ -84,8 +112,7 @@ describe('delta xDS client and server', () => {
   it('initial sync: the client store mirrors the server store and the node is ztunnel-shaped', async () => {
     const source = mesh();
     const { server, port } = await serve(source);
-    const nodes: XdsServerEvents['connected'][] = [];
-    server.on('connected', (c) => nodes.push(c));
+    const nodes = recorded<XdsServerConnectedEvent>(server, WORKLOAD_API_CHANNELS.serverConnected);
     const replica = createWorkloadStore();
     const client = connect(port, replica);
     await client.ready({ timeoutMs: 5000 });
@@ -114,8 +141,7 @@ describe('delta xDS client and server', () => {
   it('pushes only deltas, to every client: update and removal', async () => {
     const source = mesh();
     const { server, port } = await serve(source);
-    const pushes: XdsServerEvents['push'][] = [];
-    server.on('push', (p) => pushes.push(p));
+    const pushes = recorded<XdsServerPushEvent>(server, WORKLOAD_API_CHANNELS.serverPush);
     const replicas = [createWorkloadStore(), createWorkloadStore(), createWorkloadStore()];
     const clients = replicas.map((r) => connect(port, r));
     await Promise.all(clients.map((c) => c.ready({ timeoutMs: 5000 })));
@@ -129,9 +155,11 @@ describe('delta xDS client and server', () => {
     );
     expect(replicas[0]?.workloadByAddress('10.0.0.1')).toBeUndefined();
     expect(pushes).toHaveLength(3);
-    expect(pushes.every((p) => p.resources === 1 && p.removed === 0 && p.typeUrl === ADDRESS_TYPE_URL)).toBe(
-      true,
-    );
+    expect(
+      pushes.every(
+        (p) => p.resources.length === 1 && p.removed.length === 0 && p.typeUrl === ADDRESS_TYPE_URL,
+      ),
+    ).toBe(true);
 
     // Re-applying an identical resource changes nothing on the wire (same version).
     pushes.length = 0;
@@ -144,15 +172,16 @@ describe('delta xDS client and server', () => {
       'the removals on every client',
     );
     expect(
-      pushes.map((p) => `${p.typeUrl === ADDRESS_TYPE_URL ? 'A' : 'Z'}${p.resources}/${p.removed}`).sort(),
+      pushes
+        .map((p) => `${p.typeUrl === ADDRESS_TYPE_URL ? 'A' : 'Z'}${p.resources.length}/${p.removed.length}`)
+        .sort(),
     ).toEqual(['A0/1', 'A0/1', 'A0/1', 'Z0/1', 'Z0/1', 'Z0/1']);
   });
 
   it('NACKs a bad resource by name while applying the good ones in the same response', async () => {
     const source = mesh();
     const { server, port } = await serve(source);
-    const nacks: XdsServerEvents['nack'][] = [];
-    server.on('nack', (n) => nacks.push(n));
+    const nacks = recorded<XdsServerNackEvent>(server, WORKLOAD_API_CHANNELS.serverNack);
     const replica = createWorkloadStore();
     const client = connect(port, replica);
     await client.ready({ timeoutMs: 5000 });
@@ -192,12 +221,16 @@ describe('delta xDS client and server', () => {
         echo(),
         pod('a', '10.0.0.1'),
         pod('c', '10.0.0.3'),
-        createPolicy({ name: 'allow-sleep', namespace: 'default', scope: 'Namespace', action: 'Deny' }),
+        createAuthorization({
+          name: 'allow-sleep',
+          namespace: 'default',
+          scope: 'Namespace',
+          action: 'Deny',
+        }),
       ],
     });
     const restarted = createXdsServer({ store: next });
-    const pushes: XdsServerEvents['push'][] = [];
-    restarted.on('push', (p) => pushes.push(p));
+    const pushes = recorded<XdsServerPushEvent>(restarted, WORKLOAD_API_CHANNELS.serverPush);
     await restarted.listen(`127.0.0.1:${first.port}`);
     cleanups.push(() => restarted.close());
     await until(
@@ -212,10 +245,13 @@ describe('delta xDS client and server', () => {
     expect(replica.policy('default/allow-sleep')?.action).toBe('Deny');
     // Only what changed crossed the wire: `c` added and `b` removed; `a` and echo were already current.
     const address = pushes.find((p) => p.typeUrl === ADDRESS_TYPE_URL);
-    expect(address).toMatchObject({ resources: 1, removed: 1 });
+    expect(address).toMatchObject({
+      resources: ['Kubernetes//Pod/default/c'],
+      removed: ['Kubernetes//Pod/default/b'],
+    });
     expect(pushes.find((p) => p.typeUrl === AUTHORIZATION_TYPE_URL)).toMatchObject({
-      resources: 1,
-      removed: 0,
+      resources: ['default/allow-sleep'],
+      removed: [],
     });
     expect(replica.stats()).toEqual(next.stats());
   });
@@ -357,5 +393,146 @@ describe('delta xDS client and server', () => {
     const waiting = other.ready();
     ac.abort();
     await expect(waiting).rejects.toMatchObject({ code: 'WORKLOAD_API_ERR_CLOSED' });
+  });
+});
+
+/** A raw delta ADS stream (grpc-js, no client logic): send requests, read responses one by one. */
+function rawStream(port: number): {
+  send(req: MessageInitShape<typeof DeltaDiscoveryRequestSchema>): void;
+  next(timeoutMs?: number): Promise<DeltaDiscoveryResponse>;
+  status: Promise<{ code: number; details: string }>;
+} {
+  const client = new Client(`127.0.0.1:${port}`, credentials.createInsecure());
+  const call = client.makeBidiStreamRequest(
+    DELTA_ADS_PATH,
+    deltaAdsMethod.requestSerialize,
+    deltaAdsMethod.responseDeserialize,
+  );
+  cleanups.push(() => {
+    call.cancel();
+    client.close();
+  });
+  const queue: DeltaDiscoveryResponse[] = [];
+  const waiting: ((r: DeltaDiscoveryResponse) => void)[] = [];
+  call.on('data', (r: DeltaDiscoveryResponse) => {
+    const w = waiting.shift();
+    if (w === undefined) queue.push(r);
+    else w(r);
+  });
+  const status = new Promise<{ code: number; details: string }>((resolve) => {
+    call.on('status', (s: { code: number; details: string }) => resolve(s));
+    call.on('error', () => undefined);
+  });
+  return {
+    send: (req) => call.write(create(DeltaDiscoveryRequestSchema, req)),
+    next: (timeoutMs = 5000) =>
+      new Promise((resolve, reject) => {
+        const r = queue.shift();
+        if (r !== undefined) return resolve(r);
+        const timer = setTimeout(() => reject(new Error('no response')), timeoutMs);
+        waiting.push((x) => {
+          clearTimeout(timer);
+          resolve(x);
+        });
+      }),
+    status,
+  };
+}
+
+describe('delta xDS server: subscriptions (issue 9)', () => {
+  const NODE = { id: 'ztunnel~10.0.0.100~ztunnel-x.istio-system~istio-system.svc.cluster.local' };
+  const A = 'Kubernetes//Pod/default/a';
+  const B = 'Kubernetes//Pod/default/b';
+  const ECHO = 'default/echo.default.svc.cluster.local';
+
+  it('honours resource_names_unsubscribe by name and by alias: later changes are not pushed', async () => {
+    const source = mesh();
+    const { port } = await serve(source);
+    const s = rawStream(port);
+    // ztunnel's on-demand start: subscribe to nothing.
+    s.send({
+      node: NODE,
+      typeUrl: ADDRESS_TYPE_URL,
+      resourceNamesSubscribe: ['*'],
+      resourceNamesUnsubscribe: ['*'],
+    });
+    const first = await s.next();
+    expect(first.resources).toEqual([]);
+    s.send({ typeUrl: ADDRESS_TYPE_URL, responseNonce: first.nonce });
+    // By name (a), by alias (b at /10.0.0.2), and the echo service by name.
+    s.send({ typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: [A, '/10.0.0.2', ECHO] });
+    const got = await s.next();
+    expect(got.resources.map((r) => r.name).sort()).toEqual([A, B, ECHO].sort());
+    expect(got.resources.find((r) => r.name === B)?.aliases).toEqual(['/10.0.0.2']);
+    s.send({ typeUrl: ADDRESS_TYPE_URL, responseNonce: got.nonce });
+
+    s.send({ typeUrl: ADDRESS_TYPE_URL, resourceNamesUnsubscribe: [A, '/10.0.0.2'] });
+    // istiod answers a subscription change of an on-demand client, here with nothing
+    // (istio/istio@86c9f01f:pilot/pkg/xds/workload.go generateDeltasOndemand).
+    const answer = await s.next();
+    expect(answer.resources).toEqual([]);
+    expect(answer.removedResources).toEqual([]);
+    s.send({ typeUrl: ADDRESS_TYPE_URL, responseNonce: answer.nonce });
+
+    // Change a and b (b keeps its address, so only the unsubscribe can stop it), then echo: the next push
+    // must be echo's alone.
+    source.apply({ resources: [pod('a', '10.0.0.1', { node: 'node-b' })] });
+    source.apply({ resources: [pod('b', '10.0.0.2', { node: 'node-b' })] });
+    source.apply({ removed: [A] });
+    source.apply({ resources: [echo({ canonical: true })] });
+    const next = await s.next();
+    expect(next.resources.map((r) => r.name)).toEqual([ECHO]);
+    expect(next.removedResources).toEqual([]);
+
+    // Subscribing again brings the current version back.
+    s.send({ typeUrl: ADDRESS_TYPE_URL, responseNonce: next.nonce });
+    s.send({ typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: ['/10.0.0.2'] });
+    const again = await s.next();
+    expect(again.resources.map((r) => r.name)).toEqual([B]);
+  });
+
+  it('keeps pushing what another subscription still covers', async () => {
+    const source = mesh();
+    const { port } = await serve(source);
+    const s = rawStream(port);
+    s.send({ node: NODE, typeUrl: ADDRESS_TYPE_URL, resourceNamesSubscribe: [B, '/10.0.0.2'] });
+    const got = await s.next();
+    expect(got.resources.map((r) => r.name)).toEqual([B]);
+    s.send({ typeUrl: ADDRESS_TYPE_URL, responseNonce: got.nonce });
+    s.send({ typeUrl: ADDRESS_TYPE_URL, resourceNamesUnsubscribe: ['/10.0.0.2'] });
+    await s.next(); // the (empty) answer to the change
+    source.apply({ resources: [pod('b', '10.0.0.2', { node: 'node-c' })] }); // still subscribed by name
+    const push = await s.next();
+    expect(push.resources.map((r) => r.name)).toEqual([B]);
+  });
+
+  it("answers a type it does not serve as istiod's api generator does: empty, names removed, ACK unanswered", async () => {
+    const { port } = await serve(mesh());
+    const s = rawStream(port);
+    const CLUSTER = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
+    s.send({ node: NODE, typeUrl: CLUSTER, resourceNamesSubscribe: ['outbound|80||b', 'outbound|80||a'] });
+    const r = await s.next();
+    expect(r.typeUrl).toBe(CLUSTER);
+    expect(r.nonce).not.toBe('');
+    expect(r.resources).toEqual([]);
+    expect(r.removedResources).toEqual(['outbound|80||a', 'outbound|80||b']);
+    // The ACK gets no answer: the next response is the Address one.
+    s.send({ typeUrl: CLUSTER, responseNonce: r.nonce });
+    s.send({ typeUrl: ADDRESS_TYPE_URL });
+    const address = await s.next();
+    expect(address.typeUrl).toBe(ADDRESS_TYPE_URL);
+    expect(address.resources).toHaveLength(3);
+  });
+
+  it('can end the stream with UNAUTHENTICATED instead, as istiod does for a caller it cannot authenticate', async () => {
+    const server = createXdsServer({ store: mesh(), unservedTypes: 'unauthenticated' });
+    const port = await server.listen('127.0.0.1:0');
+    cleanups.push(() => server.close());
+    const s = rawStream(port);
+    s.send({ node: NODE, typeUrl: 'type.googleapis.com/envoy.config.listener.v3.Listener' });
+    expect(await s.status).toMatchObject({
+      code: status.UNAUTHENTICATED,
+      details: 'the api generator requires an authenticated control-plane identity',
+    });
   });
 });

@@ -1,13 +1,16 @@
 /**
- * ZDS messages, the istio-cni ↔ ztunnel protocol `istio.workload.zds` (spec §A.2; istio/ztunnel
- * proto/zds.proto, src/inpod/protocol.rs), as plain objects over the generated schemas of
- * `@ambient-kit/workload-api/codec`.
+ * ZDS messages, the istio-cni ↔ ztunnel protocol `istio.workload.zds` (istio/ztunnel@62d82653:
+ * proto/zds.proto, src/inpod/protocol.rs), as plain objects over this package's generated schemas
+ * (`proto/zds.proto` → `src/gen/zds_pb.ts`).
  *
  * One protobuf per datagram. ztunnel reads into a 1024-byte buffer and treats truncation as an error;
  * an `AddWorkload` must carry exactly one descriptor (the pod's netns), any other message none. Decoding
  * enforces the same, given the number of descriptors that arrived with the datagram.
  */
 
+import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
+import { err, ok, type Result } from 'neverthrow';
+import { match } from 'ts-pattern';
 import {
   AckSchema,
   AddWorkloadSchema,
@@ -20,10 +23,7 @@ import {
   WorkloadResponseSchema,
   type ZdsHello,
   ZdsHelloSchema,
-} from '@ambient-kit/workload-api/codec';
-import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
-import { err, ok, type Result } from 'neverthrow';
-import { match } from 'ts-pattern';
+} from '../gen/zds_pb.js';
 import { RedirectError } from './errors.js';
 
 /**

@@ -2,9 +2,13 @@
  * A direct protobuf reader for `istio.workload.Address`, the message decoded a hundred thousand times in
  * an initial sync. It produces exactly the message objects `fromBinary(AddressSchema, bytes)` produces
  * (a property test holds the two equal) without protobuf-es's reflective `create()` per nested message,
- * tuple per tag and closure per message, which dominated decode time. Unknown fields are skipped; a
- * known field with the wrong wire type is an error, as prost (ztunnel's decoder) reports it. Singular
- * message fields that repeat are merged, as the protobuf spec requires.
+ * tuple per tag and closure per message, which dominated decode time; bench/workload-api keeps the row
+ * that justifies it ("decode Address: readAddress vs fromBinary"). It builds on protobuf-es's public
+ * `BinaryReader` API only. Unknown fields are skipped; a known field with the wrong wire type is an
+ * error, as prost (ztunnel's decoder) reports it; a `string` that is not valid UTF-8 is an error, as in
+ * prost and protobuf-go (and `fromBinary` for proto3 files), so two distinct byte strings can never
+ * decode to one uid. Singular message fields that repeat are merged, as the protobuf encoding requires
+ * (https://protobuf.dev/programming-guides/encoding/#last-one-wins).
  * @module
  */
 import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
@@ -30,16 +34,25 @@ import { setOwnKey } from './own-key.js';
 const LEN = WireType.LengthDelimited;
 const VARINT = WireType.Varint;
 
+/** protobuf-es's reader, keeping its own reference to the input so {@link tag} can inspect a byte. */
+class Reader extends BinaryReader {
+  readonly input: Uint8Array;
+  constructor(input: Uint8Array) {
+    super(input);
+    this.input = input;
+  }
+}
+
 /**
  * Reads a field tag as one number (`fieldNo << 3 | wireType`), with `BinaryReader.tag()`'s checks but
  * without allocating a tuple per field.
  */
-function tag(r: BinaryReader): number {
+function tag(r: Reader): number {
   const start = r.pos;
   const t = r.uint32();
   // A tag is at most 5 varint bytes and must fit in 32 bits (the 5th byte carries only 4 bits).
   const read = r.pos - start;
-  if (read > 5 || (read === 5 && ((r as unknown as { buf: Uint8Array }).buf[r.pos - 1] as number) > 0x0f)) {
+  if (read > 5 || (read === 5 && (r.input[r.pos - 1] as number) > 0x0f)) {
     throw new Error('illegal tag: varint overflows uint32');
   }
   if (t >>> 3 <= 0 || (t & 7) > 5) throw new Error(`illegal tag: field no ${t >>> 3} wire type ${t & 7}`);
@@ -50,12 +63,12 @@ function want(t: number, wanted: WireType): void {
   if ((t & 7) !== wanted) throw new Error(`field ${t >>> 3}: wire type ${t & 7}, expected ${wanted}`);
 }
 
-function skip(r: BinaryReader, t: number): void {
+function skip(r: Reader, t: number): void {
   r.skip((t & 7) as WireType, t >>> 3);
 }
 
 /** Reads a length prefix; returns where the nested message ends. */
-function sub(r: BinaryReader): number {
+function sub(r: Reader): number {
   const len = r.uint32();
   const end = r.pos + len;
   if (end > r.len) throw new Error('premature EOF');
@@ -63,32 +76,36 @@ function sub(r: BinaryReader): number {
 }
 
 /** A message-typed field: checks its wire type, then reads its length prefix (see {@link sub}). */
-function nested(r: BinaryReader, t: number): number {
+function nested(r: Reader, t: number): number {
   want(t, LEN);
   return sub(r);
 }
 
-function done(r: BinaryReader, end: number): void {
+function done(r: Reader, end: number): void {
   if (r.pos !== end) throw new Error('message overruns its length');
 }
 
-function str(r: BinaryReader, t: number): string {
+function str(r: Reader, t: number): string {
   want(t, LEN);
-  return r.string();
+  try {
+    return r.string(true);
+  } catch {
+    throw new Error(`field ${t >>> 3}: invalid UTF-8 in a string field`);
+  }
 }
 
-function u32(r: BinaryReader, t: number): number {
+function u32(r: Reader, t: number): number {
   want(t, VARINT);
   return r.uint32();
 }
 
 // Enum values are open: any int32 is kept, as protobuf-es keeps it (validation rejects unknown ones).
-function enm<E extends number>(r: BinaryReader, t: number): E {
+function enm<E extends number>(r: Reader, t: number): E {
   want(t, VARINT);
   return r.int32() as E;
 }
 
-function bytes(r: BinaryReader, t: number): Uint8Array {
+function bytes(r: Reader, t: number): Uint8Array {
   want(t, LEN);
   return r.bytes();
 }
@@ -111,7 +128,7 @@ const newPort = (): Port => ({
 });
 const newPortList = (): PortList => ({ $typeName: 'istio.workload.PortList', ports: [] });
 
-function readNetworkAddress(r: BinaryReader, end: number, m: NetworkAddress): NetworkAddress {
+function readNetworkAddress(r: Reader, end: number, m: NetworkAddress): NetworkAddress {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -124,7 +141,7 @@ function readNetworkAddress(r: BinaryReader, end: number, m: NetworkAddress): Ne
   return m;
 }
 
-function readNamespacedHostname(r: BinaryReader, end: number, m: NamespacedHostname): NamespacedHostname {
+function readNamespacedHostname(r: Reader, end: number, m: NamespacedHostname): NamespacedHostname {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -136,7 +153,7 @@ function readNamespacedHostname(r: BinaryReader, end: number, m: NamespacedHostn
   return m;
 }
 
-function readGateway(r: BinaryReader, end: number, m: GatewayAddress): GatewayAddress {
+function readGateway(r: Reader, end: number, m: GatewayAddress): GatewayAddress {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -156,7 +173,7 @@ function readGateway(r: BinaryReader, end: number, m: GatewayAddress): GatewayAd
   return m;
 }
 
-function readPort(r: BinaryReader, end: number): Port {
+function readPort(r: Reader, end: number): Port {
   const m = newPort();
   while (r.pos < end) {
     const t = tag(r);
@@ -170,7 +187,7 @@ function readPort(r: BinaryReader, end: number): Port {
   return m;
 }
 
-function readPortList(r: BinaryReader, end: number, m: PortList): PortList {
+function readPortList(r: Reader, end: number, m: PortList): PortList {
   while (r.pos < end) {
     const t = tag(r);
     if (t >>> 3 === 1) {
@@ -181,7 +198,7 @@ function readPortList(r: BinaryReader, end: number, m: PortList): PortList {
   return m;
 }
 
-function readAny(r: BinaryReader, end: number, m: Any): Any {
+function readAny(r: Reader, end: number, m: Any): Any {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -193,7 +210,7 @@ function readAny(r: BinaryReader, end: number, m: Any): Any {
   return m;
 }
 
-function readExtension(r: BinaryReader, end: number): Extension {
+function readExtension(r: Reader, end: number): Extension {
   const m: Extension = { $typeName: 'istio.workload.Extension', name: '' };
   while (r.pos < end) {
     const t = tag(r);
@@ -211,7 +228,7 @@ function readExtension(r: BinaryReader, end: number): Extension {
   return m;
 }
 
-function readLocality(r: BinaryReader, end: number, m: Locality): Locality {
+function readLocality(r: Reader, end: number, m: Locality): Locality {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -224,7 +241,7 @@ function readLocality(r: BinaryReader, end: number, m: Locality): Locality {
   return m;
 }
 
-function readApplicationTunnel(r: BinaryReader, end: number, m: ApplicationTunnel): ApplicationTunnel {
+function readApplicationTunnel(r: Reader, end: number, m: ApplicationTunnel): ApplicationTunnel {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -237,7 +254,7 @@ function readApplicationTunnel(r: BinaryReader, end: number, m: ApplicationTunne
 }
 
 /** A `map<string, PortList>` entry: key 1, value 2; a missing value is an empty PortList. */
-function readServicesEntry(r: BinaryReader, end: number, into: Workload['services']): void {
+function readServicesEntry(r: Reader, end: number, into: Workload['services']): void {
   let key = '';
   let value: PortList | undefined;
   while (r.pos < end) {
@@ -254,7 +271,7 @@ function readServicesEntry(r: BinaryReader, end: number, into: Workload['service
 }
 
 /** A `google.protobuf.UInt32Value`, which protobuf-es unboxes to its number. */
-function readUInt32Value(r: BinaryReader, end: number, value: number): number {
+function readUInt32Value(r: Reader, end: number, value: number): number {
   let v = value;
   while (r.pos < end) {
     const t = tag(r);
@@ -265,7 +282,7 @@ function readUInt32Value(r: BinaryReader, end: number, value: number): number {
   return v;
 }
 
-function readWorkload(r: BinaryReader, end: number, m: Workload): Workload {
+function readWorkload(r: Reader, end: number, m: Workload): Workload {
   while (r.pos < end) {
     const t = tag(r);
     switch (t >>> 3) {
@@ -389,7 +406,7 @@ const newWorkload = (): Workload => ({
   extensions: [],
 });
 
-function readLoadBalancing(r: BinaryReader, end: number, m: LoadBalancing): LoadBalancing {
+function readLoadBalancing(r: Reader, end: number, m: LoadBalancing): LoadBalancing {
   while (r.pos < end) {
     const t = tag(r);
     const no = t >>> 3;
@@ -410,7 +427,7 @@ function readLoadBalancing(r: BinaryReader, end: number, m: LoadBalancing): Load
   return m;
 }
 
-function readWeightedWaypoint(r: BinaryReader, end: number): WeightedWaypoint {
+function readWeightedWaypoint(r: Reader, end: number): WeightedWaypoint {
   const m: WeightedWaypoint = { $typeName: 'istio.workload.WeightedWaypoint', weight: 0 };
   while (r.pos < end) {
     const t = tag(r);
@@ -424,7 +441,7 @@ function readWeightedWaypoint(r: BinaryReader, end: number): WeightedWaypoint {
   return m;
 }
 
-function readService(r: BinaryReader, end: number, m: Service): Service {
+function readService(r: Reader, end: number, m: Service): Service {
   while (r.pos < end) {
     const t = tag(r);
     switch (t >>> 3) {
@@ -511,15 +528,16 @@ const newService = (): Service => ({
  *
  * @param input - The encoded message.
  * @returns The message.
- * @throws {Error} On malformed input (truncation, bad tags, wrong wire types); {@link decodeAddress}
- *   turns that into `WORKLOAD_API_ERR_DECODE`.
+ * @throws {Error} On malformed input (truncation, bad tags, wrong wire types, a string that is not
+ *   valid UTF-8); `decodeAddress` turns that into `WORKLOAD_API_ERR_DECODE`. No size cap: use
+ *   `decodeAddress` for untrusted input.
  * @example
  * ```ts
  * readAddress(bytes).type.case; // 'workload' | 'service' | undefined
  * ```
  */
 export function readAddress(input: Uint8Array): Address {
-  const r = new BinaryReader(input);
+  const r = new Reader(input);
   const m: Address = { $typeName: 'istio.workload.Address', type: { case: undefined } };
   while (r.pos < r.len) {
     const t = tag(r);

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { AuthorizationSchema } from '../gen/authorization_pb.js';
 import { AddressSchema, WorkloadSchema } from '../gen/workload_pb.js';
 import { readAddress } from './address-reader.js';
+import { createAuthorization, type StringMatch } from './authorization.js';
 import {
   decodeAddress,
   decodeAuthorization,
@@ -14,7 +15,6 @@ import {
 import { ipFromBytes } from './ip.js';
 import { createInterner } from './issues.js';
 import type { GatewayAddress, PortMapping } from './network.js';
-import { createPolicy, type StringMatch } from './policy.js';
 import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './resource.js';
 import { createService } from './service.js';
 import { createWorkload } from './workload.js';
@@ -152,7 +152,7 @@ const policy = fc
       { maxLength: 2 },
     ),
   })
-  .map((p) => createPolicy(p));
+  .map((p) => createAuthorization(p));
 
 describe('readAddress (the direct reader)', () => {
   const reference = (bytes: Uint8Array): unknown =>
@@ -203,6 +203,73 @@ describe('readAddress (the direct reader)', () => {
     expect(() => readAddress(new Uint8Array([0x0a, 0x03, 0xa0, 0x01, 0x05]))).toThrow(/wire type/);
     expect(decodeAddress(new Uint8Array([0x0a, 0x03, 0xa0, 0x01, 0x05]))._unsafeUnwrapErr().code).toBe(
       'WORKLOAD_API_ERR_DECODE',
+    );
+  });
+});
+
+describe('invalid UTF-8 in string fields (issue 9)', () => {
+  const len = (body: number[]): number[] => [body.length, ...body];
+  const field = (no: number, body: number[]): number[] =>
+    no < 16 ? [(no << 3) | 2, ...len(body)] : [(((no << 3) | 2) & 0x7f) | 0x80, (no << 3) >> 7, ...len(body)];
+  const workload = (...fields: number[][]): Uint8Array => new Uint8Array(field(1, fields.flat()));
+  const service = (...fields: number[][]): Uint8Array => new Uint8Array(field(2, fields.flat()));
+  const BAD = [0x61, 0xc3, 0x28]; // "a" then an invalid 2-byte sequence
+
+  it('is a typed decode error in every string field, as in prost and protobuf-go', () => {
+    const cases: [string, Uint8Array][] = [
+      ['workload.uid', workload(field(20, BAD))],
+      ['workload.name', workload(field(20, [0x75]), field(1, BAD))],
+      ['workload.namespace', workload(field(20, [0x75]), field(2, BAD))],
+      ['workload.service_account', workload(field(20, [0x75]), field(7, BAD))],
+      ['workload.trust_domain', workload(field(20, [0x75]), field(6, BAD))],
+      ['workload.services key', workload(field(20, [0x75]), field(22, field(1, BAD)))],
+      ['workload.waypoint hostname', workload(field(20, [0x75]), field(8, field(1, field(2, BAD))))],
+      ['service.hostname', service(field(3, BAD))],
+      ['service.addresses network', service(field(3, [0x68]), field(4, field(1, BAD)))],
+      ['service.subject_alt_names', service(field(3, [0x68]), field(6, BAD))],
+    ];
+    for (const [what, bytes] of cases) {
+      const res = decodeAddress(bytes);
+      expect(res.isErr(), what).toBe(true);
+      expect(res._unsafeUnwrapErr().code, what).toBe('WORKLOAD_API_ERR_DECODE');
+      expect(res._unsafeUnwrapErr().message, what).toMatch(/invalid UTF-8/);
+    }
+    const authz = decodeAuthorization(new Uint8Array(field(1, BAD)));
+    expect(authz._unsafeUnwrapErr().code).toBe('WORKLOAD_API_ERR_DECODE');
+  });
+
+  it('two distinct uids never collapse into one', () => {
+    // Both would read as "a\uFFFD(" with replacement.
+    const one = decodeAddress(workload(field(20, [0x61, 0xc3, 0x28])));
+    const two = decodeAddress(workload(field(20, [0x61, 0xff, 0x28])));
+    expect([one.isErr(), two.isErr()]).toEqual([true, true]);
+  });
+
+  it('accepts exactly the valid UTF-8 byte strings, and reads them back to the same bytes', () => {
+    const strict = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 40 }), (uid) => {
+        let valid = true;
+        try {
+          strict.decode(uid);
+        } catch {
+          valid = false;
+        }
+        const res = decodeAddress(workload(field(20, [...uid])));
+        expect(res.isOk()).toBe(valid);
+        if (res.isOk() && res.value.kind === 'workload') {
+          expect(new TextEncoder().encode(res.value.uid)).toEqual(uid);
+        }
+        // readAddress and fromBinary agree on the verdict.
+        let theirs = true;
+        try {
+          fromBinary(AddressSchema, workload(field(20, [...uid])));
+        } catch {
+          theirs = false;
+        }
+        expect(theirs).toBe(valid);
+      }),
+      { numRuns: 2000 },
     );
   });
 });

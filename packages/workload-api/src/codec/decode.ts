@@ -1,6 +1,6 @@
 /**
  * decode -> validate -> model for the two WDS resource types, with a size cap checked before any byte is
- * parsed, and the reverse encoders (style.md §3.7, §3.21).
+ * parsed, and the reverse encoders (docs/contributing.md, "Errors": a Result at the wire boundary).
  * @module
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';
@@ -8,10 +8,10 @@ import { err, ok, type Result } from 'neverthrow';
 import { AuthorizationSchema } from '../gen/authorization_pb.js';
 import { type Address as AddressProto, AddressSchema } from '../gen/workload_pb.js';
 import { readAddress } from './address-reader.js';
+import { type Authorization, authorizationFromProto, authorizationToProto } from './authorization.js';
 import { WorkloadApiError } from './errors.js';
 import { collectIssues, type IssueList } from './issues.js';
 import type { ConvertOptions } from './network.js';
-import { type Policy, policyFromProto, policyToProto } from './policy.js';
 import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from './resource.js';
 import { convertService, serviceToProto } from './service.js';
 import { convertWorkload, workloadToProto } from './workload.js';
@@ -132,10 +132,10 @@ export function decodeAddress(
 export function decodeAuthorization(
   bytes: Uint8Array,
   options?: DecodeOptions,
-): Result<Policy, WorkloadApiError> {
+): Result<Authorization, WorkloadApiError> {
   return parse(bytes, options, 'istio.security.Authorization', () =>
     fromBinary(AuthorizationSchema, bytes),
-  ).andThen((msg) => policyFromProto(msg, options));
+  ).andThen((msg) => authorizationFromProto(msg, options));
 }
 
 /**
@@ -168,8 +168,8 @@ export function encodeAddress(resource: AddressResource): Uint8Array {
  * decodeAuthorization(encodeAuthorization(policy));
  * ```
  */
-export function encodeAuthorization(policy: Policy): Uint8Array {
-  return toBinary(AuthorizationSchema, policyToProto(policy));
+export function encodeAuthorization(policy: Authorization): Uint8Array {
+  return toBinary(AuthorizationSchema, authorizationToProto(policy));
 }
 
 /**
@@ -188,7 +188,7 @@ export function decodeResource(
   typeUrl: string,
   bytes: Uint8Array,
   options?: DecodeOptions,
-): Result<AddressResource | Policy, WorkloadApiError> {
+): Result<AddressResource | Authorization, WorkloadApiError> {
   if (typeUrl === ADDRESS_TYPE_URL) return decodeAddress(bytes, options);
   if (typeUrl === AUTHORIZATION_TYPE_URL) return decodeAuthorization(bytes, options);
   return err(new WorkloadApiError('WORKLOAD_API_ERR_WRONG_TYPE', `unsupported resource type ${typeUrl}`));

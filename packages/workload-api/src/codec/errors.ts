@@ -1,5 +1,5 @@
 /**
- * The package's single error class and its closed list of codes (contributing.md "Errors").
+ * The package's single error class and its closed list of codes (docs/contributing.md, "Errors").
  * @module
  */
 
@@ -15,7 +15,7 @@ const BRAND = Symbol.for('@ambient-kit/workload-api.error');
  * ```
  */
 export const WORKLOAD_API_ERROR_CODES = [
-  // decode -> validate (shared spec workload-api-and-redirect.md §A.1, ztunnel src/state/workload.rs)
+  // decode -> validate (istio/ztunnel@62d82653:src/state/workload.rs, src/state/service.rs, src/rbac.rs)
   'WORKLOAD_API_ERR_DECODE',
   'WORKLOAD_API_ERR_TOO_LARGE',
   'WORKLOAD_API_ERR_WRONG_TYPE',
@@ -29,8 +29,7 @@ export const WORKLOAD_API_ERROR_CODES = [
   'WORKLOAD_API_ERR_UNKNOWN_ENUM',
   'WORKLOAD_API_ERR_MISSING_GATEWAY_ADDRESS',
   'WORKLOAD_API_ERR_BAD_FILE',
-  'WORKLOAD_API_ERR_BAD_POLICY',
-  // upstream choice (§A.7, ztunnel src/proxy/outbound.rs build_request)
+  // upstream choice (istio/ztunnel@62d82653:src/proxy/outbound.rs `build_request`)
   'WORKLOAD_API_ERR_BAD_DESTINATION',
   'WORKLOAD_API_ERR_SELF_CALL',
   'WORKLOAD_API_ERR_NO_HEALTHY_UPSTREAM',
@@ -50,7 +49,7 @@ export type WorkloadApiErrorCode = (typeof WORKLOAD_API_ERROR_CODES)[number];
 
 /**
  * One problem found while validating a resource. Validation collects every problem instead of stopping
- * at the first (style.md §3.21, after grpc-js-xds `ValidationResult`).
+ * at the first (after grpc-js-xds `ValidationResult`, grpc/grpc-node packages/grpc-js-xds).
  */
 export interface ValidationIssue {
   /** Where the problem is, as a dotted path into the message, e.g. `workload.addresses[1]`. */

@@ -15,6 +15,19 @@
  * ```
  * @module
  */
+export { readAddress } from './address-reader.js';
+export {
+  type Authorization,
+  type AuthorizationAction,
+  type AuthorizationGroup,
+  type AuthorizationInit,
+  type AuthorizationMatch,
+  type AuthorizationRules,
+  type AuthorizationScope,
+  createAuthorization,
+  type ServiceAccountMatch,
+  type StringMatch,
+} from './authorization.js';
 export {
   addressFromProto,
   DEFAULT_MAX_RESOURCE_BYTES,
@@ -61,21 +74,6 @@ export {
   parseNamespacedHostname,
 } from './network.js';
 export {
-  createPolicy,
-  type Policy,
-  type PolicyAction,
-  type PolicyGroup,
-  type PolicyInit,
-  type PolicyIpPrefix,
-  type PolicyMatch,
-  type PolicyRules,
-  type PolicyScope,
-  policyFromProto,
-  policyToProto,
-  type ServiceAccountMatch,
-  type StringMatch,
-} from './policy.js';
-export {
   ADDRESS_TYPE_URL,
   type AddressResource,
   AUTHORIZATION_TYPE_URL,
@@ -116,6 +114,7 @@ export {
   workloadToProto,
 } from './workload.js';
 export {
+  authorizationToJson,
   type EndpointJsonInput,
   endpointToJson,
   type JsonObject,
@@ -123,7 +122,6 @@ export {
   type LocalConfigModels,
   localConfigFromJson,
   localConfigToJson,
-  policyToJson,
   serviceToJson,
   workloadToJson,
 } from './ztunnel-json.js';

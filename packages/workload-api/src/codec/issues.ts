@@ -1,6 +1,6 @@
 /**
  * Collects validation problems while a message is converted, so one pass reports all of them
- * (style.md §3.21: decode -> validate -> model, collecting every error).
+ * (decode -> validate -> model, collecting every error, after grpc-js-xds `ValidationResult`).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';

@@ -1,7 +1,7 @@
 /**
  * Model types shared by workloads and services — network addresses, namespaced hostnames, gateway
  * addresses, ports, extensions — and their conversion from and to the `istio.workload` messages
- * (ztunnel src/state/workload.rs `GatewayAddress::try_from`, `byte_to_ip`).
+ * (istio/ztunnel@62d82653:src/state/workload.rs `GatewayAddress::try_from`, `byte_to_ip`).
  * @module
  */
 import { create } from '@bufbuild/protobuf';

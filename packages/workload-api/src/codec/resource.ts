@@ -1,10 +1,11 @@
 /**
- * xDS type URLs and resource naming for the Workload API (shared spec workload-api-and-redirect.md §A.4;
- * istio pilot/pkg/model/service.go `ResourceName`, ztunnel src/xds/types.rs).
+ * xDS type URLs and resource naming for the Workload API (istio/istio@86c9f01f:pilot/pkg/model/service.go
+ * `ResourceName`, istio/istio@86c9f01f:pilot/pkg/model/xds.go type URLs, istio/ztunnel@62d82653:src/xds/types.rs).
  * @module
  */
+
+import type { Authorization } from './authorization.js';
 import { networkAddressKey } from './network.js';
-import type { Policy } from './policy.js';
 import type { Service } from './service.js';
 import type { Workload } from './workload.js';
 
@@ -37,7 +38,7 @@ export const AUTHORIZATION_TYPE_URL = 'type.googleapis.com/istio.security.Author
 export const WORKLOAD_TYPE_URL = 'type.googleapis.com/istio.workload.Workload';
 
 /** Anything the store holds: a workload, a service or a policy. */
-export type MeshResource = Workload | Service | Policy;
+export type MeshResource = Workload | Service | Authorization;
 /** What an `istio.workload.Address` resource carries. */
 export type AddressResource = Workload | Service;
 
@@ -57,7 +58,7 @@ export function resourceName(resource: MeshResource): string {
 
 /**
  * The aliases istiod gives an Address resource for on-demand lookup: `network/ip` for each workload
- * IP and service VIP, `network/ip/length` for a CIDR VIP (istio pilot/pkg/model/service.go:1191-1214).
+ * IP and service VIP, `network/ip/length` for a CIDR VIP (istio/istio@86c9f01f:pilot/pkg/model/service.go:1191-1214).
  *
  * @param resource - A workload or service.
  * @returns The aliases, in address order.

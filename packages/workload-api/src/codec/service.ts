@@ -1,6 +1,6 @@
 /**
  * The service model ztunnel keeps and its conversion from and to `istio.workload.Service`
- * (ztunnel src/state/service.rs `TryFrom<&XdsService>`; shared spec workload-api-and-redirect.md §A.1).
+ * (istio/ztunnel@62d82653:src/state/service.rs `TryFrom<&XdsService>`; field meanings: istio/ztunnel@62d82653:proto/workload.proto).
  * @module
  */
 import { create } from '@bufbuild/protobuf';

@@ -14,7 +14,7 @@ const v4 = (a: number, b: number, c: number, d: number): Uint8Array => new Uint8
 
 describe('workloadFromProto', () => {
   it("applies ztunnel's defaults: cluster.local, default, Kubernetes, capacity 1", () => {
-    // ztunnel src/state/workload.rs:497-527 (trust domain, service account, cluster id) and capacity.unwrap_or(1).
+    // istio/ztunnel@62d82653:src/state/workload.rs:497-527 (trust domain, service account, cluster id) and capacity.unwrap_or(1).
     const w = workloadFromProto(
       create(WorkloadSchema, { uid: 'c//Pod/ns/p', namespace: 'ns', addresses: [v4(10, 0, 0, 1)] }),
     )._unsafeUnwrap();

@@ -1,6 +1,6 @@
 /**
  * The workload model ztunnel keeps and its conversion from and to `istio.workload.Workload`
- * (ztunnel src/state/workload.rs `TryFrom<XdsWorkload>`; shared spec workload-api-and-redirect.md §A.1).
+ * (istio/ztunnel@62d82653:src/state/workload.rs `TryFrom<XdsWorkload>`; field meanings: istio/ztunnel@62d82653:proto/workload.proto).
  * @module
  */
 import { create } from '@bufbuild/protobuf';
@@ -39,7 +39,7 @@ import {
 import { setOwnKey } from './own-key.js';
 
 /**
- * ztunnel's defaults for elided Workload fields (src/state/workload.rs, shared spec §A.1).
+ * ztunnel's defaults for elided Workload fields (istio/ztunnel@62d82653:src/state/workload.rs:431-537).
  *
  * @example
  * ```ts
@@ -214,7 +214,7 @@ export function createWorkload(init: WorkloadInit): Workload {
 /**
  * Validates an `istio.workload.Workload` message and converts it to the model, collecting every problem.
  *
- * Defaults (ztunnel src/state/workload.rs:431-537): empty trust domain -> `cluster.local`, empty service
+ * Defaults (istio/ztunnel@62d82653:src/state/workload.rs:431-537): empty trust domain -> `cluster.local`, empty service
  * account -> `default`, empty cluster id -> `Kubernetes`, unset capacity -> 1. Rejects: an address that
  * is not 4 or 16 bytes, a `services` key without `/`, tunnel protocol `LEGACY_ISTIO_MTLS`, unknown enum
  * values, a gateway without a destination, a port above 65535, an empty uid.

@@ -1,12 +1,20 @@
 /**
  * The JSON shape ztunnel uses for its model: what `/config_dump` prints and what a `LOCAL_XDS_PATH` file
- * holds (serde, camelCase; ztunnel src/state/workload.rs, src/state/service.rs, src/rbac.rs, src/xds.rs
- * `LocalConfig`; spec hbone.md §3.3). Writing follows serde's skip rules field for field; reading is
- * lenient where ztunnel is strict (missing lists default to empty, the trust domain / service account /
- * cluster defaults apply) and collects every problem.
+ * holds (serde, camelCase; istio/ztunnel@62d82653:src/state/workload.rs, src/state/service.rs, src/rbac.rs,
+ * src/xds.rs `LocalConfig`, src/admin.rs). Writing follows serde's skip rules field for field. Reading
+ * rejects every field it does not know, at every depth, with its path; it is lenient only where leniency
+ * cannot widen what a policy allows (missing lists default to empty, the trust domain / service account /
+ * cluster defaults apply), and collects every problem.
  * @module
  */
-import { canonicalIp, isIpv6, parseCidr } from './ip.js';
+
+import {
+  type Authorization,
+  type AuthorizationMatch,
+  createAuthorization,
+  type StringMatch,
+} from './authorization.js';
+import { canonicalIp, type IpPrefix, isIpv6, parseCidr } from './ip.js';
 import { createIssueList, type IssueList } from './issues.js';
 import {
   EMPTY,
@@ -17,13 +25,6 @@ import {
   parseNamespacedHostname,
 } from './network.js';
 import { setOwnKey } from './own-key.js';
-import {
-  createPolicy,
-  type Policy,
-  type PolicyIpPrefix,
-  type PolicyMatch,
-  type StringMatch,
-} from './policy.js';
 import { createService, type LoadBalancer, type LoadBalancerScope, type Service } from './service.js';
 import {
   createWorkload,
@@ -184,12 +185,12 @@ function stringMatchJson(m: StringMatch): JsonObject {
   return { Presence: [] };
 }
 
-function matchJson(m: PolicyMatch): JsonObject {
+function matchJson(m: AuthorizationMatch): JsonObject {
   const o: JsonObject = {};
   const put = (key: string, value: JsonValue[]): void => {
     if (value.length > 0) o[key] = value;
   };
-  const cidr = (p: PolicyIpPrefix): string => `${p.address}/${p.length}`;
+  const cidr = (p: IpPrefix): string => `${p.address}/${p.length}`;
   put('namespaces', m.namespaces.map(stringMatchJson));
   put('notNamespaces', m.notNamespaces.map(stringMatchJson));
   put(
@@ -219,10 +220,10 @@ function matchJson(m: PolicyMatch): JsonObject {
  * @returns The JSON object.
  * @example
  * ```ts
- * policyToJson(createPolicy({ name: 'p', namespace: 'ns' })).rules; // []
+ * authorizationToJson(createAuthorization({ name: 'p', namespace: 'ns' })).rules; // []
  * ```
  */
-export function policyToJson(p: Policy): JsonObject {
+export function authorizationToJson(p: Authorization): JsonObject {
   return {
     name: p.name,
     namespace: p.namespace,
@@ -251,7 +252,7 @@ export function localConfigToJson(models: LocalConfigModels): JsonObject {
       for (const s of w.services) setOwnKey(services, s.key, portMap(s.ports));
       return { ...workloadToJson(w), services };
     }),
-    policies: models.policies.map(policyToJson),
+    policies: models.policies.map(authorizationToJson),
     services: models.services.map((s) => serviceToJson(s, [])),
   };
 }
@@ -262,21 +263,153 @@ export function localConfigToJson(models: LocalConfigModels): JsonObject {
 export interface LocalConfigModels {
   readonly workloads: readonly Workload[];
   readonly services: readonly Service[];
-  readonly policies: readonly Policy[];
+  readonly policies: readonly Authorization[];
 }
 
 type Obj = { readonly [key: string]: unknown };
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
 // Reads a field of a parsed document (a dynamic key keeps both tsc's index-signature rule and Biome happy).
 const field = (o: Obj, key: string): unknown => o[key];
-const textOf = (o: Obj, key: string): string | undefined => {
-  const v = o[key];
-  return typeof v === 'string' ? v : undefined;
-};
+const absent = (v: unknown): boolean => v === undefined || v === null;
+
+// The fields of every object a local config holds. ztunnel's serde structs deny unknown fields
+// (istio/ztunnel@62d82653:src/state/workload.rs:229-230, src/state/service.rs:36-37, src/xds.rs:551-560,
+// src/rbac.rs:34-35) except `RbacMatch` (src/rbac.rs:211-213), where a misspelt key silently drops a
+// constraint; here every object at every depth rejects a field it does not know, so a typo is an error
+// with its path rather than a DENY that matches nothing or an identity that falls back to a default.
+const fields = (...names: string[]): ReadonlySet<string> => new Set(names);
+const CONFIG_FIELDS = fields('workloads', 'services', 'policies');
+const WORKLOAD_FIELDS = fields(
+  'uid',
+  'name',
+  'namespace',
+  'workloadIps',
+  'hostname',
+  'network',
+  'protocol',
+  'networkMode',
+  'trustDomain',
+  'serviceAccount',
+  'node',
+  'clusterId',
+  'canonicalName',
+  'canonicalRevision',
+  'workloadType',
+  'workloadName',
+  'nativeTunnel',
+  'services',
+  'authorizationPolicies',
+  'status',
+  'capacity',
+  'locality',
+  'waypoint',
+  'networkGateway',
+  'applicationTunnel',
+);
+const LOCALITY_FIELDS = fields('region', 'zone', 'subzone');
+const APPLICATION_TUNNEL_FIELDS = fields('protocol', 'port');
+const GATEWAY_FIELDS = fields('destination', 'hboneMtlsPort');
+const SERVICE_FIELDS = fields(
+  'name',
+  'namespace',
+  'hostname',
+  'vips',
+  'cidrVips',
+  'ports',
+  'endpoints',
+  'subjectAltNames',
+  'waypoint',
+  'weightedWaypoints',
+  'loadBalancer',
+  'ipFamilies',
+  'canonical',
+  'ingressUseWaypoint',
+  'visibility',
+);
+const CIDR_VIP_FIELDS = fields('network', 'cidr');
+const WEIGHTED_WAYPOINT_FIELDS = fields('destination', 'weight');
+const LOAD_BALANCER_FIELDS = fields('routingPreferences', 'mode', 'healthPolicy');
+const ENDPOINT_FIELDS = fields('workloadUid', 'port', 'status');
+const POLICY_FIELDS = fields('name', 'namespace', 'scope', 'action', 'rules', 'dryRun');
+const MATCH_FIELDS = fields(
+  'namespaces',
+  'notNamespaces',
+  'serviceAccounts',
+  'notServiceAccounts',
+  'principals',
+  'notPrincipals',
+  'sourceIps',
+  'notSourceIps',
+  'destinationIps',
+  'notDestinationIps',
+  'destinationPorts',
+  'notDestinationPorts',
+);
+const SERVICE_ACCOUNT_FIELDS = fields('namespace', 'serviceAccount');
+const STRING_MATCH_FORMS = fields('Exact', 'Prefix', 'Suffix', 'Presence');
+
+/** Edit distance, stopping early once it exceeds `max` (only small distances are ever suggested). */
+function distance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    let best = i;
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      const d = Math.min((prev[j] ?? 0) + 1, (row[j - 1] ?? 0) + 1, (prev[j - 1] ?? 0) + cost);
+      row.push(d);
+      if (d < best) best = d;
+    }
+    if (best > max) return max + 1;
+    prev = row;
+  }
+  return prev[b.length] ?? max + 1;
+}
+
+/** The known field a misspelt one most likely meant: same letters in another case, or 1-2 edits away. */
+function suggestion(key: string, known: ReadonlySet<string>): string | undefined {
+  const lower = key.toLowerCase();
+  let best: string | undefined;
+  let bestDistance = key.length < 5 ? 1 : 2;
+  for (const k of known) {
+    const d = distance(lower, k.toLowerCase(), bestDistance);
+    if (d === 0) return k;
+    if (d < bestDistance || (d === bestDistance && best === undefined)) {
+      best = k;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** A path segment for a map key: `.key` for identifiers, `["key"]` otherwise. */
+const keyPath = (key: string): string =>
+  /^[A-Za-z_][A-Za-z0-9_]*$/.test(key) ? key : `[${JSON.stringify(key)}]`;
+
+/** Records `<path>.<key>: unknown field` for every key of `o` that is not in `known`. */
+function onlyKnown(o: Obj, known: ReadonlySet<string>, issues: IssueList): void {
+  for (const key of Object.keys(o)) {
+    if (known.has(key)) continue;
+    const hint = suggestion(key, known);
+    issues.add(
+      keyPath(key),
+      'WORKLOAD_API_ERR_BAD_FILE',
+      hint === undefined ? 'unknown field' : `unknown field (did you mean ${hint}?)`,
+    );
+  }
+}
+
+/** `v` as a map, recording an issue at `path` when it is something else. */
+function asMap(v: unknown, issues: IssueList, path: string, what: string): Obj | undefined {
+  if (isObj(v)) return v;
+  issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', `${what} must be a map`);
+  return undefined;
+}
 
 function str(o: Obj, key: string, issues: IssueList, required = false): string {
   const v = o[key];
-  if (v === undefined || v === null) {
+  if (absent(v)) {
     if (required) issues.add(key, 'WORKLOAD_API_ERR_MISSING_FIELD', `${key} is required`);
     return '';
   }
@@ -289,19 +422,31 @@ function str(o: Obj, key: string, issues: IssueList, required = false): string {
 
 function bool(o: Obj, key: string, issues: IssueList): boolean {
   const v = o[key];
-  if (v === undefined || v === null) return false;
+  if (absent(v)) return false;
   if (typeof v !== 'boolean') issues.add(key, 'WORKLOAD_API_ERR_BAD_FILE', `${key} must be true or false`);
   return v === true;
 }
 
-function list(o: Obj, key: string, issues: IssueList): readonly unknown[] {
+function list(o: Obj, key: string, issues: IssueList, required = false): readonly unknown[] {
   const v = o[key];
-  if (v === undefined || v === null) return EMPTY;
+  if (absent(v)) {
+    if (required) issues.add(key, 'WORKLOAD_API_ERR_MISSING_FIELD', `${key} is required`);
+    return EMPTY;
+  }
   if (!Array.isArray(v)) {
     issues.add(key, 'WORKLOAD_API_ERR_BAD_FILE', `${key} must be a list`);
     return EMPTY;
   }
   return v;
+}
+
+function strings(o: Obj, key: string, issues: IssueList): string[] {
+  const out: string[] = [];
+  list(o, key, issues).forEach((v, i) => {
+    if (typeof v === 'string') out.push(v);
+    else issues.add(`${key}[${i}]`, 'WORKLOAD_API_ERR_BAD_FILE', 'must be a string');
+  });
+  return out;
 }
 
 function port(v: unknown, issues: IssueList, path: string): number {
@@ -313,22 +458,34 @@ function port(v: unknown, issues: IssueList, path: string): number {
   return n;
 }
 
+function uint32(v: unknown, issues: IssueList, path: string, what: string): number | undefined {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > 0xffffffff) {
+    issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', `${what} must be a 32-bit unsigned integer`);
+    return undefined;
+  }
+  return v;
+}
+
 function oneOf<T extends string>(
   o: Obj,
   key: string,
   allowed: readonly T[],
   fallback: T,
   issues: IssueList,
+  required = false,
 ): T {
   const v = o[key];
-  if (v === undefined || v === null) return fallback;
+  if (absent(v)) {
+    if (required) issues.add(key, 'WORKLOAD_API_ERR_MISSING_FIELD', `${key} is required`);
+    return fallback;
+  }
   if (typeof v === 'string' && (allowed as readonly string[]).includes(v)) return v as T;
   issues.add(key, 'WORKLOAD_API_ERR_UNKNOWN_ENUM', `${key} must be one of ${allowed.join(', ')}`);
   return fallback;
 }
 
 function portMapIn(v: unknown, issues: IssueList, path: string): readonly PortMapping[] {
-  if (v === undefined || v === null) return EMPTY;
+  if (absent(v)) return EMPTY;
   if (!isObj(v)) {
     issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', 'ports must be a map of service port to target port');
     return EMPTY;
@@ -351,17 +508,29 @@ function networkAddressIn(v: unknown, issues: IssueList, path: string): NetworkA
   return { network: text.slice(0, slash), address };
 }
 
-function gatewayIn(v: unknown, issues: IssueList): GatewayAddress | undefined {
-  if (v === undefined || v === null) return undefined;
-  const dest = isObj(v) ? textOf(v, 'destination') : undefined;
-  if (!isObj(v) || dest === undefined) {
-    issues.add('', 'WORKLOAD_API_ERR_MISSING_GATEWAY_ADDRESS', 'a gateway needs a destination string');
+function gatewayIn(v: unknown, issues: IssueList, required = false): GatewayAddress | undefined {
+  if (absent(v)) {
+    if (required)
+      issues.add('', 'WORKLOAD_API_ERR_MISSING_GATEWAY_ADDRESS', 'a gateway needs a destination string');
     return undefined;
   }
-  const hboneMtlsPort =
-    field(v, 'hboneMtlsPort') === undefined
-      ? 15008
-      : port(field(v, 'hboneMtlsPort'), issues, 'hboneMtlsPort');
+  if (!isObj(v)) {
+    issues.add('', 'WORKLOAD_API_ERR_BAD_FILE', 'a gateway must be a map with destination and hboneMtlsPort');
+    return undefined;
+  }
+  onlyKnown(v, GATEWAY_FIELDS, issues);
+  const dest = field(v, 'destination');
+  if (typeof dest !== 'string') {
+    issues.add(
+      'destination',
+      'WORKLOAD_API_ERR_MISSING_GATEWAY_ADDRESS',
+      'a gateway needs a destination string',
+    );
+    return undefined;
+  }
+  const hboneMtlsPort = absent(field(v, 'hboneMtlsPort'))
+    ? 15008
+    : port(field(v, 'hboneMtlsPort'), issues, 'hboneMtlsPort');
   // serde's untagged enum tries NetworkAddress (`network/ip`) first, then NamespacedHostname.
   const slash = dest.indexOf('/');
   const ip = slash < 0 ? undefined : canonicalIp(dest.slice(slash + 1));
@@ -381,20 +550,10 @@ function gatewayIn(v: unknown, issues: IssueList): GatewayAddress | undefined {
 
 const WORKLOAD_KINDS: readonly WorkloadKind[] = ['deployment', 'cronjob', 'pod', 'job'];
 
-function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
-  const before = issues.issues.length;
-  const uid = str(o, 'uid', issues, true);
-  const workloadIps: string[] = [];
-  list(o, 'workloadIps', issues).forEach((v, i) => {
-    const ip = typeof v === 'string' ? canonicalIp(v) : undefined;
-    if (ip === undefined)
-      issues.add(`workloadIps[${i}]`, 'WORKLOAD_API_ERR_BAD_ADDRESS', `${JSON.stringify(v)} is not an IP`);
-    else workloadIps.push(ip);
-  });
+function workloadServicesIn(v: unknown, issues: IssueList): WorkloadService[] {
   const services: WorkloadService[] = [];
-  const svcs = field(o, 'services');
-  if (isObj(svcs)) {
-    for (const [key, ports] of Object.entries(svcs)) {
+  if (isObj(v)) {
+    for (const [key, ports] of Object.entries(v)) {
       const nh = parseNamespacedHostname(key);
       if (nh === undefined) {
         issues.add(
@@ -406,9 +565,9 @@ function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
       }
       services.push({ key, ...nh, ports: portMapIn(ports, issues, `services[${JSON.stringify(key)}]`) });
     }
-  } else if (Array.isArray(svcs)) {
+  } else if (Array.isArray(v)) {
     // The config_dump form lists service keys without ports.
-    svcs.forEach((key, i) => {
+    v.forEach((key, i) => {
       const nh = typeof key === 'string' ? parseNamespacedHostname(key) : undefined;
       if (nh === undefined)
         issues.add(
@@ -418,33 +577,42 @@ function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
         );
       else services.push({ key: key as string, ...nh, ports: EMPTY });
     });
-  } else if (svcs !== undefined && svcs !== null) {
+  } else if (!absent(v)) {
     issues.add('services', 'WORKLOAD_API_ERR_BAD_FILE', 'services must map namespace/hostname to a port map');
   }
+  return services;
+}
+
+function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
+  const before = issues.issues.length;
+  onlyKnown(o, WORKLOAD_FIELDS, issues);
+  const uid = str(o, 'uid', issues, true);
+  const workloadIps: string[] = [];
+  list(o, 'workloadIps', issues).forEach((v, i) => {
+    const ip = typeof v === 'string' ? canonicalIp(v) : undefined;
+    if (ip === undefined)
+      issues.add(`workloadIps[${i}]`, 'WORKLOAD_API_ERR_BAD_ADDRESS', `${JSON.stringify(v)} is not an IP`);
+    else workloadIps.push(ip);
+  });
+  const services = workloadServicesIn(field(o, 'services'), issues);
   let applicationTunnel: Workload['applicationTunnel'];
-  const at = field(o, 'applicationTunnel');
-  if (isObj(at)) {
-    const protocol = oneOf(
-      at,
-      'protocol',
-      ['NONE', 'PROXY'] as const,
-      'NONE',
-      issues.at('applicationTunnel'),
-    );
-    const p =
-      field(at, 'port') === undefined || field(at, 'port') === null
-        ? 0
-        : port(field(at, 'port'), issues, 'applicationTunnel.port');
+  const atValue = field(o, 'applicationTunnel');
+  const at = absent(atValue) ? undefined : asMap(atValue, issues, 'applicationTunnel', 'applicationTunnel');
+  if (at !== undefined) {
+    const atIssues = issues.at('applicationTunnel');
+    onlyKnown(at, APPLICATION_TUNNEL_FIELDS, atIssues);
+    const protocol = oneOf(at, 'protocol', ['NONE', 'PROXY'] as const, 'NONE', atIssues);
+    const p = absent(field(at, 'port')) ? 0 : port(field(at, 'port'), atIssues, 'port');
     applicationTunnel = p === 0 ? { protocol } : { protocol, port: p };
   }
-  const loc = field(o, 'locality');
+  const locValue = field(o, 'locality');
+  const loc = absent(locValue) ? undefined : asMap(locValue, issues, 'locality', 'locality');
+  if (loc !== undefined) onlyKnown(loc, LOCALITY_FIELDS, issues.at('locality'));
   const waypoint = gatewayIn(field(o, 'waypoint'), issues.at('waypoint'));
   const networkGateway = gatewayIn(field(o, 'networkGateway'), issues.at('networkGateway'));
-  const capacity =
-    field(o, 'capacity') === undefined || field(o, 'capacity') === null ? 1 : field(o, 'capacity');
-  if (typeof capacity !== 'number' || !Number.isInteger(capacity) || capacity < 0 || capacity > 0xffffffff) {
-    issues.add('capacity', 'WORKLOAD_API_ERR_BAD_FILE', 'capacity must be a 32-bit unsigned integer');
-  }
+  const capacity = absent(field(o, 'capacity'))
+    ? 1
+    : uint32(field(o, 'capacity'), issues, 'capacity', 'capacity');
   const w = {
     uid,
     name: str(o, 'name', issues),
@@ -464,18 +632,18 @@ function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
     workloadName: str(o, 'workloadName', issues),
     nativeTunnel: bool(o, 'nativeTunnel', issues),
     services,
-    authorizationPolicies: list(o, 'authorizationPolicies', issues).map((v) => String(v)),
+    authorizationPolicies: strings(o, 'authorizationPolicies', issues),
     status: oneOf(o, 'status', ['Healthy', 'Unhealthy'] as const, 'Healthy', issues),
-    capacity: typeof capacity === 'number' ? capacity : 1,
-    ...(isObj(loc)
-      ? {
+    capacity: capacity ?? 1,
+    ...(loc === undefined
+      ? {}
+      : {
           locality: {
-            region: str(loc, 'region', issues),
-            zone: str(loc, 'zone', issues),
-            subzone: str(loc, 'subzone', issues),
+            region: str(loc, 'region', issues.at('locality')),
+            zone: str(loc, 'zone', issues.at('locality')),
+            subzone: str(loc, 'subzone', issues.at('locality')),
           },
-        }
-      : {}),
+        }),
     ...(waypoint === undefined ? {} : { waypoint }),
     ...(networkGateway === undefined ? {} : { networkGateway }),
     ...(applicationTunnel === undefined ? {} : { applicationTunnel }),
@@ -485,11 +653,57 @@ function workloadIn(o: Obj, issues: IssueList): Workload | undefined {
 
 const SCOPES: readonly LoadBalancerScope[] = ['Region', 'Zone', 'Subzone', 'Node', 'Cluster', 'Network'];
 
+function loadBalancerIn(v: unknown, issues: IssueList): LoadBalancer | undefined {
+  if (absent(v)) return undefined;
+  const lb = asMap(v, issues, 'loadBalancer', 'loadBalancer');
+  if (lb === undefined) return undefined;
+  const lbIssues = issues.at('loadBalancer');
+  onlyKnown(lb, LOAD_BALANCER_FIELDS, lbIssues);
+  const prefs: LoadBalancerScope[] = [];
+  list(lb, 'routingPreferences', lbIssues).forEach((p, i) => {
+    if (typeof p === 'string' && (SCOPES as readonly string[]).includes(p))
+      prefs.push(p as LoadBalancerScope);
+    else
+      lbIssues.add(
+        `routingPreferences[${i}]`,
+        'WORKLOAD_API_ERR_UNKNOWN_ENUM',
+        `unknown scope ${JSON.stringify(p)}`,
+      );
+  });
+  return {
+    routingPreferences: prefs,
+    mode: oneOf(lb, 'mode', ['Standard', 'Strict', 'Failover', 'Passthrough'] as const, 'Standard', lbIssues),
+    healthPolicy: oneOf(lb, 'healthPolicy', ['OnlyHealthy', 'AllowAll'] as const, 'OnlyHealthy', lbIssues),
+  };
+}
+
+function endpointsIn(v: unknown, issues: IssueList): EndpointJsonInput[] {
+  const endpoints: EndpointJsonInput[] = [];
+  if (absent(v)) return endpoints;
+  const eps = asMap(v, issues, 'endpoints', 'endpoints');
+  if (eps === undefined) return endpoints;
+  for (const [uid, value] of Object.entries(eps)) {
+    const path = `endpoints[${JSON.stringify(uid)}]`;
+    const ep = asMap(value, issues, path, 'an endpoint');
+    if (ep === undefined) continue;
+    const epIssues = issues.at(path);
+    onlyKnown(ep, ENDPOINT_FIELDS, epIssues);
+    const workloadUid = absent(field(ep, 'workloadUid')) ? uid : str(ep, 'workloadUid', epIssues);
+    endpoints.push({
+      workloadUid,
+      ports: portMapIn(field(ep, 'port'), issues, `${path}.port`),
+      status: oneOf(ep, 'status', ['Healthy', 'Unhealthy'] as const, 'Healthy', epIssues),
+    });
+  }
+  return endpoints;
+}
+
 function serviceIn(
   o: Obj,
   issues: IssueList,
 ): { service: Service; endpoints: readonly EndpointJsonInput[] } | undefined {
   const before = issues.issues.length;
+  onlyKnown(o, SERVICE_FIELDS, issues);
   const namespace = str(o, 'namespace', issues);
   const hostname = str(o, 'hostname', issues, true);
   const vips: NetworkAddress[] = [];
@@ -499,75 +713,36 @@ function serviceIn(
   });
   const cidrVips: NetworkCidr[] = [];
   list(o, 'cidrVips', issues).forEach((v, i) => {
-    const text = isObj(v) ? textOf(v, 'cidr') : undefined;
-    const c = text === undefined ? undefined : parseCidr(text);
-    if (c === undefined || !isObj(v)) {
-      issues.add(`cidrVips[${i}]`, 'WORKLOAD_API_ERR_BAD_PREFIX', 'expected { network, cidr: "ip/length" }');
+    const entry = asMap(v, issues, `cidrVips[${i}]`, 'a CIDR VIP');
+    if (entry === undefined) return;
+    const at = issues.at(`cidrVips[${i}]`);
+    onlyKnown(entry, CIDR_VIP_FIELDS, at);
+    const text = field(entry, 'cidr');
+    const c = typeof text === 'string' ? parseCidr(text) : undefined;
+    if (c === undefined) {
+      at.add('cidr', 'WORKLOAD_API_ERR_BAD_PREFIX', 'expected "ip/length"');
       return;
     }
-    const network = textOf(v, 'network') ?? '';
+    const network = str(entry, 'network', at);
     if (c.length === (isIpv6(c.address) ? 128 : 32)) vips.push({ network, address: c.address });
     else cidrVips.push({ network, address: c.address, length: c.length });
   });
-  let loadBalancer: LoadBalancer | undefined;
-  const lb = field(o, 'loadBalancer');
-  if (isObj(lb)) {
-    const lbIssues = issues.at('loadBalancer');
-    const prefs: LoadBalancerScope[] = [];
-    list(lb, 'routingPreferences', lbIssues).forEach((v, i) => {
-      if (typeof v === 'string' && (SCOPES as readonly string[]).includes(v))
-        prefs.push(v as LoadBalancerScope);
-      else
-        lbIssues.add(
-          `routingPreferences[${i}]`,
-          'WORKLOAD_API_ERR_UNKNOWN_ENUM',
-          `unknown scope ${JSON.stringify(v)}`,
-        );
-    });
-    loadBalancer = {
-      routingPreferences: prefs,
-      mode: oneOf(
-        lb,
-        'mode',
-        ['Standard', 'Strict', 'Failover', 'Passthrough'] as const,
-        'Standard',
-        lbIssues,
-      ),
-      healthPolicy: oneOf(lb, 'healthPolicy', ['OnlyHealthy', 'AllowAll'] as const, 'OnlyHealthy', lbIssues),
-    };
-  }
+  const loadBalancer = loadBalancerIn(field(o, 'loadBalancer'), issues);
   const waypoint = gatewayIn(field(o, 'waypoint'), issues.at('waypoint'));
   const weightedWaypoints: { destination: GatewayAddress; weight: number }[] = [];
   list(o, 'weightedWaypoints', issues).forEach((v, i) => {
-    const destination = isObj(v)
-      ? gatewayIn(field(v, 'destination'), issues.at(`weightedWaypoints[${i}].destination`))
-      : undefined;
-    const w = isObj(v) ? field(v, 'weight') : undefined;
-    const weight = typeof w === 'number' ? w : 0;
-    if (destination !== undefined) weightedWaypoints.push({ destination, weight });
+    const path = `weightedWaypoints[${i}]`;
+    const entry = asMap(v, issues, path, 'a weighted waypoint');
+    if (entry === undefined) return;
+    onlyKnown(entry, WEIGHTED_WAYPOINT_FIELDS, issues.at(path));
+    const destination = gatewayIn(field(entry, 'destination'), issues.at(`${path}.destination`), true);
+    const weight = uint32(field(entry, 'weight'), issues, `${path}.weight`, 'weight');
+    if (destination !== undefined && weight !== undefined) weightedWaypoints.push({ destination, weight });
   });
-  const endpoints: EndpointJsonInput[] = [];
-  const eps = field(o, 'endpoints');
-  if (isObj(eps)) {
-    for (const [uid, ep] of Object.entries(eps)) {
-      if (!isObj(ep)) continue;
-      endpoints.push({
-        workloadUid: textOf(ep, 'workloadUid') ?? uid,
-        ports: portMapIn(field(ep, 'port'), issues, `endpoints[${JSON.stringify(uid)}].port`),
-        status: oneOf(
-          ep,
-          'status',
-          ['Healthy', 'Unhealthy'] as const,
-          'Healthy',
-          issues.at(`endpoints[${JSON.stringify(uid)}]`),
-        ),
-      });
-    }
-  }
-  const ipFamilies =
-    field(o, 'ipFamilies') === undefined || field(o, 'ipFamilies') === null
-      ? undefined
-      : oneOf(o, 'ipFamilies', ['IPv4', 'IPv6', 'Dual'] as const, 'Dual', issues);
+  const endpoints = endpointsIn(field(o, 'endpoints'), issues);
+  const ipFamilies = absent(field(o, 'ipFamilies'))
+    ? undefined
+    : oneOf(o, 'ipFamilies', ['IPv4', 'IPv6', 'Dual'] as const, 'Dual', issues);
   const init = {
     name: str(o, 'name', issues),
     namespace,
@@ -575,7 +750,7 @@ function serviceIn(
     vips,
     cidrVips,
     ports: portMapIn(field(o, 'ports'), issues, 'ports'),
-    subjectAltNames: list(o, 'subjectAltNames', issues).map((v) => String(v)),
+    subjectAltNames: strings(o, 'subjectAltNames', issues),
     weightedWaypoints,
     canonical: bool(o, 'canonical', issues),
     ingressUseWaypoint: bool(o, 'ingressUseWaypoint', issues),
@@ -588,27 +763,49 @@ function serviceIn(
 }
 
 function stringMatchIn(v: unknown, issues: IssueList, path: string): StringMatch | undefined {
-  if (isObj(v)) {
-    const exact = textOf(v, 'Exact');
-    if (exact !== undefined) return { exact };
-    const prefix = textOf(v, 'Prefix');
-    if (prefix !== undefined) return { prefix };
-    const suffix = textOf(v, 'Suffix');
-    if (suffix !== undefined) return { suffix };
-    if ('Presence' in v) return { presence: true };
+  // serde's externally tagged enum (istio/ztunnel@62d82653:src/rbac.rs:257-263): exactly one key.
+  if (!isObj(v)) {
+    issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', 'expected {Exact|Prefix|Suffix: "..."} or {Presence: []}');
+    return undefined;
   }
-  issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', 'expected {Exact|Prefix|Suffix: "..."} or {Presence: []}');
-  return undefined;
+  onlyKnown(v, STRING_MATCH_FORMS, issues.at(path));
+  const forms = Object.keys(v).filter((k) => STRING_MATCH_FORMS.has(k));
+  const form = forms[0];
+  if (forms.length !== 1 || form === undefined) {
+    if (forms.length !== 0 || Object.keys(v).length === 0)
+      issues.add(
+        path,
+        'WORKLOAD_API_ERR_BAD_FILE',
+        'expected exactly one of Exact, Prefix, Suffix, Presence',
+      );
+    return undefined;
+  }
+  const value = field(v, form);
+  if (form === 'Presence') {
+    if (Array.isArray(value) && value.length === 0) return { presence: true };
+    issues.add(
+      `${path}.Presence`,
+      'WORKLOAD_API_ERR_BAD_FILE',
+      'Presence takes no value: write {Presence: []}',
+    );
+    return undefined;
+  }
+  if (typeof value !== 'string') {
+    issues.add(`${path}.${form}`, 'WORKLOAD_API_ERR_BAD_FILE', `${form} must be a string`);
+    return undefined;
+  }
+  return form === 'Exact' ? { exact: value } : form === 'Prefix' ? { prefix: value } : { suffix: value };
 }
 
-function matchIn(v: unknown, issues: IssueList): Partial<PolicyMatch> {
+function matchIn(v: unknown, issues: IssueList): Partial<AuthorizationMatch> {
   if (!isObj(v)) {
     issues.add('', 'WORKLOAD_API_ERR_BAD_FILE', 'a match must be a map');
     return {};
   }
-  const strings = (key: string): StringMatch[] =>
+  onlyKnown(v, MATCH_FIELDS, issues);
+  const stringMatches = (key: string): StringMatch[] =>
     list(v, key, issues).flatMap((m, i) => stringMatchIn(m, issues, `${key}[${i}]`) ?? []);
-  const cidrs = (key: string): PolicyIpPrefix[] =>
+  const cidrs = (key: string): IpPrefix[] =>
     list(v, key, issues).flatMap((m, i) => {
       const c = typeof m === 'string' ? parseCidr(m) : undefined;
       if (c === undefined)
@@ -618,21 +815,20 @@ function matchIn(v: unknown, issues: IssueList): Partial<PolicyMatch> {
   const ports = (key: string): number[] =>
     list(v, key, issues).map((p, i) => port(p, issues, `${key}[${i}]`));
   const sas = (key: string): { namespace: string; serviceAccount: string }[] =>
-    list(v, key, issues).flatMap((s) =>
-      isObj(s)
-        ? [
-            {
-              namespace: String(field(s, 'namespace') ?? ''),
-              serviceAccount: String(field(s, 'serviceAccount') ?? ''),
-            },
-          ]
-        : [],
-    );
+    list(v, key, issues).flatMap((s, i) => {
+      const sa = asMap(s, issues, `${key}[${i}]`, 'a service account match');
+      if (sa === undefined) return [];
+      const at = issues.at(`${key}[${i}]`);
+      onlyKnown(sa, SERVICE_ACCOUNT_FIELDS, at);
+      return [
+        { namespace: str(sa, 'namespace', at, true), serviceAccount: str(sa, 'serviceAccount', at, true) },
+      ];
+    });
   return {
-    namespaces: strings('namespaces'),
-    notNamespaces: strings('notNamespaces'),
-    principals: strings('principals'),
-    notPrincipals: strings('notPrincipals'),
+    namespaces: stringMatches('namespaces'),
+    notNamespaces: stringMatches('notNamespaces'),
+    principals: stringMatches('principals'),
+    notPrincipals: stringMatches('notPrincipals'),
     sourceIps: cidrs('sourceIps'),
     notSourceIps: cidrs('notSourceIps'),
     destinationIps: cidrs('destinationIps'),
@@ -644,32 +840,44 @@ function matchIn(v: unknown, issues: IssueList): Partial<PolicyMatch> {
   };
 }
 
-function policyIn(o: Obj, issues: IssueList): Policy | undefined {
+/** A list that must be a list: anything else is recorded, never read as empty (which would widen a DENY). */
+function nested(v: unknown, issues: IssueList, path: string, what: string): readonly unknown[] {
+  if (Array.isArray(v)) return v;
+  issues.add(path, 'WORKLOAD_API_ERR_BAD_FILE', `${what} must be a list`);
+  return EMPTY;
+}
+
+function policyIn(o: Obj, issues: IssueList): Authorization | undefined {
   const before = issues.issues.length;
+  onlyKnown(o, POLICY_FIELDS, issues);
   const name = str(o, 'name', issues, true);
-  const groups = list(o, 'rules', issues).map((g, gi) => ({
-    rules: (Array.isArray(g) ? g : []).map((r, ri) => ({
-      matches: (Array.isArray(r) ? r : []).map((m, mi) =>
+  // ztunnel's `Authorization` has no serde defaults (src/rbac.rs:34-42): name, namespace, scope, action
+  // and rules are required here too (dryRun defaults to false, which enforces).
+  const groups = list(o, 'rules', issues, true).map((g, gi) => ({
+    rules: nested(g, issues, `rules[${gi}]`, 'a rule (list of clauses)').map((r, ri) => ({
+      matches: nested(r, issues, `rules[${gi}][${ri}]`, 'a clause (list of matches)').map((m, mi) =>
         matchIn(m, issues.at(`rules[${gi}][${ri}][${mi}]`)),
       ),
     })),
   }));
   const init = {
     name,
-    namespace: str(o, 'namespace', issues),
-    scope: oneOf(o, 'scope', ['Global', 'Namespace', 'WorkloadSelector'] as const, 'Global', issues),
-    action: oneOf(o, 'action', ['Allow', 'Deny'] as const, 'Allow', issues),
+    namespace: str(o, 'namespace', issues, true),
+    scope: oneOf(o, 'scope', ['Global', 'Namespace', 'WorkloadSelector'] as const, 'Global', issues, true),
+    action: oneOf(o, 'action', ['Allow', 'Deny'] as const, 'Allow', issues, true),
     dryRun: bool(o, 'dryRun', issues),
     groups,
   };
-  return issues.issues.length > before ? undefined : createPolicy(init);
+  return issues.issues.length > before ? undefined : createAuthorization(init);
 }
 
 /**
  * Reads ztunnel's `LocalConfig` shape — `{ workloads, services, policies }`, the `LOCAL_XDS_PATH` file
- * format (see ztunnel examples/localhost.yaml) — into models, collecting every problem. Each local
- * workload's `services` map (`namespace/hostname` -> service port -> target port) becomes its endpoints;
- * a service's `endpoints` entries are merged into the workloads they name.
+ * format (istio/ztunnel@62d82653:src/xds.rs:551-568, examples/localhost.yaml) — into models, collecting
+ * every problem. Every object at every depth rejects fields it does not know (`<path>: unknown field`,
+ * with a suggestion for a likely typo). Each local workload's `services` map (`namespace/hostname` ->
+ * service port -> target port) becomes its endpoints; a service's `endpoints` entries are merged into the
+ * workloads they name.
  *
  * @param doc - The parsed YAML or JSON document.
  * @param issues - Where problems go (paths are prefixed `workloads[i]` etc.).
@@ -677,7 +885,8 @@ function policyIn(o: Obj, issues: IssueList): Policy | undefined {
  * @example
  * ```ts
  * const issues = createIssueList();
- * const models = localConfigFromJson(YAML.parse(text), issues);
+ * const models = localConfigFromJson({ workloads: [{ uid: 'u', serviceaccount: 'sleep' }] }, issues);
+ * issues.issues[0]; // { path: 'workloads[0].serviceaccount', message: 'unknown field (did you mean serviceAccount?)', ... }
  * ```
  */
 export function localConfigFromJson(doc: unknown, issues: IssueList = createIssueList()): LocalConfigModels {
@@ -685,25 +894,17 @@ export function localConfigFromJson(doc: unknown, issues: IssueList = createIssu
     issues.add('', 'WORKLOAD_API_ERR_BAD_FILE', 'expected a map with workloads, services and policies');
     return { workloads: EMPTY, services: EMPTY, policies: EMPTY };
   }
-  for (const key of Object.keys(doc)) {
-    if (key !== 'workloads' && key !== 'services' && key !== 'policies') {
-      issues.add(
-        key,
-        'WORKLOAD_API_ERR_BAD_FILE',
-        `unknown field ${key} (expected workloads, services, policies)`,
-      );
-    }
-  }
+  onlyKnown(doc, CONFIG_FIELDS, issues);
   const workloads: Workload[] = [];
   list(doc, 'workloads', issues).forEach((v, i) => {
-    const w = isObj(v) ? workloadIn(v, issues.at(`workloads[${i}]`)) : undefined;
-    if (!isObj(v)) issues.add(`workloads[${i}]`, 'WORKLOAD_API_ERR_BAD_FILE', 'a workload must be a map');
+    const o = asMap(v, issues, `workloads[${i}]`, 'a workload');
+    const w = o === undefined ? undefined : workloadIn(o, issues.at(`workloads[${i}]`));
     if (w !== undefined) workloads.push(w);
   });
   const services: Service[] = [];
   list(doc, 'services', issues).forEach((v, i) => {
-    const s = isObj(v) ? serviceIn(v, issues.at(`services[${i}]`)) : undefined;
-    if (!isObj(v)) issues.add(`services[${i}]`, 'WORKLOAD_API_ERR_BAD_FILE', 'a service must be a map');
+    const o = asMap(v, issues, `services[${i}]`, 'a service');
+    const s = o === undefined ? undefined : serviceIn(o, issues.at(`services[${i}]`));
     if (s === undefined) return;
     services.push(s.service);
     // Explicit endpoints become entries in the named workloads' services maps.
@@ -730,10 +931,10 @@ export function localConfigFromJson(doc: unknown, issues: IssueList = createIssu
       });
     }
   });
-  const policies: Policy[] = [];
+  const policies: Authorization[] = [];
   list(doc, 'policies', issues).forEach((v, i) => {
-    const p = isObj(v) ? policyIn(v, issues.at(`policies[${i}]`)) : undefined;
-    if (!isObj(v)) issues.add(`policies[${i}]`, 'WORKLOAD_API_ERR_BAD_FILE', 'a policy must be a map');
+    const o = asMap(v, issues, `policies[${i}]`, 'a policy');
+    const p = o === undefined ? undefined : policyIn(o, issues.at(`policies[${i}]`));
     if (p !== undefined) policies.push(p);
   });
   return { workloads, services, policies };

@@ -1,6 +1,6 @@
 /**
  * Endpoint choice for a service, ztunnel's `load_balance` and `find_upstream_from_service`
- * (src/state.rs:335-509; shared spec workload-api-and-redirect.md §A.6).
+ * (istio/ztunnel@62d82653:src/state.rs:335-509).
  * @module
  */
 import type { Service } from '../codec/service.js';

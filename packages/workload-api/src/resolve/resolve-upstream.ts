@@ -1,8 +1,8 @@
 /**
- * Where an outbound connection goes: ztunnel's outbound `build_request` (src/proxy/outbound.rs:589-783)
- * with `fetch_upstream`, `fetch_waypoint`, `fetch_network_gateway` and `pick_workload_destination`
- * (src/state.rs), against what the store holds. Shared spec workload-api-and-redirect.md §A.6-A.7 and
- * hbone.md §5.1.
+ * Where an outbound connection goes: ztunnel's outbound `build_request`
+ * (istio/ztunnel@62d82653:src/proxy/outbound.rs:589-783) with `fetch_upstream`, `fetch_waypoint`, `fetch_network_gateway` and
+ * `pick_workload_destination` (istio/ztunnel@62d82653:src/state.rs), against what the store holds. The table of cases is in
+ * docs/workload-api.md, "Upstream choice".
  * @module
  */
 import { type Err, err, ok, type Result } from 'neverthrow';

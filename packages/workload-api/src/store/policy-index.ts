@@ -1,12 +1,12 @@
 /**
- * Policy indexes as ztunnel's `PolicyStore` keeps them (src/state/policy.rs; shared spec §A.3): by
+ * Authorization indexes as ztunnel's `PolicyStore` keeps them (istio/ztunnel@62d82653:src/state/policy.rs): by
  * `namespace/name`, plus the policy names per namespace for NAMESPACE scope and under `""` for GLOBAL
  * scope. WORKLOAD_SELECTOR policies are indexed only by name: workloads list them.
  * @module
  */
-import type { Policy } from '../codec/policy.js';
+import type { Authorization } from '../codec/authorization.js';
 
-function scopeKey(p: Policy): string | undefined {
+function scopeKey(p: Authorization): string | undefined {
   return p.scope === 'Global' ? '' : p.scope === 'Namespace' ? p.namespace : undefined;
 }
 
@@ -21,11 +21,11 @@ function scopeKey(p: Policy): string | undefined {
  * ```
  */
 export class PolicyIndex {
-  readonly byKey: Map<string, Policy> = new Map();
+  readonly byKey: Map<string, Authorization> = new Map();
   private readonly byNamespace = new Map<string, Set<string>>();
 
   /** Inserts or replaces a policy under `key`; returns the one it replaced. */
-  insert(key: string, policy: Policy): Policy | undefined {
+  insert(key: string, policy: Authorization): Authorization | undefined {
     const prev = this.remove(key);
     const ns = scopeKey(policy);
     if (ns !== undefined) {
@@ -41,7 +41,7 @@ export class PolicyIndex {
   }
 
   /** Removes a policy; returns it. */
-  remove(key: string): Policy | undefined {
+  remove(key: string): Authorization | undefined {
     const prev = this.byKey.get(key);
     if (prev === undefined) return undefined;
     this.byKey.delete(key);

@@ -1,6 +1,6 @@
 /**
- * Service indexes as ztunnel's `ServiceStore` keeps them (src/state/service.rs:437-907; shared spec
- * §A.5): by hostname (one service per namespace), by VIP, by CIDR VIP (longest prefix, checked when the
+ * Service indexes as ztunnel's `ServiceStore` keeps them (istio/ztunnel@62d82653:src/state/service.rs:437-907): by
+ * hostname (one service per namespace), by VIP, by CIDR VIP (longest prefix, checked when the
  * exact VIP misses), endpoints per service, and endpoints staged while their service has not arrived.
  * @module
  */

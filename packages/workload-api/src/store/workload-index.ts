@@ -1,6 +1,6 @@
 /**
- * Workload indexes as ztunnel's `WorkloadStore` keeps them (src/state/workload.rs:727-884; shared spec
- * §A.5): by uid, by `network/ip` (skipping HOST_NETWORK workloads, with a ranked winner when several
+ * Workload indexes as ztunnel's `WorkloadStore` keeps them (istio/ztunnel@62d82653:src/state/workload.rs:727-884): by
+ * uid, by `network/ip` (skipping HOST_NETWORK workloads, with a ranked winner when several
  * workloads claim one address), by (namespace, service account) for workloads on the local node, and
  * by hostname for the rare hostname-only workloads.
  * @module

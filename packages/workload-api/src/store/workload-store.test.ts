@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { echo, ECHO as HOST, ECHO_KEY as KEY, pod } from '../../test/helpers.js';
-import { createPolicy } from '../codec/policy.js';
+import { createAuthorization } from '../codec/authorization.js';
 import { createService } from '../codec/service.js';
 import { createWorkload, type Workload } from '../codec/workload.js';
 import { createWorkloadStore, type StoreChange } from './workload-store.js';
@@ -219,14 +219,14 @@ describe('service indexes and endpoints', () => {
 describe('policy indexes', () => {
   it('indexes by key, namespace and global scope; workloads reference selector policies', () => {
     const store = createWorkloadStore();
-    const ns = createPolicy({ name: 'ns-allow', namespace: 'default', scope: 'Namespace' });
-    const global = createPolicy({
+    const ns = createAuthorization({ name: 'ns-allow', namespace: 'default', scope: 'Namespace' });
+    const global = createAuthorization({
       name: 'global-deny',
       namespace: 'istio-system',
       scope: 'Global',
       action: 'Deny',
     });
-    const sel = createPolicy({ name: 'sel', namespace: 'default', scope: 'WorkloadSelector' });
+    const sel = createAuthorization({ name: 'sel', namespace: 'default', scope: 'WorkloadSelector' });
     const w = pod('a', '10.0.0.1', { authorizationPolicies: ['default/sel', 'default/missing'] });
     store.apply({ resources: [ns, global, sel, w] });
     expect(store.policy('default/sel')).toBe(sel);
@@ -235,7 +235,7 @@ describe('policy indexes', () => {
     expect(store.policiesFor(w)).toEqual([ns, global, sel]); // the unknown name is skipped
     // Changing scope moves it between indexes (policy.rs rbac_change_scope).
     store.apply({
-      resources: [createPolicy({ name: 'ns-allow', namespace: 'default', scope: 'WorkloadSelector' })],
+      resources: [createAuthorization({ name: 'ns-allow', namespace: 'default', scope: 'WorkloadSelector' })],
     });
     expect(store.policiesInNamespace('default')).toEqual([]);
     store.apply({ removed: [{ kind: 'policy', name: 'istio-system/global-deny' }] });

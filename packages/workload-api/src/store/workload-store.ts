@@ -1,13 +1,12 @@
 /**
  * `createWorkloadStore()`: the mesh model a proxy needs, fed by delta updates and indexed the way ztunnel
- * indexes it (shared spec workload-api-and-redirect.md §A.4-A.5; ztunnel src/xds.rs apply_prepared,
- * src/state/{workload,service,policy}.rs).
+ * indexes it (istio/ztunnel@62d82653:src/xds.rs `apply_prepared`, src/state/{workload,service,policy}.rs).
  * @module
  */
 import type { Result } from 'neverthrow';
+import type { Authorization } from '../codec/authorization.js';
 import type { RouteError } from '../codec/errors.js';
 import { parseNamespacedHostname } from '../codec/network.js';
-import type { Policy } from '../codec/policy.js';
 import type { MeshResource } from '../codec/resource.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
@@ -57,7 +56,12 @@ export type StoreChange =
       readonly previous?: Workload;
     }
   | { readonly kind: 'service'; readonly name: string; readonly value?: Service; readonly previous?: Service }
-  | { readonly kind: 'policy'; readonly name: string; readonly value?: Policy; readonly previous?: Policy };
+  | {
+      readonly kind: 'policy';
+      readonly name: string;
+      readonly value?: Authorization;
+      readonly previous?: Authorization;
+    };
 
 /** The net effect of one {@link WorkloadStore.apply}. */
 export interface StoreChanges {
@@ -171,16 +175,16 @@ export interface WorkloadStore {
   findHostname(namespace: string, hostname: string): Service | Workload | undefined;
 
   /** The policy with this `namespace/name` key. */
-  policy(key: string): Policy | undefined;
+  policy(key: string): Authorization | undefined;
   /** The policies scoped to a namespace; `""` gives the GLOBAL ones. */
-  policiesInNamespace(namespace: string): readonly Policy[];
+  policiesInNamespace(namespace: string): readonly Authorization[];
   /**
    * Every policy that applies to a workload, as ztunnel's `assert_rbac` collects them: its namespace's,
    * the global ones, then its `authorizationPolicies` (names not in the store are skipped).
    */
-  policiesFor(workload: Workload): readonly Policy[];
+  policiesFor(workload: Workload): readonly Authorization[];
   /** Every policy, in insertion order. */
-  policies(): IterableIterator<Policy>;
+  policies(): IterableIterator<Authorization>;
 
   /**
    * Chooses where an outbound connection goes, as ztunnel's outbound `build_request`; see
@@ -448,8 +452,8 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
   // One resolver per store: nothing is allocated per connection but the answer.
   const resolve = upstreamResolver(store, fastPath);
 
-  function resolvePolicies(names: readonly string[]): readonly Policy[] {
-    const out: Policy[] = [];
+  function resolvePolicies(names: readonly string[]): readonly Authorization[] {
+    const out: Authorization[] = [];
     for (const name of names) {
       const p = policies.byKey.get(name);
       // A name the control plane has not sent (yet) is skipped, as ztunnel does with a warning.

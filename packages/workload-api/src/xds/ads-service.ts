@@ -1,7 +1,7 @@
 /**
  * The gRPC method `envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources` for
- * @grpc/grpc-js, with protobuf-es (de)serializers: what istiod serves and ztunnel calls (shared spec
- * workload-api-and-redirect.md §A.4; envoy ads.proto).
+ * @grpc/grpc-js, with protobuf-es (de)serializers: what istiod serves and ztunnel calls
+ * (istio/istio@86c9f01f:pilot/pkg/xds/delta.go, istio/ztunnel@62d82653:src/xds/client.rs; envoyproxy/envoy api/envoy/service/discovery/v3/ads.proto).
  * @module
  */
 import { fromBinary, toBinary } from '@bufbuild/protobuf';

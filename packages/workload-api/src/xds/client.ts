@@ -1,8 +1,9 @@
 /**
- * The delta ADS client ztunnel runs against istiod (ztunnel src/xds/client.rs; shared spec
- * workload-api-and-redirect.md §A.4): subscribes to Address and Authorization, applies each response to a
- * store (good resources applied, bad ones NACKed by name), ACKs with the nonce, reconnects with backoff
- * and `initial_resource_versions`, and fetches `network/ip` names on demand.
+ * The delta ADS client ztunnel runs against istiod (istio/ztunnel@62d82653:src/xds/client.rs): subscribes
+ * to Address and Authorization, applies each response to a store (good resources applied, bad ones NACKed
+ * by name), ACKs with the nonce, reconnects with backoff and `initial_resource_versions`, and fetches
+ * `network/ip` names on demand. Its events go to `node:diagnostics_channel` (./diagnostics.ts) and to the
+ * per-instance hook {@link XdsClient.on}.
  * @module
  */
 import { create } from '@bufbuild/protobuf';
@@ -14,12 +15,12 @@ import {
   Metadata,
   type StatusObject,
 } from '@grpc/grpc-js';
+import type { Authorization } from '../codec/authorization.js';
 import type { DecodeOptions } from '../codec/decode.js';
 import { decodeResource } from '../codec/decode.js';
 import { WorkloadApiError } from '../codec/errors.js';
 import { createInterner } from '../codec/issues.js';
 import { setOwnKey } from '../codec/own-key.js';
-import type { Policy } from '../codec/policy.js';
 import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from '../codec/resource.js';
 import type { Node } from '../gen/envoy/config/core/v3/base_pb.js';
 import {
@@ -29,6 +30,7 @@ import {
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { RemovedRef, WorkloadStore } from '../store/workload-store.js';
 import { DELTA_ADS_PATH, deltaAdsMethod } from './ads-service.js';
+import { debug, publish } from './diagnostics.js';
 import { createListeners } from './listeners.js';
 import { ztunnelNodeFromEnv } from './node.js';
 
@@ -91,6 +93,13 @@ export interface XdsClientOptions {
   readonly signal?: AbortSignal;
 }
 
+const CHANNEL_OF = {
+  connected: 'clientConnected',
+  disconnected: 'clientDisconnected',
+  ack: 'clientAck',
+  nack: 'clientNack',
+} as const;
+
 /** A running delta xDS client. */
 export interface XdsClient {
   /**
@@ -109,7 +118,11 @@ export interface XdsClient {
   ): Promise<void>;
   /** The name -> version map of resources held for a type, as sent in `initial_resource_versions`. */
   knownResources(typeUrl: string): ReadonlyMap<string, string>;
-  /** Subscribes to an event; returns the unsubscribe function. */
+  /**
+   * Subscribes to this client's events; returns the unsubscribe function. The same events, for every
+   * client in the process, are on the `ambient-kit:workload-api:xds-client:*` diagnostics channels. A
+   * listener that throws is reported on the `listener-error` channel and does not disturb the stream.
+   */
   on<E extends keyof XdsClientEvents>(event: E, listener: (payload: XdsClientEvents[E]) => void): () => void;
   /** Whether a stream is currently open. */
   readonly connected: boolean;
@@ -204,6 +217,13 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     'grpc.max_receive_message_length': options.maxReceiveBytes ?? 200 * 1024 * 1024,
   });
   const events = createListeners<XdsClientEvents>();
+  const address = options.address;
+  /** Every event goes to its diagnostics channel and to the instance's `on` listeners. */
+  function emit<E extends keyof XdsClientEvents>(event: E, payload: XdsClientEvents[E]): void {
+    const channel = CHANNEL_OF[event];
+    publish(channel, () => ({ address, ...payload }) as never);
+    events.emit(event, payload);
+  }
 
   // ztunnel `State.known_resources`: type -> name -> last version the server sent (and we accepted).
   const known = new Map<string, Map<string, string>>(typeUrls.map((t) => [t, new Map()]));
@@ -263,14 +283,16 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
       // A stream that worked reconnects at once (ztunnel resets to INITIAL_BACKOFF after a stream that
       // ended normally); failed connection attempts back off exponentially.
       backoffMs = received ? initialBackoffMs : Math.min(maxBackoffMs, backoffMs * 2);
-      events.emit('disconnected', { error, backoffMs });
+      debug('xDS client %s: stream ended (%s), reconnecting in %d ms', address, error.message, backoffMs);
+      emit('disconnected', { error, backoffMs });
       timer = setTimeout(connect, backoffMs);
     };
     thisCall.on('data', (res: DeltaDiscoveryResponse) => {
       if (!received) {
         received = true;
         streamOpen = true;
-        events.emit('connected', { attempt });
+        debug('xDS client %s: connected (attempt %d)', address, attempt);
+        emit('connected', { attempt });
       }
       handleResponse(res);
     });
@@ -303,7 +325,7 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
       return;
     }
     const rejected: RejectedResource[] = [];
-    const models: (AddressResource | Policy)[] = [];
+    const models: (AddressResource | Authorization)[] = [];
     const accepted: { name: string; version: string }[] = [];
     for (const r of res.resources) {
       const body = r.resource;
@@ -331,18 +353,21 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
         : res.removedResources;
     try {
       store.apply({ resources: models, removed });
-    } catch (e) {
+    } catch (error) {
       // Only a store listener can throw here; the store itself is consistent, so carry on.
-      process.emitWarning(
-        `store listener threw while applying xDS: ${e instanceof Error ? e.message : String(e)}`,
+      debug(
+        'xDS client %s: a store listener threw: %s',
+        address,
+        error instanceof Error ? error.message : String(error),
       );
+      publish('listenerError', () => ({ event: 'store', error }));
     }
     // Known versions are updated after the store, and never for rejected resources, so a reconnect makes
     // the server resend them (client.rs:172-203).
     for (const name of res.removedResources) versions.delete(name);
     for (const a of accepted) versions.set(a.name, a.version);
     // A demanded `network/ip` comes back under the resource's own name with the address among its
-    // aliases (istio pilot/pkg/xds/workload.go appendAddress), or in removed_resources when unknown.
+    // aliases (istio/istio@86c9f01f:pilot/pkg/xds/workload.go appendAddress), or in removed_resources when unknown.
     if (pendingDemands.size > 0) {
       for (const name of res.removedResources) notifyDemand(name);
       for (const r of res.resources) {
@@ -359,11 +384,12 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
           errorDetail: { message: rejected.map((r) => `${r.name}: ${r.error.message}`).join('; ') },
         }),
       );
-      events.emit('nack', { typeUrl, nonce: res.nonce, rejected });
+      debug('xDS client %s: NACK %s %s: %d rejected', address, typeUrl, res.nonce, rejected.length);
+      emit('nack', { typeUrl, nonce: res.nonce, rejected });
       return;
     }
     send(create(DeltaDiscoveryRequestSchema, { typeUrl, responseNonce: res.nonce }));
-    events.emit('ack', {
+    emit('ack', {
       typeUrl,
       nonce: res.nonce,
       applied: models.length,

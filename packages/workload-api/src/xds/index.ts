@@ -1,16 +1,16 @@
 /**
- * `@ambient-kit/workload-api/xds`: both ends of the delta xDS stream on @grpc/grpc-js. A client that keeps
- * a store in sync with istiod as ztunnel does, a server that serves a store to any number of ztunnel-like
- * clients, and a file source (ztunnel's `LOCAL_XDS_PATH` shape plus Kubernetes AuthorizationPolicies)
- * for an embedded control plane.
+ * `@ambient-kit/workload-api/xds`: both ends of the delta xDS stream on @grpc/grpc-js, an optional peer
+ * dependency needed only by this entry point (`npm install @grpc/grpc-js`). A client that keeps a store in
+ * sync with istiod as ztunnel does, and a server that serves a store to any number of ztunnel-like
+ * clients. Their events are on the `ambient-kit:workload-api:*` diagnostics channels. The file source of
+ * an embedded control plane (`watchMeshFile`) is in `@ambient-kit/control-plane`.
  *
  * @example
  * ```ts
  * import { createWorkloadStore } from '@ambient-kit/workload-api';
- * import { createXdsClient, createXdsServer, watchMeshFile } from '@ambient-kit/workload-api/xds';
+ * import { createXdsClient, createXdsServer } from '@ambient-kit/workload-api/xds';
  *
  * const meshStore = createWorkloadStore();
- * await watchMeshFile({ path: 'mesh.yaml', store: meshStore });
  * const server = createXdsServer({ store: meshStore });
  * const port = await server.listen('127.0.0.1:0');
  *
@@ -29,21 +29,23 @@ export {
   type XdsClientOptions,
 } from './client.js';
 export {
-  loadMeshFile,
-  type MeshFileContents,
-  type MeshFileEvents,
-  type MeshFileOptions,
-  type MeshFileWatcher,
-  parseMeshFile,
-  type SkippedPolicy,
-  type WatchMeshFileOptions,
-  watchMeshFile,
-} from './mesh-file.js';
+  type ListenerErrorEvent,
+  WORKLOAD_API_CHANNELS,
+  type XdsClientAckEvent,
+  type XdsClientConnectedEvent,
+  type XdsClientDisconnectedEvent,
+  type XdsClientNackEvent,
+  type XdsServerAckEvent,
+  type XdsServerConnectedEvent,
+  type XdsServerDisconnectedEvent,
+  type XdsServerNackEvent,
+  type XdsServerPushEvent,
+  type XdsServerUnservedTypeEvent,
+} from './diagnostics.js';
 export { type ZtunnelNodeOptions, ztunnelNode, ztunnelNodeFromEnv } from './node.js';
 export {
   createXdsServer,
   type XdsServer,
   type XdsServerClient,
-  type XdsServerEvents,
   type XdsServerOptions,
 } from './server.js';

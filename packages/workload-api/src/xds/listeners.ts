@@ -1,8 +1,10 @@
 /**
- * A minimal typed listener registry for the xDS client and server events. A throwing listener is
- * isolated: it cannot break the stream that emitted the event.
+ * A minimal typed listener registry for the per-instance hook of the xDS client (`XdsClient.on`). A
+ * throwing listener is isolated: it cannot break the stream that emitted the event; the error goes to the
+ * `listener-error` diagnostics channel and the debug log, never to stderr.
  * @module
  */
+import { debug, publish } from './diagnostics.js';
 
 /** Event name -> payload. */
 export type EventMap = object;
@@ -40,14 +42,14 @@ export function createListeners<M extends EventMap>(): Listeners<M> {
       for (const fn of map.get(event) ?? []) {
         try {
           (fn as (p: typeof payload) => void)(payload);
-        } catch (e) {
+        } catch (error) {
           // Report the listener bug without unwinding the protocol code that emitted the event.
-          process.emitWarning(
-            `${String(event)} listener threw: ${e instanceof Error ? e.message : String(e)}`,
-            {
-              code: 'AMBIENT_KIT_LISTENER',
-            },
+          debug(
+            '%s listener threw: %s',
+            String(event),
+            error instanceof Error ? error.message : String(error),
           );
+          publish('listenerError', () => ({ event: `xds-client:${String(event)}`, error }));
         }
       }
     },

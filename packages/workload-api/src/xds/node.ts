@@ -1,5 +1,5 @@
 /**
- * The xDS `Node` ztunnel sends (ztunnel src/xds/client.rs `Config::node`; shared spec §A.4).
+ * The xDS `Node` ztunnel sends (istio/ztunnel@62d82653:src/xds/client.rs `Config::node`, src/config.rs).
  * @module
  */
 import { create, type JsonObject, type JsonValue } from '@bufbuild/protobuf';

@@ -1,13 +1,15 @@
 /**
  * A delta ADS server that serves a {@link WorkloadStore} to any number of clients, the way istiod's
- * workload generator serves ztunnels (istio pilot/pkg/xds/workload.go; shared spec §A.4): wildcard and
- * on-demand (`network/ip` alias) subscriptions, `initial_resource_versions` honoured on reconnect, only
- * changed resources pushed, ACKs and NACKs reported.
+ * workload generator serves ztunnels (istio/istio@86c9f01f:pilot/pkg/xds/workload.go, delta.go): wildcard
+ * and on-demand (`network/ip` alias) subscriptions, `resource_names_unsubscribe` by name or alias,
+ * `initial_resource_versions` honoured on reconnect, only changed resources pushed, ACKs and NACKs
+ * reported on `node:diagnostics_channel` (./diagnostics.ts).
  * @module
  */
 import { createHash } from 'node:crypto';
 import { create } from '@bufbuild/protobuf';
 import {
+  status as GrpcStatus,
   type handleBidiStreamingCall,
   Server,
   type ServerCredentials,
@@ -33,7 +35,7 @@ import {
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { StoreChanges, WorkloadStore } from '../store/workload-store.js';
 import { aggregatedDiscoveryService } from './ads-service.js';
-import { createListeners } from './listeners.js';
+import { debug, publish } from './diagnostics.js';
 
 /** What the server knows about one connected client. */
 export interface XdsServerClient {
@@ -48,31 +50,6 @@ export interface XdsServerClient {
   >;
 }
 
-/** Events of an {@link XdsServer}. */
-export interface XdsServerEvents {
-  /** A client sent its first request. */
-  readonly connected: { readonly clientId: number; readonly node?: Node };
-  /** A client's stream ended. */
-  readonly disconnected: { readonly clientId: number };
-  /** A response was sent. */
-  readonly push: {
-    readonly clientId: number;
-    readonly typeUrl: string;
-    readonly nonce: string;
-    readonly resources: number;
-    readonly removed: number;
-  };
-  /** A client ACKed a response. */
-  readonly ack: { readonly clientId: number; readonly typeUrl: string; readonly nonce: string };
-  /** A client NACKed a response; `message` is its `error_detail.message`. */
-  readonly nack: {
-    readonly clientId: number;
-    readonly typeUrl: string;
-    readonly nonce: string;
-    readonly message: string;
-  };
-}
-
 /** Options for {@link createXdsServer}. */
 export interface XdsServerOptions {
   /** The mesh to serve; the server follows its `change` events. */
@@ -81,6 +58,21 @@ export interface XdsServerOptions {
   readonly maxReceiveBytes?: number;
   /** Largest response sent. Default 200 MiB, ztunnel's receive limit. */
   readonly maxSendBytes?: number;
+  /**
+   * How a request for a type URL other than Address and Authorization is answered. istiod hands such a
+   * type to its `api` generator (istio/istio@86c9f01f:pilot/pkg/xds/xdsgen.go:95-106), which answers an
+   * authorized caller with an empty response, "to not break waiting code"
+   * (pilot/pkg/networking/apigen/apigen.go:83-88), and, since ENABLE_XDS_API_GENERATOR_AUTH (default on,
+   * pilot/pkg/features/pilot.go:106-109), ends the stream of a caller without a verified root-namespace
+   * identity with UNAUTHENTICATED (apigen.go:147-164).
+   *
+   * - `'empty'` (default): the answer an authorized caller (a ztunnel in `istio-system`) gets: a response
+   *   with no resources, the requested names in `removed_resources` (delta.go `pushDeltaXds`), sent for
+   *   the first request of the type and for every later subscription change; ACKs are not answered.
+   * - `'unauthenticated'`: the answer an unauthenticated caller gets: the stream ends with gRPC status
+   *   UNAUTHENTICATED.
+   */
+  readonly unservedTypes?: 'empty' | 'unauthenticated';
 }
 
 /** A running delta xDS server. */
@@ -96,8 +88,8 @@ export interface XdsServer {
   addTo(server: Server): void;
   /** The connected clients. */
   clients(): readonly XdsServerClient[];
-  /** Subscribes to an event; returns the unsubscribe function. */
-  on<E extends keyof XdsServerEvents>(event: E, listener: (payload: XdsServerEvents[E]) => void): () => void;
+  /** Unique per server in this process: the `serverId` of its diagnostics channel messages. */
+  readonly id: number;
   /** Ends every stream, stops following the store, and stops the server started by {@link XdsServer.listen}. Final. */
   close(): Promise<void>;
 }
@@ -111,7 +103,15 @@ interface Cached {
 
 interface TypeState {
   wildcard: boolean;
+  /** Names and aliases the client subscribed to (and names it claimed in initial_resource_versions). */
   readonly subscribed: Set<string>;
+  /**
+   * Resources tracked because a subscribed alias resolved to them, with those aliases. istiod adds such a
+   * resource's name to the watched names (workload.go `generateDeltasOndemand`: `subs.Merge(have)`), so
+   * it keeps being pushed when its address changes; remembering the aliases lets an unsubscribe of the
+   * alias stop it.
+   */
+  readonly viaAlias: Map<string, Set<string>>;
   /** name -> version the client holds (claimed in initial_resource_versions or sent by us). */
   readonly sent: Map<string, string>;
 }
@@ -125,7 +125,8 @@ interface Stream {
   open: boolean;
 }
 
-const SERVED = [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL] as const;
+const SERVED: ReadonlySet<string> = new Set([ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL]);
+let nextServerId = 0;
 
 function typeOf(resource: MeshResource): string {
   return resource.kind === 'policy' ? AUTHORIZATION_TYPE_URL : ADDRESS_TYPE_URL;
@@ -136,7 +137,7 @@ function toCached(resource: MeshResource): Cached {
   const value = resource.kind === 'policy' ? encodeAuthorization(resource) : encodeAddress(resource);
   const name = resourceName(resource);
   const aliases = resource.kind === 'policy' ? [] : resourceAliases(resource);
-  // istiod versions each resource by a hash of its encoding (pilot/pkg/model/service.go:1180-1184).
+  // istiod versions each resource by a hash of its encoding (istio/istio@86c9f01f:pilot/pkg/model/service.go).
   const version = createHash('sha256').update(value).digest('base64url').slice(0, 22);
   return {
     name,
@@ -146,29 +147,42 @@ function toCached(resource: MeshResource): Cached {
   };
 }
 
+/** Whether a non-wildcard client still tracks `name` (by name, by a current alias, or via an alias). */
+function tracks(ts: TypeState, name: string, aliases: readonly string[]): boolean {
+  return ts.subscribed.has(name) || ts.viaAlias.has(name) || aliases.some((a) => ts.subscribed.has(a));
+}
+
 /**
  * Creates a delta ADS server for a store. Nothing is encoded until the first client connects; from then
  * on every store change is re-encoded once and pushed to the clients that hold or want the resource.
  *
- * Subscriptions (Envoy delta xDS semantics, as istiod applies them to ztunnel): a first request with
- * empty subscribe and unsubscribe lists (or `*` in subscribe) is a wildcard subscription; names (a
- * resource name or a `network/ip` alias) subscribe on demand, and names that match nothing come back in
- * `removed_resources`. `initial_resource_versions` on a reconnect suppresses resources the client already
- * has at that version and triggers removals for names the server no longer has. The first request of
- * each type always gets a response, possibly empty, so clients become ready.
+ * Subscriptions follow Envoy's delta xDS protocol as istiod applies it to ztunnel
+ * (istio/istio@86c9f01f:pilot/pkg/xds/delta.go `deltaWatchedResources`, workload.go): a first request with
+ * empty subscribe and unsubscribe lists (or `*` in subscribe) is a wildcard subscription; names (a resource
+ * name or a `network/ip` alias) subscribe on demand, and names that match nothing come back in
+ * `removed_resources`. `resource_names_unsubscribe` stops the pushes of what the name (or alias) brought
+ * in, unless a wildcard or another subscribed name still covers it; the server sends no removal for it
+ * (the client drops it itself). A request that changes a non-wildcard subscription is always answered,
+ * possibly with an empty response (workload.go: "We need to respond for requests, even if we have nothing
+ * to respond with"). `initial_resource_versions` on a reconnect suppresses resources the client already
+ * has at that version and triggers removals for names the server no longer has. The first request of each
+ * type always gets a response, so clients become ready. Other type URLs: see
+ * {@link XdsServerOptions.unservedTypes}.
  *
  * @param options - The store and limits.
  * @returns The server (call {@link XdsServer.listen} or {@link XdsServer.addTo}).
  * @example
  * ```ts
+ * import diagnosticsChannel from 'node:diagnostics_channel';
  * const server = createXdsServer({ store });
  * const port = await server.listen('127.0.0.1:15010');
- * server.on('nack', (n) => console.warn(`client ${n.clientId} rejected: ${n.message}`));
+ * diagnosticsChannel.subscribe(WORKLOAD_API_CHANNELS.serverNack, (m) => console.warn(m));
  * ```
  */
 export function createXdsServer(options: XdsServerOptions): XdsServer {
   const store = options.store;
-  const events = createListeners<XdsServerEvents>();
+  const serverId = ++nextServerId;
+  const unservedTypes = options.unservedTypes ?? 'empty';
   const streams = new Set<Stream>();
   let cache: Map<string, Map<string, Cached>> | undefined;
   const aliasIndex = new Map<string, Set<string>>();
@@ -193,7 +207,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
 
   function ensureCache(): Map<string, Map<string, Cached>> {
     if (cache !== undefined) return cache;
-    const built = new Map<string, Map<string, Cached>>(SERVED.map((t) => [t, new Map()]));
+    const built = new Map<string, Map<string, Cached>>([...SERVED].map((t) => [t, new Map()]));
     const add = (r: MeshResource): void => {
       const c = toCached(r);
       built.get(typeOf(r))?.set(c.name, c);
@@ -217,8 +231,24 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     const ts = stream.types.get(typeUrl);
     if (ts === undefined) return;
     const nonce = `${stream.id}-${++stream.nonce}`;
-    for (const c of resources) ts.sent.set(c.name, c.version);
-    for (const name of removed) ts.sent.delete(name);
+    for (const c of resources) {
+      ts.sent.set(c.name, c.version);
+      if (ts.wildcard || ts.subscribed.has(c.name)) continue;
+      // Sent because a subscribed alias resolved to it: remember which.
+      for (const a of c.aliases) {
+        if (!ts.subscribed.has(a)) continue;
+        let via = ts.viaAlias.get(c.name);
+        if (via === undefined) {
+          via = new Set();
+          ts.viaAlias.set(c.name, via);
+        }
+        via.add(a);
+      }
+    }
+    for (const name of removed) {
+      ts.sent.delete(name);
+      ts.viaAlias.delete(name);
+    }
     stream.call.write(
       create(DeltaDiscoveryResponseSchema, {
         typeUrl,
@@ -227,13 +257,22 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         removedResources: [...removed],
       }),
     );
-    events.emit('push', {
+    debug(
+      'xDS server %d: push %s to client %d: %d resources, %d removed',
+      serverId,
+      typeUrl,
+      stream.id,
+      resources.length,
+      removed.length,
+    );
+    publish('serverPush', () => ({
+      serverId,
       clientId: stream.id,
       typeUrl,
       nonce,
-      resources: resources.length,
-      removed: removed.length,
-    });
+      resources: resources.map((c) => c.name),
+      removed: [...removed],
+    }));
   }
 
   /** Resources a requested name stands for: the resource of that name, else those with that alias. */
@@ -252,25 +291,102 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     return out;
   }
 
+  /**
+   * Applies `resource_names_unsubscribe`. A wildcard subscription still covers every resource, as the
+   * xDS protocol has it; otherwise what only the unsubscribed name (or alias) brought in stops being
+   * tracked, so later changes are not pushed and its removal is not sent.
+   */
+  function unsubscribe(typeUrl: string, ts: TypeState, names: readonly string[]): void {
+    for (const n of names) {
+      if (n === '*') {
+        ts.wildcard = false;
+        continue;
+      }
+      ts.subscribed.delete(n);
+      const affected = new Set<string>([n]);
+      for (const c of resolveName(typeUrl, n)) affected.add(c.name);
+      for (const [name, via] of ts.viaAlias) {
+        if (!via.delete(n)) continue;
+        affected.add(name);
+        if (via.size === 0) ts.viaAlias.delete(name);
+      }
+      if (ts.wildcard) continue;
+      const byName = ensureCache().get(typeUrl);
+      for (const name of affected) {
+        if (!tracks(ts, name, byName?.get(name)?.aliases ?? [])) ts.sent.delete(name);
+      }
+    }
+  }
+
+  /** A type the server does not serve, answered as istiod's api generator answers it. */
+  function onUnservedType(stream: Stream, req: DeltaDiscoveryRequest): void {
+    const typeUrl = req.typeUrl;
+    let ts = stream.types.get(typeUrl);
+    const first = ts === undefined;
+    if (first) {
+      debug('xDS server %d: client %d asked for unserved type %s', serverId, stream.id, typeUrl);
+      publish('serverUnservedType', () => ({
+        serverId,
+        clientId: stream.id,
+        typeUrl,
+        answer: unservedTypes,
+      }));
+    }
+    if (unservedTypes === 'unauthenticated') {
+      // apigen.go `authorize`: the generator's error ends the stream with its status.
+      stream.call.emit('error', {
+        code: GrpcStatus.UNAUTHENTICATED,
+        details: 'the api generator requires an authenticated control-plane identity',
+      });
+      return;
+    }
+    if (ts === undefined) {
+      ts = { wildcard: false, subscribed: new Set(), viaAlias: new Map(), sent: new Map() };
+      stream.types.set(typeUrl, ts);
+    }
+    // delta.go `shouldRespondDelta`: the first request of a type and any subscription change are answered;
+    // `deltaWatchedResources` counts subscribe and initial_resource_versions names, minus unsubscribed ones.
+    const requested = new Set([...req.resourceNamesSubscribe, ...Object.keys(req.initialResourceVersions)]);
+    for (const n of req.resourceNamesUnsubscribe) requested.delete(n);
+    requested.delete('*');
+    let changed = false;
+    for (const n of req.resourceNamesSubscribe) {
+      if (ts.subscribed.has(n)) continue;
+      ts.subscribed.add(n);
+      changed = true;
+    }
+    for (const n of req.resourceNamesUnsubscribe) if (ts.subscribed.delete(n)) changed = true;
+    if (!first && !changed) return;
+    // The api generator knows no resource of the type: every requested name comes back removed
+    // (delta.go:531 in `pushDeltaXds`, `removed := w.ResourceNames.Copy()`), sorted as istiod sorts it.
+    push(stream, typeUrl, [], [...requested].sort(), true);
+  }
+
   function onRequest(stream: Stream, req: DeltaDiscoveryRequest): void {
     if (req.node !== undefined && stream.node === undefined) {
       stream.node = req.node;
-      events.emit('connected', { clientId: stream.id, node: req.node });
+      debug('xDS server %d: client %d connected, node %s', serverId, stream.id, req.node.id);
+      publish('serverConnected', () => ({
+        serverId,
+        clientId: stream.id,
+        ...(req.node === undefined ? {} : { node: req.node }),
+      }));
     }
     const typeUrl = req.typeUrl;
     if (req.responseNonce !== '') {
+      const nonce = req.responseNonce;
       if (req.errorDetail !== undefined) {
-        events.emit('nack', {
-          clientId: stream.id,
-          typeUrl,
-          nonce: req.responseNonce,
-          message: req.errorDetail.message,
-        });
+        const message = req.errorDetail.message;
+        debug('xDS server %d: client %d NACK %s %s: %s', serverId, stream.id, typeUrl, nonce, message);
+        publish('serverNack', () => ({ serverId, clientId: stream.id, typeUrl, nonce, message }));
       } else {
-        events.emit('ack', { clientId: stream.id, typeUrl, nonce: req.responseNonce });
+        publish('serverAck', () => ({ serverId, clientId: stream.id, typeUrl, nonce }));
       }
     }
-    if (!(SERVED as readonly string[]).includes(typeUrl)) return;
+    if (!SERVED.has(typeUrl)) {
+      onUnservedType(stream, req);
+      return;
+    }
     const byName = ensureCache().get(typeUrl) ?? new Map<string, Cached>();
     let ts = stream.types.get(typeUrl);
     const first = ts === undefined;
@@ -279,7 +395,12 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       // An empty first request is a wildcard subscription (legacy wildcard); otherwise names are explicit
       // and a resumed client's claimed names stay subscribed.
       const wildcard = req.resourceNamesSubscribe.length === 0 && req.resourceNamesUnsubscribe.length === 0;
-      ts = { wildcard, subscribed: wildcard ? new Set() : new Set(claimed.keys()), sent: claimed };
+      ts = {
+        wildcard,
+        subscribed: wildcard ? new Set() : new Set(claimed.keys()),
+        viaAlias: new Map(),
+        sent: claimed,
+      };
       stream.types.set(typeUrl, ts);
     }
     const requested: string[] = [];
@@ -290,10 +411,8 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         requested.push(n);
       }
     }
-    for (const n of req.resourceNamesUnsubscribe) {
-      if (n === '*') ts.wildcard = false;
-      else ts.subscribed.delete(n);
-    }
+    unsubscribe(typeUrl, ts, req.resourceNamesUnsubscribe);
+    const changed = requested.length > 0 || req.resourceNamesUnsubscribe.length > 0;
 
     const out = new Map<string, Cached>();
     const removed = new Set<string>();
@@ -302,7 +421,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         ? byName.values()
         : [...ts.subscribed].flatMap((n) => resolveName(typeUrl, n));
       for (const c of candidates) if (ts.sent.get(c.name) !== c.version) out.set(c.name, c);
-      // Names the client claims that the server no longer has (workload.go:36-86).
+      // Names the client claims that the server no longer has (workload.go `GenerateDeltas`).
       for (const name of ts.sent.keys()) {
         if (!byName.has(name) && (ts.wildcard || resolveName(typeUrl, name).length === 0)) removed.add(name);
       }
@@ -313,7 +432,15 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       if (found.length === 0) removed.add(n);
       for (const c of found) out.set(c.name, c);
     }
-    push(stream, typeUrl, [...out.values()], [...removed], first || requested.length > 0);
+    // The first request, and a request that changed the subscription of an on-demand client, always get
+    // a response (workload.go `generateDeltasOndemand`).
+    push(
+      stream,
+      typeUrl,
+      [...out.values()],
+      [...removed],
+      first || requested.length > 0 || (changed && !ts.wildcard),
+    );
   }
 
   function onStoreChange(changes: StoreChanges): void {
@@ -351,12 +478,8 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         const resources: Cached[] = [];
         const removed: string[] = [];
         for (const ch of list) {
-          const wanted =
-            ts.wildcard ||
-            ts.sent.has(ch.name) ||
-            ts.subscribed.has(ch.name) ||
-            ch.aliases.some((a) => ts.subscribed.has(a));
           if (ch.now !== undefined) {
+            const wanted = ts.wildcard || tracks(ts, ch.name, ch.aliases);
             if (wanted && ts.sent.get(ch.name) !== ch.now.version) resources.push(ch.now);
           } else if (ts.sent.has(ch.name)) {
             removed.push(ch.name);
@@ -375,7 +498,8 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       if (!stream.open) return;
       stream.open = false;
       streams.delete(stream);
-      events.emit('disconnected', { clientId: stream.id });
+      debug('xDS server %d: client %d disconnected', serverId, stream.id);
+      publish('serverDisconnected', () => ({ serverId, clientId: stream.id }));
     };
     call.on('data', (req: DeltaDiscoveryRequest) => {
       try {
@@ -400,6 +524,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
   };
 
   return {
+    id: serverId,
     async listen(address = '127.0.0.1:0', creds = ServerCreds.createInsecure()) {
       if (grpcServer !== undefined) throw new Error('listen: the server is already listening');
       const server = new Server({
@@ -428,7 +553,6 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         ),
       }));
     },
-    on: (event, listener) => events.on(event, listener),
     async close() {
       offStore();
       for (const s of [...streams]) {

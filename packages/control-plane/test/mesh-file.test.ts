@@ -2,19 +2,30 @@
  * The file source: ztunnel's LOCAL_XDS_PATH shape plus Kubernetes AuthorizationPolicies, watched for
  * changes, served over a real gRPC connection.
  */
+import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { createWorkloadStore } from '../src/index.js';
+import { createWorkloadStore } from '@ambient-kit/workload-api';
+import { createXdsClient, createXdsServer } from '@ambient-kit/workload-api/xds';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
-  createXdsClient,
-  createXdsServer,
+  CONTROL_PLANE_CHANNELS,
+  type ControlPlaneError,
   type MeshFileContents,
+  type MeshFileErrorEvent,
   parseMeshFile,
   watchMeshFile,
-} from '../src/xds/index.js';
-import { until } from './helpers.js';
+} from '../src/index.js';
+
+/** Polls `predicate` every 5 ms until it holds; fails with `what` after `timeoutMs`. */
+async function until(predicate: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
 
 // The shape of ztunnel's examples/localhost.yaml: workloads with a services port map, ztunnel-serde
 // policies (rules as nested lists, `Exact`-tagged string matches) and services with `network/ip` VIPs.
@@ -161,21 +172,24 @@ kind: AuthorizationPolicy
 metadata: {name: bad, namespace: default}
 spec: {action: ALLOW, rules: [{to: [{operation: {ports: ["x"]}}]}]}
 `)._unsafeUnwrapErr();
-    expect(e.issues.map((i) => i.code).sort()).toEqual(
-      [
-        'WORKLOAD_API_ERR_BAD_ADDRESS',
-        'WORKLOAD_API_ERR_UNKNOWN_ENUM',
-        'WORKLOAD_API_ERR_BAD_SERVICE_KEY',
-        'WORKLOAD_API_ERR_MISSING_FIELD',
-        'WORKLOAD_API_ERR_BAD_ADDRESS',
-        'WORKLOAD_API_ERR_UNKNOWN_ENUM',
-        'WORKLOAD_API_ERR_BAD_FILE',
-        'WORKLOAD_API_ERR_BAD_FILE',
-        'WORKLOAD_API_ERR_BAD_POLICY',
-      ].sort(),
-    );
-    expect(e.issues.map((i) => i.path)).toContain('document[0].workloads[0].workloadIps[0]');
-    expect(parseMeshFile('a: [unclosed')._unsafeUnwrapErr().message).toMatch(/line 1/);
+    expect(e.code).toBe('CONTROL_PLANE_ERR_BAD_RESOURCE');
+    expect(e.issues.map((i) => `${i.path} ${i.code}`)).toEqual([
+      'document[0].unknownKey WORKLOAD_API_ERR_BAD_FILE',
+      'document[0].workloads[0].workloadIps[0] WORKLOAD_API_ERR_BAD_ADDRESS',
+      'document[0].workloads[0].services["no-slash"] WORKLOAD_API_ERR_BAD_SERVICE_KEY',
+      'document[0].workloads[0].protocol WORKLOAD_API_ERR_UNKNOWN_ENUM',
+      'document[0].services[0].hostname WORKLOAD_API_ERR_MISSING_FIELD',
+      'document[0].services[0].vips[0] WORKLOAD_API_ERR_BAD_ADDRESS',
+      'document[0].policies[0].rules WORKLOAD_API_ERR_MISSING_FIELD',
+      'document[0].policies[0].namespace WORKLOAD_API_ERR_MISSING_FIELD',
+      'document[0].policies[0].scope WORKLOAD_API_ERR_UNKNOWN_ENUM',
+      'document[0].policies[0].action WORKLOAD_API_ERR_MISSING_FIELD',
+      'document[1].kind CONTROL_PLANE_ERR_BAD_DOCUMENT',
+      'document[2].spec.rules[0].to[0].operation.ports[0] AUTHZ_ERR_INVALID_POLICY',
+    ]);
+    const syntax = parseMeshFile('a: [unclosed')._unsafeUnwrapErr();
+    expect(syntax.code).toBe('CONTROL_PLANE_ERR_BAD_YAML');
+    expect(syntax.message).toMatch(/line 1/);
   });
 });
 
@@ -183,13 +197,12 @@ describe('watchMeshFile', () => {
   it('applies the file, follows edits with deltas, and keeps the last good state on a bad edit', async () => {
     const path = await tempFile(LOCAL + K8S_POLICIES);
     const store = createWorkloadStore();
+    const loads: MeshFileContents[] = [];
+    const errors: string[] = [];
     const file = await watchMeshFile({ path, store, debounceMs: 10 });
     cleanups.push(() => file.close());
     expect(store.stats()).toEqual({ workloads: 2, services: 1, policies: 2, stagedServices: 0 });
     expect(store.endpoints('default/example.com').size).toBe(2);
-
-    const loads: MeshFileContents[] = [];
-    const errors: string[] = [];
     file.on('loaded', (m) => loads.push(m));
     file.on('error', (e) => errors.push(e.code));
 
@@ -204,7 +217,7 @@ describe('watchMeshFile', () => {
 
     await writeFile(path, 'workloads: [{uid: x, workloadIps: [nope]}]');
     await until(() => errors.length === 1, 'the error');
-    expect(errors).toEqual(['WORKLOAD_API_ERR_BAD_ADDRESS']);
+    expect(errors).toEqual(['CONTROL_PLANE_ERR_BAD_RESOURCE']);
     expect(store.stats().workloads).toBe(1); // unchanged
   });
 
@@ -212,7 +225,7 @@ describe('watchMeshFile', () => {
     await expect(
       watchMeshFile({ path: '/nonexistent/mesh.yaml', store: createWorkloadStore() }),
     ).rejects.toMatchObject({
-      code: 'WORKLOAD_API_ERR_BAD_FILE',
+      code: 'CONTROL_PLANE_ERR_READ',
     });
   });
 
@@ -232,5 +245,112 @@ describe('watchMeshFile', () => {
     await writeFile(path, LOCAL.replace('"127.0.0.2"', '"127.0.0.3"'));
     await until(() => replica.workloadByAddress('127.0.0.3') !== undefined, 'the edit on the client');
     expect(replica.workloadByAddress('127.0.0.2')).toBeUndefined();
+  });
+});
+
+describe('strict at every depth, through the file (issue 9)', () => {
+  it('a misspelt key inside a DENY match fails the file with its path', () => {
+    const e = parseMeshFile(
+      LOCAL.replace(
+        'destinationPorts: [9999]',
+        'destinationPorts: [9999]\n        sourceIP: ["10.1.0.0/16"]',
+      ),
+    )._unsafeUnwrapErr();
+    expect(e.code).toBe('CONTROL_PLANE_ERR_BAD_RESOURCE');
+    expect(e.message).toBe(
+      'document[0].policies[0].rules[0][0][0].sourceIP: unknown field (did you mean sourceIps?)',
+    );
+  });
+
+  it('`serviceaccount:` on a workload is an error, not sa/default', () => {
+    const e = parseMeshFile(
+      LOCAL.replace('serviceAccount: default', 'serviceaccount: default'),
+    )._unsafeUnwrapErr();
+    expect(e.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'document[0].workloads[0].serviceaccount: unknown field (did you mean serviceAccount?)',
+    ]);
+  });
+
+  it('a List wrapper is strict too, and needs items', () => {
+    const e = parseMeshFile(`
+apiVersion: v1
+kind: List
+item: []
+`)._unsafeUnwrapErr();
+    expect(e.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'document[0].item: unknown field',
+      'document[0].items: a List needs an items list',
+    ]);
+    const unnamed = parseMeshFile('kind: List\nitems: [{workloads: []}]')._unsafeUnwrapErr();
+    expect(unnamed.issues.map((i) => `${i.path}: ${i.message}`)).toEqual([
+      'document[0].items[0].kind: kind is required',
+    ]);
+  });
+
+  it('a Kubernetes policy error names its document', () => {
+    const e = parseMeshFile(`${LOCAL}---
+apiVersion: security.istio.io/v1
+kind: AuthorizationPolicy
+metadata: {name: typo, namespace: default}
+spec:
+  action: DENY
+  rules: [{from: [{source: {principal: ["cluster.local/ns/default/sa/bad"]}}]}]
+`)._unsafeUnwrapErr();
+    expect(e.code).toBe('CONTROL_PLANE_ERR_BAD_POLICY');
+    expect(e.issues[0]?.path).toMatch(/^document\[1\]/);
+    expect(e.issues[0]?.code).toBe('AUTHZ_ERR_SCHEMA');
+  });
+});
+
+describe('YAML warnings (issue 9)', () => {
+  it('a complex key is an error in the file, never a process warning', async () => {
+    const warn = vi.spyOn(process, 'emitWarning');
+    const printed: string[] = [];
+    const onWarning = (w: Error): void => {
+      printed.push(w.message);
+    };
+    process.on('warning', onWarning);
+    try {
+      const e = parseMeshFile('workloads:\n  - ? [a, b]\n    : 1\n')._unsafeUnwrapErr();
+      expect(e.code).toBe('CONTROL_PLANE_ERR_BAD_YAML');
+      expect(e.message).toBe(
+        'document[0]: line 2, column 7: a map key must be a plain value, not a collection or an alias',
+      );
+      // An unresolved tag is a warning in the yaml library: an error here too.
+      const tag = parseMeshFile('workloads: !custom []\n')._unsafeUnwrapErr();
+      expect(tag.code).toBe('CONTROL_PLANE_ERR_BAD_YAML');
+      await new Promise((r) => setImmediate(r)); // process warnings are emitted on the next tick
+      expect(warn).not.toHaveBeenCalled();
+      expect(printed).toEqual([]);
+    } finally {
+      warn.mockRestore();
+      process.off('warning', onWarning);
+    }
+  });
+
+  it('a watched file with a complex key reports through its error event and the channel, not stderr', async () => {
+    const path = await tempFile(LOCAL);
+    const store = createWorkloadStore();
+    const errors: ControlPlaneError[] = [];
+    const published: MeshFileErrorEvent[] = [];
+    const listener = (m: unknown): void => {
+      published.push(m as MeshFileErrorEvent);
+    };
+    diagnosticsChannel.subscribe(CONTROL_PLANE_CHANNELS.meshFileError, listener);
+    cleanups.push(() => void diagnosticsChannel.unsubscribe(CONTROL_PLANE_CHANNELS.meshFileError, listener));
+    const warn = vi.spyOn(process, 'emitWarning');
+    cleanups.push(() => warn.mockRestore());
+    const file = await watchMeshFile({ path, store, debounceMs: 10 });
+    cleanups.push(() => file.close());
+    file.on('error', (e) => errors.push(e));
+    file.on('error', () => {
+      throw new Error('a broken listener is reported, not thrown');
+    });
+    await writeFile(path, `${LOCAL}\n? {x: 1}\n: y\n`);
+    await until(() => errors.length === 1, 'the error');
+    expect(errors[0]?.code).toBe('CONTROL_PLANE_ERR_BAD_YAML');
+    expect(published.map((p) => p.path)).toEqual([path]);
+    expect(warn).not.toHaveBeenCalled();
+    expect(store.stats().workloads).toBe(2); // the last good contents stay
   });
 });

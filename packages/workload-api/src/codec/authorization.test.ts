@@ -1,11 +1,11 @@
 import { create } from '@bufbuild/protobuf';
 import { describe, expect, it } from 'vitest';
 import { Action, AuthorizationSchema, Scope } from '../gen/authorization_pb.js';
-import { createPolicy, policyFromProto, policyToProto } from './policy.js';
+import { authorizationFromProto, authorizationToProto, createAuthorization } from './authorization.js';
 
-describe('policyFromProto', () => {
+describe('authorizationFromProto', () => {
   it('keeps istio nesting and converts matches', () => {
-    const p = policyFromProto(
+    const p = authorizationFromProto(
       create(AuthorizationSchema, {
         name: 'allow',
         namespace: 'ns',
@@ -41,7 +41,7 @@ describe('policyFromProto', () => {
   });
 
   it('rejects unknown scope/action, bad IPs, long prefixes, big ports and empty string matches', () => {
-    const e = policyFromProto(
+    const e = authorizationFromProto(
       create(AuthorizationSchema, {
         name: 'p',
         namespace: 'ns',
@@ -78,8 +78,8 @@ describe('policyFromProto', () => {
     );
   });
 
-  it('round-trips through policyToProto', () => {
-    const p = createPolicy({
+  it('round-trips through authorizationToProto', () => {
+    const p = createAuthorization({
       name: 'deny',
       namespace: 'ns',
       scope: 'Global',
@@ -100,6 +100,6 @@ describe('policyFromProto', () => {
         },
       ],
     });
-    expect(policyFromProto(policyToProto(p))._unsafeUnwrap()).toEqual(p);
+    expect(authorizationFromProto(authorizationToProto(p))._unsafeUnwrap()).toEqual(p);
   });
 });

@@ -1,8 +1,10 @@
 /**
- * The authorization policy model ztunnel keeps and its conversion from and to
- * `istio.security.Authorization` (ztunnel src/rbac.rs `TryFrom<XdsRbac>`; shared spec §A.3). The model
- * keeps istio's nesting: a policy matches when any group matches, a group when all of its rules match,
- * a rule when any of its matches does.
+ * `Authorization`: the one model of `istio.security.Authorization` in ambient-kit (the L4 policy istiod
+ * sends ztunnel), and its conversion from and to the generated message, which stays internal to this
+ * package (`decodeAuthorization` / `encodeAuthorization` are the wire API). Conversion follows ztunnel's
+ * `TryFrom<XdsRbac>` (istio/ztunnel@62d82653:src/rbac.rs). The model keeps istio's nesting
+ * (istio/istio@86c9f01f:pkg/workloadapi/security/authorization.proto): a policy matches when any group
+ * matches, a group when all of its rules match, a rule when any of its matches does.
  * @module
  */
 import { create } from '@bufbuild/protobuf';
@@ -24,7 +26,7 @@ import {
   StringMatchSchema,
 } from '../gen/authorization_pb.js';
 import type { WorkloadApiError } from './errors.js';
-import { ipFromBytes, ipToBytes, isIpv6 } from './ip.js';
+import { type IpPrefix, ipFromBytes, ipToBytes, isIpv6 } from './ip.js';
 import { collectIssues, type IssueList } from './issues.js';
 import {
   type ConvertOptions,
@@ -35,10 +37,13 @@ import {
   extensionsToProto,
 } from './network.js';
 
-/** Which workloads a policy applies to (authorization.proto `Scope`). */
-export type PolicyScope = 'Global' | 'Namespace' | 'WorkloadSelector';
-/** What a matching policy does (authorization.proto `Action`). */
-export type PolicyAction = 'Allow' | 'Deny';
+/**
+ * Which workloads a policy applies to (authorization.proto `Scope`; the names are ztunnel's `RbacScope`
+ * serde names, istio/ztunnel@62d82653:src/rbac.rs).
+ */
+export type AuthorizationScope = 'Global' | 'Namespace' | 'WorkloadSelector';
+/** What a matching policy does (authorization.proto `Action`; ztunnel's `RbacAction` names). */
+export type AuthorizationAction = 'Allow' | 'Deny';
 
 /** A string matcher; `presence` matches any non-empty value. */
 export type StringMatch =
@@ -47,12 +52,6 @@ export type StringMatch =
   | { readonly suffix: string }
   | { readonly presence: true };
 
-/** An IP prefix in a policy match: canonical address text and prefix length. */
-export interface PolicyIpPrefix {
-  readonly address: string;
-  readonly length: number;
-}
-
 /** A `namespace` + `serviceAccount` pair, matched against the peer's SPIFFE identity. */
 export interface ServiceAccountMatch {
   readonly namespace: string;
@@ -60,56 +59,62 @@ export interface ServiceAccountMatch {
 }
 
 /** One match: every populated kind must hold (some positive value matches, no negative one does). */
-export interface PolicyMatch {
+export interface AuthorizationMatch {
   readonly namespaces: readonly StringMatch[];
   readonly notNamespaces: readonly StringMatch[];
   readonly principals: readonly StringMatch[];
   readonly notPrincipals: readonly StringMatch[];
-  readonly sourceIps: readonly PolicyIpPrefix[];
-  readonly notSourceIps: readonly PolicyIpPrefix[];
-  readonly destinationIps: readonly PolicyIpPrefix[];
-  readonly notDestinationIps: readonly PolicyIpPrefix[];
+  readonly sourceIps: readonly IpPrefix[];
+  readonly notSourceIps: readonly IpPrefix[];
+  readonly destinationIps: readonly IpPrefix[];
+  readonly notDestinationIps: readonly IpPrefix[];
   readonly destinationPorts: readonly number[];
   readonly notDestinationPorts: readonly number[];
   readonly serviceAccounts: readonly ServiceAccountMatch[];
   readonly notServiceAccounts: readonly ServiceAccountMatch[];
 }
 
-/** Rules match when any of their matches does (authorization.proto `Rules`). */
-export interface PolicyRules {
-  readonly matches: readonly PolicyMatch[];
+/** Rules match when any of their matches does (authorization.proto `Rules`; ztunnel calls it a clause). */
+export interface AuthorizationRules {
+  readonly matches: readonly AuthorizationMatch[];
 }
 
-/** A group matches when all of its rules match (authorization.proto `Group`). */
-export interface PolicyGroup {
-  readonly rules: readonly PolicyRules[];
+/** A group matches when all of its rules match (authorization.proto `Group`; ztunnel calls it a rule). */
+export interface AuthorizationGroup {
+  readonly rules: readonly AuthorizationRules[];
 }
 
-/** A validated authorization policy. */
-export interface Policy {
+/**
+ * A validated `istio.security.Authorization`: what ztunnel enforces at L4.
+ *
+ * `kind` is `'policy'`, the store's name for this resource kind (`store.policy(key)`,
+ * `{ kind: 'policy', name }` removals).
+ */
+export interface Authorization {
   readonly kind: 'policy';
   readonly name: string;
   readonly namespace: string;
-  /** `namespace/name`: the primary key and xDS resource name (istio pilot/pkg/model/service.go). */
+  /** `namespace/name`: the primary key and xDS resource name (istio/istio@86c9f01f:pilot/pkg/model/service.go). */
   readonly key: string;
-  readonly scope: PolicyScope;
-  readonly action: PolicyAction;
-  readonly groups: readonly PolicyGroup[];
+  readonly scope: AuthorizationScope;
+  readonly action: AuthorizationAction;
+  /** OR-ed; a policy without groups never matches (istio/ztunnel@62d82653:src/rbac.rs `matches`). */
+  readonly groups: readonly AuthorizationGroup[];
   /** Evaluated and logged, never enforced. */
   readonly dryRun: boolean;
   readonly extensions: readonly ExtensionConfig[];
 }
 
-/** Fields a caller may set when building a policy by hand with {@link createPolicy}. */
-export type PolicyInit = Partial<Omit<Policy, 'kind' | 'key' | 'groups'>> & {
+/** Fields a caller may set when building a policy by hand with {@link createAuthorization}. */
+export type AuthorizationInit = Partial<Omit<Authorization, 'kind' | 'key' | 'groups'>> & {
   readonly name: string;
   readonly namespace: string;
   readonly groups?: readonly {
-    readonly rules: readonly { readonly matches: readonly Partial<PolicyMatch>[] }[];
+    readonly rules: readonly { readonly matches: readonly Partial<AuthorizationMatch>[] }[];
   }[];
 };
 
-const EMPTY_MATCH: PolicyMatch = Object.freeze({
+const EMPTY_MATCH: AuthorizationMatch = Object.freeze({
   namespaces: EMPTY,
   notNamespaces: EMPTY,
   principals: EMPTY,
@@ -125,20 +130,21 @@ const EMPTY_MATCH: PolicyMatch = Object.freeze({
 });
 
 /**
- * Builds a {@link Policy} from a partial description; unset match fields are empty.
+ * Builds an {@link Authorization} from a partial description; unset match fields are empty, `scope`
+ * defaults to `WorkloadSelector` and `action` to `Allow`.
  *
  * @param init - At least `name` and `namespace`.
  * @returns The policy.
  * @throws {TypeError} When `name` is empty.
  * @example
  * ```ts
- * createPolicy({
+ * createAuthorization({
  *   name: 'deny-9999', namespace: 'default', scope: 'Namespace', action: 'Deny',
  *   groups: [{ rules: [{ matches: [{ destinationPorts: [9999] }] }] }],
  * });
  * ```
  */
-export function createPolicy(init: PolicyInit): Policy {
+export function createAuthorization(init: AuthorizationInit): Authorization {
   if (typeof init.name !== 'string' || init.name === '')
     throw new TypeError('name: expected a non-empty string');
   return {
@@ -190,9 +196,9 @@ function prefixes(
   list: readonly { address: Uint8Array; length: number }[],
   issues: IssueList,
   path: string,
-): readonly PolicyIpPrefix[] {
+): readonly IpPrefix[] {
   if (list.length === 0) return EMPTY;
-  const out: PolicyIpPrefix[] = [];
+  const out: IpPrefix[] = [];
   list.forEach((a, i) => {
     const address = ipFromBytes(a.address);
     if (address === undefined) {
@@ -219,7 +225,11 @@ function ports(list: readonly number[], issues: IssueList, path: string): readon
   return list.map((p, i) => checkPort(p, issues, `${path}[${i}]`));
 }
 
-function convertMatch(m: MatchProto, issues: IssueList, intern: (value: string) => string): PolicyMatch {
+function convertMatch(
+  m: MatchProto,
+  issues: IssueList,
+  intern: (value: string) => string,
+): AuthorizationMatch {
   const sa = (
     list: readonly { namespace: string; serviceAccount: string }[],
   ): readonly ServiceAccountMatch[] =>
@@ -252,35 +262,35 @@ function convertMatch(m: MatchProto, issues: IssueList, intern: (value: string) 
  * @returns The policy, or a {@link WorkloadApiError} listing every issue.
  * @example
  * ```ts
- * policyFromProto(create(AuthorizationSchema, { name: 'p', namespace: 'ns', scope: Scope.NAMESPACE }));
+ * authorizationFromProto(create(AuthorizationSchema, { name: 'p', namespace: 'ns', scope: Scope.NAMESPACE }));
  * ```
  */
-export function policyFromProto(
+export function authorizationFromProto(
   msg: AuthorizationProto,
   options?: ConvertOptions,
-): Result<Policy, WorkloadApiError> {
-  return collectIssues(convertPolicy, msg, options);
+): Result<Authorization, WorkloadApiError> {
+  return collectIssues(convertAuthorization, msg, options);
 }
 
-/** The conversion behind {@link policyFromProto}, recording into the issue list. */
-function convertPolicy(
+/** The conversion behind {@link authorizationFromProto}, recording into the issue list. */
+function convertAuthorization(
   msg: AuthorizationProto,
   issues: IssueList,
   intern: (value: string) => string,
-): Policy | undefined {
+): Authorization | undefined {
   const before = issues.issues.length;
   if (msg.name === '')
     issues.add('name', 'WORKLOAD_API_ERR_MISSING_FIELD', 'name is empty (it is part of the key)');
-  let scope: PolicyScope = 'Global';
+  let scope: AuthorizationScope = 'Global';
   if (msg.scope === Scope.NAMESPACE) scope = 'Namespace';
   else if (msg.scope === Scope.WORKLOAD_SELECTOR) scope = 'WorkloadSelector';
   else if (msg.scope !== Scope.GLOBAL)
     issues.add('scope', 'WORKLOAD_API_ERR_UNKNOWN_ENUM', `unknown scope ${msg.scope}`);
-  let action: PolicyAction = 'Allow';
+  let action: AuthorizationAction = 'Allow';
   if (msg.action === Action.DENY) action = 'Deny';
   else if (msg.action !== Action.ALLOW)
     issues.add('action', 'WORKLOAD_API_ERR_UNKNOWN_ENUM', `unknown action ${msg.action}`);
-  const groups: PolicyGroup[] = msg.groups.map((g, gi) => ({
+  const groups: AuthorizationGroup[] = msg.groups.map((g, gi) => ({
     rules: g.rules.map((r, ri) => ({
       matches: r.matches.map((m, mi) =>
         convertMatch(m, issues.at(`groups[${gi}].rules[${ri}].matches[${mi}]`), intern),
@@ -317,23 +327,23 @@ function stringMatchesToProto(list: readonly StringMatch[]): StringMatchProto[] 
   );
 }
 
-function prefixesToProto(list: readonly PolicyIpPrefix[]): AuthzAddressProto[] {
+function prefixesToProto(list: readonly IpPrefix[]): AuthzAddressProto[] {
   return list.map((p) =>
     create(AuthzAddressSchema, { address: ipToBytes(p.address) ?? new Uint8Array(), length: p.length }),
   );
 }
 
 /**
- * Converts a {@link Policy} back to its message.
+ * Converts an {@link Authorization} back to its message.
  *
  * @param p - The policy.
  * @returns The `istio.security.Authorization` message.
  * @example
  * ```ts
- * toBinary(AuthorizationSchema, policyToProto(createPolicy({ name: 'p', namespace: 'ns' })));
+ * toBinary(AuthorizationSchema, authorizationToProto(createAuthorization({ name: 'p', namespace: 'ns' })));
  * ```
  */
-export function policyToProto(p: Policy): AuthorizationProto {
+export function authorizationToProto(p: Authorization): AuthorizationProto {
   return create(AuthorizationSchema, {
     name: p.name,
     namespace: p.namespace,

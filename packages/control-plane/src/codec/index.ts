@@ -1,0 +1,29 @@
+/**
+ * `@ambient-kit/control-plane/codec`: the pure layer. A mesh file's text → the workload model istiod
+ * would send ztunnel: ztunnel's local config (`LOCAL_XDS_PATH` shape, strict at every depth) and
+ * Kubernetes AuthorizationPolicies translated as istiod translates them. No `node:` imports, no timers,
+ * no files.
+ *
+ * @example
+ * ```ts
+ * import { parseMeshFile } from '@ambient-kit/control-plane/codec';
+ *
+ * const res = parseMeshFile('workloads: [{uid: a, namespace: default, serviceaccount: sleep}]');
+ * if (res.isErr()) console.log(res.error.message);
+ * // document[0].workloads[0].serviceaccount: unknown field (did you mean serviceAccount?)
+ * ```
+ * @module
+ */
+export {
+  CONTROL_PLANE_ERROR_CODES,
+  ControlPlaneError,
+  type ControlPlaneErrorCode,
+  type ControlPlaneIssue,
+} from './errors.js';
+export {
+  DEFAULT_MAX_MESH_FILE_BYTES,
+  type MeshFileContents,
+  type MeshFileOptions,
+  parseMeshFile,
+  type SkippedPolicy,
+} from './mesh-file.js';

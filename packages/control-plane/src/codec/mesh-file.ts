@@ -1,0 +1,292 @@
+/**
+ * The mesh file: what istiod would know about a cluster, in one YAML (or JSON) file. Each document is
+ * ztunnel's local config (`workloads`, `services`, `policies`; istio/ztunnel@62d82653:src/xds.rs
+ * `LocalConfig`), a Kubernetes `AuthorizationPolicy`, or a `List` of them. The policies are translated
+ * with `@ambient-kit/authz` to the `istio.security.Authorization` istiod sends ztunnel
+ * (istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go), so the result is the
+ * workload model a ztunnel would receive over WDS. Pure: text in, models out (docs/control-plane.md).
+ * @module
+ */
+import {
+  type PolicyError,
+  parsePolicyObjects,
+  translateForZtunnel,
+  type ZtunnelAddress,
+  type ZtunnelAuthorization,
+  type ZtunnelSkipReason,
+} from '@ambient-kit/authz/codec';
+import {
+  type Authorization,
+  type AuthorizationMatch,
+  createAuthorization,
+  createIssueList,
+  type IpPrefix,
+  ipFromBytes,
+  localConfigFromJson,
+  type Service,
+  type Workload,
+} from '@ambient-kit/workload-api/codec';
+import { err, ok, type Result } from 'neverthrow';
+import { type Document, isScalar, LineCounter, parseAllDocuments, visit } from 'yaml';
+import { ControlPlaneError, type ControlPlaneErrorCode, type ControlPlaneIssue } from './errors.js';
+
+/** A Kubernetes policy istiod would not send to ztunnel, and why (authz `translateForZtunnel`). */
+export interface SkippedPolicy {
+  readonly name: string;
+  readonly namespace: string;
+  /** `targetRefs`, `unsupported-action` or `dry-run-disabled`. */
+  readonly reason: ZtunnelSkipReason;
+  readonly message: string;
+}
+
+/** What a mesh file holds. */
+export interface MeshFileContents {
+  readonly workloads: readonly Workload[];
+  readonly services: readonly Service[];
+  /** ztunnel-shaped policies and translated Kubernetes AuthorizationPolicies. */
+  readonly policies: readonly Authorization[];
+  /** Kubernetes AuthorizationPolicies that are not sent to ztunnel. */
+  readonly skippedPolicies: readonly SkippedPolicy[];
+  /** istiod's status warnings for translated policies (e.g. HTTP attributes dropped). */
+  readonly warnings: readonly string[];
+}
+
+/** How a mesh file is read. */
+export interface MeshFileOptions {
+  /** MeshConfig `rootNamespace` for policy scope. Default `istio-system`. */
+  readonly rootNamespace?: string;
+  /** istiod `AMBIENT_ENABLE_DRY_RUN_AUTHORIZATION_POLICY`: send dry-run policies. Default false. */
+  readonly enableDryRun?: boolean;
+  /** Largest file accepted; checked before parsing (and before reading, for a file). Default 64 MiB. */
+  readonly maxBytes?: number;
+}
+
+/**
+ * The default cap on a mesh file: 64 MiB.
+ *
+ * @example
+ * ```ts
+ * parseMeshFile(text, { maxBytes: DEFAULT_MAX_MESH_FILE_BYTES / 4 });
+ * ```
+ */
+export const DEFAULT_MAX_MESH_FILE_BYTES: number = 64 * 1024 * 1024;
+
+const LIST_KINDS = new Set(['List', 'AuthorizationPolicyList']);
+const LIST_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'items']);
+// Alias expansion is bounded ("billion laughs").
+const MAX_ALIAS_COUNT = 100;
+
+type Obj = { readonly [key: string]: unknown };
+const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+const prefixes = (list: readonly ZtunnelAddress[]): IpPrefix[] =>
+  list.map((a) => ({ address: ipFromBytes(a.address) ?? '', length: a.length }));
+
+/**
+ * authz's `translateForZtunnel` output (istio's proto names in lowerCamelCase) as the workload model.
+ * `@ambient-kit/authz` is moving to emit the `Authorization` model itself; until then this is the one
+ * place the two shapes meet.
+ */
+function authorizationFromTranslation(t: ZtunnelAuthorization): Authorization {
+  return createAuthorization({
+    name: t.name,
+    namespace: t.namespace,
+    scope: t.scope === 'GLOBAL' ? 'Global' : t.scope === 'NAMESPACE' ? 'Namespace' : 'WorkloadSelector',
+    action: t.action === 'DENY' ? 'Deny' : 'Allow',
+    dryRun: t.dryRun,
+    groups: t.groups.map((g) => ({
+      rules: g.rules.map((r) => ({
+        matches: r.matches.map(
+          (m): AuthorizationMatch => ({
+            ...m,
+            sourceIps: prefixes(m.sourceIps),
+            notSourceIps: prefixes(m.notSourceIps),
+            destinationIps: prefixes(m.destinationIps),
+            notDestinationIps: prefixes(m.notDestinationIps),
+          }),
+        ),
+      })),
+    })),
+  });
+}
+
+/** A Kubernetes policy found in the file, with where it was. */
+interface FoundPolicy {
+  readonly value: Obj;
+  readonly path: string;
+}
+
+/**
+ * YAML problems the `yaml` library would print as process warnings (a collection used as a map key is
+ * stringified, an unresolved tag is read as a string) are problems in the file: reported as issues,
+ * never printed. The library's own printing is off (`logLevel: 'error'`).
+ */
+function yamlIssues(doc: Document, at: string, lines: LineCounter, issues: ControlPlaneIssue[]): void {
+  const where = (offset: number | undefined): string => {
+    if (offset === undefined) return '';
+    const pos = lines.linePos(offset);
+    return `line ${pos.line}, column ${pos.col}: `;
+  };
+  for (const w of doc.warnings) {
+    issues.push({
+      path: at,
+      code: 'CONTROL_PLANE_ERR_BAD_YAML',
+      message: `${where(w.pos[0])}${w.message.split('\n')[0]}`,
+    });
+  }
+  visit(doc, {
+    Pair(_, pair) {
+      // Map keys are field names, ports or `namespace/hostname`: always scalars. A collection (or an alias
+      // to one) as a key is something the file author did not mean.
+      const key = pair.key;
+      if (key !== null && !isScalar(key)) {
+        const range = (key as { readonly range?: readonly number[] | null }).range ?? undefined;
+        issues.push({
+          path: at,
+          code: 'CONTROL_PLANE_ERR_BAD_YAML',
+          message: `${where(range?.[0])}a map key must be a plain value, not a collection or an alias`,
+        });
+      }
+    },
+  });
+}
+
+/**
+ * Parses a mesh file. Each YAML document is ztunnel's local config (`workloads`, `services`, `policies`),
+ * a Kubernetes `AuthorizationPolicy`, or a `List` of them; empty documents are skipped. Every object at
+ * every depth is strict: an unknown field is an issue with its path
+ * (`document[0].policies[0].rules[0][0][0].sourceIP: unknown field (did you mean sourceIps?)`). Every
+ * problem is collected; any problem rejects the whole file. Nothing is printed: YAML warnings are issues.
+ *
+ * @param text - The file content.
+ * @param options - Policy translation options and the size cap.
+ * @returns The contents, or a {@link ControlPlaneError} listing every issue.
+ * @example
+ * ```ts
+ * const res = parseMeshFile(readFileSync('mesh.yaml', 'utf8'));
+ * if (res.isOk()) store.apply({ resources: [...res.value.workloads, ...res.value.services, ...res.value.policies] });
+ * ```
+ */
+export function parseMeshFile(
+  text: string,
+  options: MeshFileOptions = {},
+): Result<MeshFileContents, ControlPlaneError> {
+  const max = options.maxBytes ?? DEFAULT_MAX_MESH_FILE_BYTES;
+  if (text.length > max) {
+    return err(new ControlPlaneError('CONTROL_PLANE_ERR_TOO_LARGE', `mesh file is larger than ${max} bytes`));
+  }
+  const issues: ControlPlaneIssue[] = [];
+  const add = (path: string, code: ControlPlaneErrorCode, message: string): void => {
+    issues.push({ path, code, message });
+  };
+  const workloads: Workload[] = [];
+  const services: Service[] = [];
+  const policies: Authorization[] = [];
+  const found: FoundPolicy[] = [];
+  const lines = new LineCounter();
+  const parsed = parseAllDocuments(text, { prettyErrors: true, logLevel: 'error', lineCounter: lines });
+  const docs = Array.isArray(parsed) ? parsed : [];
+  docs.forEach((doc, i) => {
+    const at = `document[${i}]`;
+    if (doc.errors.length > 0) {
+      for (const e of doc.errors) {
+        const pos = e.linePos?.[0];
+        add(
+          at,
+          'CONTROL_PLANE_ERR_BAD_YAML',
+          `${pos === undefined ? '' : `line ${pos.line}, column ${pos.col}: `}${e.message.split('\n')[0]}`,
+        );
+      }
+      return;
+    }
+    const before = issues.length;
+    yamlIssues(doc, at, lines, issues);
+    if (issues.length > before) return;
+    let value: unknown;
+    try {
+      value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+    } catch (e) {
+      add(at, 'CONTROL_PLANE_ERR_BAD_YAML', e instanceof Error ? e.message : String(e));
+      return;
+    }
+    const visitValue = (v: unknown, path: string, inList: boolean): void => {
+      if (v === null || v === undefined) return;
+      if (!isObj(v)) {
+        add(path, 'CONTROL_PLANE_ERR_BAD_DOCUMENT', 'expected a map');
+        return;
+      }
+      const kind = v['kind'];
+      if (kind === undefined && !inList) {
+        const local = createIssueList(path);
+        const models = localConfigFromJson(v, local);
+        for (const issue of local.issues) issues.push(issue);
+        workloads.push(...models.workloads);
+        services.push(...models.services);
+        policies.push(...models.policies);
+      } else if (kind === 'AuthorizationPolicy') {
+        found.push({ value: v, path });
+      } else if (typeof kind === 'string' && LIST_KINDS.has(kind) && !inList) {
+        for (const key of Object.keys(v))
+          if (!LIST_FIELDS.has(key))
+            add(path === '' ? key : `${path}.${key}`, 'CONTROL_PLANE_ERR_BAD_DOCUMENT', 'unknown field');
+        const items = v['items'];
+        if (!Array.isArray(items)) {
+          add(`${path}.items`, 'CONTROL_PLANE_ERR_BAD_DOCUMENT', `a ${kind} needs an items list`);
+          return;
+        }
+        for (const [j, item] of items.entries()) visitValue(item, `${path}.items[${j}]`, true);
+      } else {
+        add(
+          `${path}.kind`,
+          'CONTROL_PLANE_ERR_BAD_DOCUMENT',
+          kind === undefined ? 'kind is required' : `unsupported kind ${JSON.stringify(kind)}`,
+        );
+      }
+    };
+    visitValue(value, at, false);
+  });
+
+  const skippedPolicies: SkippedPolicy[] = [];
+  const warnings: string[] = [];
+  if (found.length > 0) {
+    const parsedPolicies = parsePolicyObjects(found.map((f) => f.value));
+    if (parsedPolicies.isErr()) {
+      for (const e of parsedPolicies.error) issues.push(policyIssue(e, found));
+    } else {
+      for (const p of parsedPolicies.value) {
+        const t = translateForZtunnel(p, {
+          ...(options.rootNamespace === undefined ? {} : { rootNamespace: options.rootNamespace }),
+          ...(options.enableDryRun === undefined ? {} : { enableDryRun: options.enableDryRun }),
+        });
+        if (t.sent) {
+          policies.push(authorizationFromTranslation(t.authorization));
+          if (t.warning !== undefined)
+            warnings.push(`${p.metadata.namespace}/${p.metadata.name}: ${t.warning}`);
+        } else {
+          skippedPolicies.push({
+            name: p.metadata.name,
+            namespace: p.metadata.namespace ?? '',
+            reason: t.reason,
+            message: t.message,
+          });
+        }
+      }
+    }
+  }
+  if (issues.length > 0) return err(ControlPlaneError.fromIssues(issues));
+  return ok({ workloads, services, policies, skippedPolicies, warnings });
+}
+
+/** An authz validation error, placed at the document it came from. */
+function policyIssue(e: PolicyError, found: readonly FoundPolicy[]): ControlPlaneIssue {
+  const meta = (f: FoundPolicy): Obj => (isObj(f.value['metadata']) ? (f.value['metadata'] as Obj) : {});
+  const origin = found.find((f) => {
+    const m = meta(f);
+    return e.policy === `${String(m['namespace'])}/${String(m['name'])}` || e.policy === m['name'];
+  });
+  const index = /^document #(\d+)$/.exec(e.policy ?? '')?.[1];
+  const base = origin?.path ?? (index === undefined ? undefined : found[Number(index) - 1]?.path) ?? '';
+  const inner = e.path === undefined || e.path.startsWith('document #') ? '' : e.path;
+  const path = base === '' ? inner : inner === '' ? base : `${base}.${inner}`;
+  return { path, code: e.code, message: e.message };
+}
