@@ -1,33 +1,42 @@
 /**
- * Benchmarks for @ambient-kit/authz (issue 4): decisions per second with 10, 1,000 and 10,000 policies across
- * 100 namespaces, L4 (ztunnel) and L7 (sidecar, HTTP), next to casbin enforcing an equivalent model on the
- * same policies in the same run. The enforcing workload always has 10 applicable policies (2 DENY, 8 ALLOW);
- * the rest select other apps and namespaces, so the figures show how cost grows with the total policy count.
+ * Benchmarks for @ambient-kit/authz.
  *
- * Targets: >= 1,000,000 L4 and >= 300,000 L7 decisions/s at 10 policies per workload; nearly flat cost from
- * 1,000 to 10,000 policies; >= 20x casbin.
+ * Authorization (issue 4): decisions per second with 10, 1,000 and 10,000 policies across 100 namespaces, L4
+ * (ztunnel) and L7 (sidecar, HTTP), next to casbin enforcing an equivalent model on the same policies in the
+ * same run. The enforcing workload always has 10 applicable policies (2 DENY, 8 ALLOW); the rest select other
+ * apps and namespaces, so the figures show how cost grows with the total policy count. Targets: >= 1,000,000
+ * L4 and >= 300,000 L7 decisions/s at 10 policies per workload; nearly flat cost from 1,000 to 10,000
+ * policies; >= 20x casbin. Before timing, every request is decided by both engines and the answers must agree.
  *
- * Before timing, every request is decided by both engines and the answers must agree.
+ * RequestAuthentication (issue 16): decisions per second with a JWT on every request (ES256 and RS256):
+ * `authenticateRequest` (extraction, Envoy's checks, signature through jose) and then `evaluate` with the
+ * verified payload, next to `jose.jwtVerify` alone on the same tokens in the same run. Target: >= 0.8x of jose
+ * alone (the policy part must be nearly free). 64 distinct tokens rotate, so no per-token cache can help.
  *
- * Run: `npm run bench:authz -w @ambient-kit/bench`.
+ * Every row: 5 rounds, min / median / max, ours ÷ baseline of the medians, target, PASS/MISS. The JWT rows
+ * alternate 50 ms slices of ours and of jose ten times per round, so both see the same machine load.
+ *
+ * Run: `npm run bench:authz -w @ambient-kit/bench` (`-- --only jwt` or `-- --only authorization` for one part).
  */
 import { cpus } from 'node:os';
 import {
   type AuthorizationPolicy,
   type AuthzRequest,
+  authenticateRequest,
   createPolicyEngine,
   type PolicyEngine,
   type Workload,
 } from '@ambient-kit/authz';
 import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from 'casbin';
-import { Bench } from 'tinybench';
+import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { compareOps, printRows, type Row, type Spread } from '../support/rounds.js';
 
 type Layer = 'L4' | 'L7';
 const NAMESPACES = 100;
 const SIZES = [10, 1_000, 10_000];
 const TARGET: Record<Layer, number> = { L4: 1_000_000, L7: 300_000 };
 const RATIO_TARGET = 20;
-const ROUNDS = 3;
+const JWT_RATIO_TARGET = 0.8;
 
 /** One generated policy in both forms: the AuthorizationPolicy and the equivalent casbin line. */
 interface Generated {
@@ -140,16 +149,64 @@ async function casbinFor(generated: Generated[]): Promise<Enforcer> {
   return newEnforcer(newModelFromString(CASBIN_MODEL), new StringAdapter(csv));
 }
 
-const fmt = (n: number): string => Math.round(n).toLocaleString('en-US');
+const scale = (x: Spread, k: number): Spread => ({ min: x.min * k, median: x.median * k, max: x.max * k });
 
-interface Row {
-  readonly layer: Layer;
-  readonly size: number;
-  readonly engine: number;
-  readonly casbin: number;
+function spreadOf(values: readonly number[]): Spread {
+  const sorted = [...values].sort((a, b) => a - b);
+  return {
+    min: sorted[0] as number,
+    median: sorted[Math.floor(sorted.length / 2)] as number,
+    max: sorted[sorted.length - 1] as number,
+  };
 }
 
-async function measure(layer: Layer, size: number): Promise<Row> {
+/**
+ * Two async operations measured in alternating short slices (ours, baseline, ours, ...), so that both see the
+ * same load from whatever else runs on the machine; each round gives one ops/s figure per side.
+ */
+async function interleaved(
+  ours: () => Promise<unknown>,
+  baseline: () => Promise<unknown>,
+  options: { readonly rounds: number; readonly slices: number; readonly sliceMs: number },
+): Promise<{ ours: Spread; baseline: Spread }> {
+  const a: number[] = [];
+  const b: number[] = [];
+  const slice = async (f: () => Promise<unknown>): Promise<[number, number]> => {
+    const start = performance.now();
+    let n = 0;
+    while (performance.now() - start < options.sliceMs) {
+      await f();
+      n++;
+    }
+    return [n, performance.now() - start];
+  };
+  for (let r = 0; r < options.rounds; r++) {
+    let oursOps = 0;
+    let oursMs = 0;
+    let baseOps = 0;
+    let baseMs = 0;
+    for (let i = 0; i < options.slices; i++) {
+      const [n1, t1] = await slice(ours);
+      const [n2, t2] = await slice(baseline);
+      oursOps += n1;
+      oursMs += t1;
+      baseOps += n2;
+      baseMs += t2;
+    }
+    a.push((oursOps * 1000) / oursMs);
+    b.push((baseOps * 1000) / baseMs);
+  }
+  return { ours: spreadOf(a), baseline: spreadOf(b) };
+}
+
+interface Measured {
+  readonly layer: Layer;
+  readonly size: number;
+  readonly engine: Spread;
+  readonly casbin: Spread;
+}
+
+async function measure(layer: Layer, size: number): Promise<Measured> {
   const generated = generate(size, layer);
   const built = createPolicyEngine({ policies: generated.map((g) => g.policy) });
   if (built.isErr()) throw new Error(built.error.map(String).join('\n'));
@@ -171,61 +228,170 @@ async function measure(layer: Layer, size: number): Promise<Row> {
   }
   const inputs = cases.map((k) => ({ workload, request: k.request }));
   const engineBatch = 2_000;
-  const casbinBatch = size >= 10_000 ? 8 : size >= 1_000 ? 40 : 400;
+  const casbinBatch = size >= 1_000 ? 1 : 400;
   let sink = 0;
-  // Best of ROUNDS rounds: on a shared machine the fastest round is the closest to the code's own cost.
-  let best = { engine: 0, casbin: 0 };
-  for (let round = 0; round < ROUNDS; round++) {
-    const bench = new Bench({ time: 700, warmupTime: 200 });
-    bench.add('engine', () => {
+  const { ours, baseline } = await compareOps(
+    () => {
       for (let i = 0; i < engineBatch; i++)
         if (engine.evaluate(inputs[i & 7] as (typeof inputs)[0]).allow) sink++;
-    });
-    bench.add('casbin', () => {
+    },
+    () => {
       for (let i = 0; i < casbinBatch; i++)
         if (enforcer.enforceSync(...(cases[i & 7] as Case).casbin)) sink++;
-    });
-    await bench.run();
-    const perSecond = (name: string, batch: number): number => {
-      const result = bench.getTask(name)?.result as { throughput?: { mean: number } } | undefined;
-      return (result?.throughput?.mean ?? 0) * batch;
-    };
-    best = {
-      engine: Math.max(best.engine, perSecond('engine', engineBatch)),
-      casbin: Math.max(best.casbin, perSecond('casbin', casbinBatch)),
-    };
-  }
+    },
+    { rounds: 5, timeMs: 500 },
+  );
   if (sink < 0) console.log(sink);
-  return { layer, size, ...best };
+  return { layer, size, engine: scale(ours, engineBatch), casbin: scale(baseline, casbinBatch) };
 }
 
+const ISSUER = 'https://issuer.example';
+
+/** A JWT on every request: authenticateRequest + evaluate, and jose.jwtVerify alone, on the same 64 tokens. */
+async function measureJwt(alg: 'ES256' | 'RS256'): Promise<Row> {
+  const { publicKey, privateKey } = await generateKeyPair(alg, { extractable: true });
+  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg };
+  const policies = generate(10, 'L7').map((g) => g.policy);
+  const built = createPolicyEngine({
+    policies: [
+      ...policies,
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'RequestAuthentication',
+        metadata: { name: 'jwt', namespace: 'ns-0' },
+        spec: {
+          selector: { matchLabels: { app: 'app-0' } },
+          jwtRules: [{ issuer: ISSUER, audiences: ['app-0'], jwks: JSON.stringify({ keys: [jwk] }) }],
+        },
+      },
+      {
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: 'require-jwt', namespace: 'ns-0' },
+        spec: {
+          selector: { matchLabels: { app: 'app-0' } },
+          action: 'DENY',
+          rules: [{ from: [{ source: { notRequestPrincipals: [`${ISSUER}/*`] } }] }],
+        },
+      },
+    ],
+  });
+  if (built.isErr()) throw new Error(built.error.map(String).join('\n'));
+  const engine = built.value;
+  const workload: Workload = { kind: 'sidecar', namespace: 'ns-0', labels: { app: 'app-0', version: 'v1' } };
+  const nowSeconds = Math.floor(Date.now() / 1000);
+  const tokens = await Promise.all(
+    Array.from({ length: 64 }, (_, i) =>
+      new SignJWT({ aud: 'app-0', scope: 'read write' })
+        .setProtectedHeader({ alg, kid: 'k1' })
+        .setIssuer(ISSUER)
+        .setSubject(`user-${i}`)
+        .setExpirationTime(nowSeconds + 3600)
+        .sign(privateKey),
+    ),
+  );
+  const base: AuthzRequest = {
+    source: { principal: 'spiffe://cluster.local/ns/ns-0/sa/client-0', ip: '10.1.0.7' },
+    destination: { ip: '10.2.0.9', port: 8080 },
+    method: 'GET',
+    path: '/api/v0/items',
+    host: 'app-0.ns-0:8080',
+  };
+  const decide = async (token: string): Promise<boolean> => {
+    const authn = await authenticateRequest({
+      engine,
+      workload,
+      request: {
+        path: '/api/v0/items',
+        host: 'app-0.ns-0:8080',
+        headers: { authorization: `Bearer ${token}` },
+      },
+    });
+    if (!authn.ok) return false;
+    return engine.evaluate({ workload, request: { ...base, jwt: authn.jwt ?? null } }).allow;
+  };
+  // Both sides must accept every token before their speed is compared; the policy must need it.
+  for (const t of tokens) {
+    if (!(await decide(t))) throw new Error(`${alg}: the request with a valid token was not allowed`);
+    await jwtVerify(t, publicKey, { issuer: ISSUER, audience: 'app-0' });
+  }
+  if (engine.evaluate({ workload, request: { ...base, jwt: null } }).allow) {
+    throw new Error(`${alg}: a request without a token was allowed`);
+  }
+  let i = 0;
+  let j = 0;
+  let sink = 0;
+  // Warm both paths (JIT, key caches) before the rounds.
+  for (let k = 0; k < 200; k++) {
+    if (await decide(tokens[k & 63] as string)) sink++;
+    await jwtVerify(tokens[k & 63] as string, publicKey, { issuer: ISSUER, audience: 'app-0' });
+  }
+  const { ours, baseline } = await interleaved(
+    async () => {
+      if (await decide(tokens[i++ & 63] as string)) sink++;
+    },
+    async () => {
+      await jwtVerify(tokens[j++ & 63] as string, publicKey, { issuer: ISSUER, audience: 'app-0' });
+      sink++;
+    },
+    { rounds: 5, slices: 10, sliceMs: 50 },
+  );
+  if (sink < 0) console.log(sink);
+  return {
+    name: `JWT ${alg}: authenticateRequest + evaluate`,
+    unit: 'ops/s',
+    ours,
+    baseline,
+    baselineName: 'jose.jwtVerify alone',
+    target: { ratio: JWT_RATIO_TARGET },
+  };
+}
+
+console.log(`@ambient-kit/authz benchmarks (node ${process.version}, ${cpus().length} CPUs)`);
+console.log(
+  'authorization: 10 applicable policies (8 ALLOW, 2 DENY); 8 rotating requests (allowed, denied by DENY, unmatched);\n' +
+    'engine and casbin agreed on every request first',
+);
+const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
+const measured: Measured[] = [];
+for (const layer of only === 'jwt' ? [] : (['L4', 'L7'] as const)) {
+  for (const size of SIZES) measured.push(await measure(layer, size));
+}
 const rows: Row[] = [];
-console.log(`@ambient-kit/authz decisions/s (node ${process.version}, ${cpus().length} CPUs)`);
-console.log(
-  'workload: 10 applicable policies (8 ALLOW, 2 DENY); requests: 8 rotating (allowed, denied by DENY, unmatched)',
-);
-console.log(
-  `each figure: the best of ${ROUNDS} rounds of 0.7 s; engine and casbin agreed on every request first\n`,
-);
-console.log('layer  policies   engine dec/s    casbin dec/s   ratio    target');
-for (const layer of ['L4', 'L7'] as const) {
-  for (const size of SIZES) {
-    const row = await measure(layer, size);
-    rows.push(row);
-    const ratio = row.engine / row.casbin;
-    const ok = row.engine >= TARGET[layer] && ratio >= RATIO_TARGET;
-    console.log(
-      `${layer.padEnd(6)} ${fmt(size).padStart(8)} ${fmt(row.engine).padStart(14)} ${fmt(row.casbin).padStart(15)} ${`${ratio.toFixed(1)}x`.padStart(8)}    ` +
-        `>= ${fmt(TARGET[layer])} and >= ${RATIO_TARGET}x casbin: ${ok ? 'met' : 'NOT MET'}`,
-    );
+for (const m of measured) {
+  rows.push({
+    name: `${m.layer} ${m.size.toLocaleString('en-US')} policies: engine vs casbin`,
+    unit: 'ops/s',
+    ours: m.engine,
+    baseline: m.casbin,
+    baselineName: 'casbin',
+    target: { ratio: RATIO_TARGET },
+  });
+  if (m.size === 10) {
+    rows.push({
+      name: `${m.layer} 10 policies: decisions/s`,
+      unit: 'ops/s',
+      ours: m.engine,
+      target: { atLeast: TARGET[m.layer] },
+    });
   }
 }
-console.log(
-  '\ncost growth with the policy count (time per decision, 10,000 vs 1,000 policies; target: nearly flat)',
-);
-for (const layer of ['L4', 'L7'] as const) {
-  const at = (size: number): Row => rows.find((r) => r.layer === layer && r.size === size) as Row;
-  const growth = at(1_000).engine / at(10_000).engine;
-  const casbinGrowth = at(1_000).casbin / at(10_000).casbin;
+if (rows.length > 0) {
+  printRows('authorization decisions/s', rows);
+  console.log(
+    '\ncost growth with the policy count (time per decision, 10,000 vs 1,000 policies; target: nearly flat)',
+  );
+}
+for (const layer of rows.length > 0 ? (['L4', 'L7'] as const) : []) {
+  const at = (size: number): Measured =>
+    measured.find((r) => r.layer === layer && r.size === size) as Measured;
+  const growth = at(1_000).engine.median / at(10_000).engine.median;
+  const casbinGrowth = at(1_000).casbin.median / at(10_000).casbin.median;
   console.log(`${layer}: engine ${growth.toFixed(2)}x, casbin ${casbinGrowth.toFixed(2)}x`);
+}
+if (only !== 'authorization') {
+  printRows(
+    'RequestAuthentication: decisions/s with a JWT on every request (1 RequestAuthentication, 12 policies)',
+    [await measureJwt('ES256'), await measureJwt('RS256')],
+  );
 }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { jwksOf, makeKey, sign } from './jwt-support.js';
 import { policy } from './support.js';
 
 const CLI = fileURLToPath(new URL('../src/cli/main.ts', import.meta.url));
@@ -169,6 +170,105 @@ describe('ambient-authz validate / translate', () => {
     expect(out.map((p) => [p.policy, p.authorization?.scope, p.authorization?.groups.length])).toEqual([
       ['foo/httpbin', 'WORKLOAD_SELECTOR', 0],
       ['foo/deny-admin', 'NAMESPACE', 1],
+    ]);
+  });
+});
+
+describe('ambient-authz with RequestAuthentication and PeerAuthentication documents', () => {
+  const NOW = 1_700_000_000;
+  let mixed: string;
+  let token: string;
+  let expired: string;
+  beforeAll(async () => {
+    const key = await makeKey('ES256', 'k1');
+    token = await sign(key, { claims: { iss: 'https://issuer.example', sub: 'alice', exp: NOW + 60 } });
+    expired = await sign(key, { claims: { iss: 'https://issuer.example', sub: 'alice', exp: NOW - 120 } });
+    mixed = join(dir, 'mixed.yaml');
+    await writeFile(
+      mixed,
+      `apiVersion: security.istio.io/v1
+kind: RequestAuthentication
+metadata: {name: jwt, namespace: foo}
+spec:
+  selector: {matchLabels: {app: httpbin}}
+  jwtRules:
+  - issuer: https://issuer.example
+    jwks: '${jwksOf(key)}'
+---
+apiVersion: security.istio.io/v1
+kind: PeerAuthentication
+metadata: {name: default, namespace: istio-system}
+spec: {mtls: {mode: STRICT}}
+---
+${policy('foo/require-jwt', 'selector: {matchLabels: {app: httpbin}}\nrules: [{from: [{source: {requestPrincipals: ["https://issuer.example/*"]}}]}]')}`,
+    );
+  });
+  const from = ['--from', 'spiffe://cluster.local/ns/foo/sa/sleep', '--now', String(NOW * 1000)];
+
+  it('check verifies the token given with --header or --query, then authorizes', async () => {
+    const ok = await run([...base, '-f', mixed, ...from, '--header', `authorization: Bearer ${token}`]);
+    expect(ok.code).toBe(0);
+    expect(ok.stdout).toContain(
+      'request principal: https://issuer.example/alice (RequestAuthentication foo/jwt)',
+    );
+    const query = await run([
+      ...base,
+      '-f',
+      mixed,
+      ...from,
+      '--path',
+      '/x',
+      '--query',
+      `access_token=${token}`,
+    ]);
+    expect(query.code).toBe(0);
+    const none = await run([...base, '-f', mixed, ...from]);
+    expect(none.code).toBe(1);
+    expect(none.stdout).toContain('request principal: none (no token)');
+    const bad = await run([...base, '-f', mixed, ...from, '--header', `authorization: Bearer ${expired}`]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain('DENY: RequestAuthentication: Jwt is expired (HTTP 401');
+  });
+
+  it('check: STRICT refuses plaintext before anything else', async () => {
+    const r = await run([
+      ...base,
+      '-f',
+      mixed,
+      '--plaintext',
+      '--header',
+      `authorization: Bearer ${token}`,
+      '--now',
+      String(NOW * 1000),
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('refused by PeerAuthentication istio-system/default (mode STRICT)');
+  });
+
+  it('validate counts each kind; a document of another kind is reported by kind and name', async () => {
+    const ok = await run(['validate', '-f', mixed]);
+    expect(ok.stdout).toContain(
+      '3 policies valid (1 AuthorizationPolicy, 1 RequestAuthentication, 1 PeerAuthentication)',
+    );
+    const other = join(dir, 'other.yaml');
+    await writeFile(
+      other,
+      'apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: {name: gw, namespace: foo}\nspec: {}\n',
+    );
+    const r = await run(['validate', '-f', other]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('foo/gw: kind: ');
+    expect(r.stderr).toContain('kind Gateway (networking.istio.io/v1) is not handled by @ambient-kit/authz');
+  });
+
+  it('translate adds the PeerAuthentication-derived policies', async () => {
+    const r = await run(['translate', '-f', mixed]);
+    const out = JSON.parse(r.stdout) as { policy: string; sent: boolean; reason?: string; from?: string }[];
+    expect(out.map((p) => [p.policy, p.sent, p.reason ?? p.from ?? ''])).toEqual([
+      ['foo/jwt', false, 'request-authentication'],
+      ['istio-system/default', false, 'peer-authentication'],
+      ['foo/require-jwt', true, ''],
+      ['istio-system/istio_converted_static_strict', true, 'PeerAuthentication (static STRICT policy)'],
     ]);
   });
 });

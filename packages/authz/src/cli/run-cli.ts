@@ -1,7 +1,8 @@
 /**
- * The `ambient-authz` command line: `check` (decide one request and explain it), `validate` (istiod's
- * validation of policy files) and `translate` (what istiod would send ztunnel). Exit codes: 0 allow / valid,
- * 1 deny, 2 bad input.
+ * The `ambient-authz` command line: `check` (decide one request and explain it: PeerAuthentication,
+ * RequestAuthentication with the token given by `--header`/`--query`, then authorization), `validate`
+ * (istiod's validation of policy files: AuthorizationPolicy, RequestAuthentication, PeerAuthentication) and
+ * `translate` (what istiod would send ztunnel). Exit codes: 0 allow / valid, 1 deny, 2 bad input.
  * @module
  */
 
@@ -9,11 +10,13 @@ import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { createPolicyEngine, type ExplainEntry } from '../engine/engine.js';
 import { PolicyError } from '../engine/errors.js';
+import { IDENTITY_REGEX_MODES, type IdentityRegexMode } from '../engine/identity-regex.js';
 import { parseIp } from '../engine/ip.js';
 import type { MeshConfig } from '../engine/mesh.js';
 import { parsePolicies } from '../engine/parse.js';
 import type { PathNormalization } from '../engine/path.js';
-import { type AuthorizationPolicy, GATEWAY_NAME_LABEL, policyKey } from '../engine/policy.js';
+import { translatePeerAuthenticationsForZtunnel } from '../engine/peer-authentication-ztunnel.js';
+import { GATEWAY_NAME_LABEL, policyKey } from '../engine/policy.js';
 import type {
   AuthzRequest,
   DestinationService,
@@ -21,7 +24,10 @@ import type {
   Workload,
   WorkloadKind,
 } from '../engine/request.js';
+import type { SecurityPolicy } from '../engine/security-policy.js';
+import { groupSecurityPolicies, SECURITY_POLICY_KINDS } from '../engine/security-policy.js';
 import { translateForZtunnel } from '../engine/ztunnel-translate.js';
+import { authenticateRequest } from '../http/authenticate-request.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { allow: 0, deny: 1, badInput: 2 } as const;
@@ -45,8 +51,12 @@ check options:
   --source-ip ip      (default 10.0.0.1)    --remote-ip ip (default: source ip)
   --dest-ip ip        (default 10.0.0.2)    --port n (default 80)
   --protocol http|tcp (default http)        --service Kind/namespace/name (waypoints)
-  --method M  --path /p?q  --host h  --sni name  --header k=v (repeatable)
-  --jwt '{"iss":...}' or @file.json         verified JWT payload
+  --method M  --path /p?q  --host h  --sni name
+  --header 'name: value' or name=value      request header (repeatable), e.g. --header 'authorization: Bearer <jwt>'
+  --query name=value                        query parameter added to --path (repeatable), e.g. access_token=<jwt>
+  --now <epoch ms | ISO time>               the clock for JWT exp/nbf (default: now)
+  --jwt '{"iss":...}' or @file.json         an already verified JWT payload (skips RequestAuthentication)
+  --identity-regex strictest|escaped|unescaped  how identity values with regex characters read (default strictest)
   --ext-authz provider=allow|deny           answer for a CUSTOM provider (repeatable)
   --root-namespace ns (default istio-system)  --trust-domain-alias td (repeatable)
   --path-normalization NONE|BASE|MERGE_SLASHES|DECODE_AND_MERGE_SLASHES
@@ -62,14 +72,31 @@ function keyValue(text: string, flag: string): [string, string] {
   return [text.slice(0, eq), text.slice(eq + 1)];
 }
 
+// `name: value` (as curl writes it) or `name=value`, whichever separator comes first.
+function headerValue(text: string): [string, string] {
+  const colon = text.indexOf(':');
+  const eq = text.indexOf('=');
+  if (colon > 0 && (eq === -1 || colon < eq))
+    return [text.slice(0, colon).trim(), text.slice(colon + 1).trimStart()];
+  return keyValue(text, '--header');
+}
+
+function nowFrom(value: string | undefined): number {
+  if (value === undefined) return Date.now();
+  const ms = /^[0-9]+$/.test(value) ? Number(value) : Date.parse(value);
+  if (!Number.isFinite(ms))
+    throw new UsageError(`--now must be epoch milliseconds or an ISO time, got "${value}"`);
+  return ms;
+}
+
 function requireIp(value: string, flag: string): string {
   if (parseIp(value) === undefined) throw new UsageError(`${flag}: not an IP address: "${value}"`);
   return value;
 }
 
-async function loadPolicies(files: readonly string[], io: CliIo): Promise<AuthorizationPolicy[] | undefined> {
+async function loadPolicies(files: readonly string[], io: CliIo): Promise<SecurityPolicy[] | undefined> {
   if (files.length === 0) throw new UsageError('at least one -f <file> is required');
-  const out: AuthorizationPolicy[] = [];
+  const out: SecurityPolicy[] = [];
   let failed = false;
   for (const file of files) {
     let text: string;
@@ -126,6 +153,9 @@ const CHECK_OPTIONS = {
   host: { type: 'string' },
   sni: { type: 'string' },
   header: { type: 'string', multiple: true },
+  query: { type: 'string', multiple: true },
+  now: { type: 'string' },
+  'identity-regex': { type: 'string' },
   jwt: { type: 'string' },
   'ext-authz': { type: 'string', multiple: true },
   'root-namespace': { type: 'string' },
@@ -150,7 +180,14 @@ function meshFrom(values: CheckValues): MeshConfig {
     throw new UsageError(`--path-normalization: unknown mode "${normalization}"`);
   }
   const extAuthz = (values['ext-authz'] ?? []).map((v) => keyValue(v, '--ext-authz')[0]);
+  const identityRegex = values['identity-regex'];
+  if (identityRegex !== undefined && !(IDENTITY_REGEX_MODES as readonly string[]).includes(identityRegex)) {
+    throw new UsageError(
+      `--identity-regex must be one of ${IDENTITY_REGEX_MODES.join(', ')}, got "${identityRegex}"`,
+    );
+  }
   return {
+    ...(identityRegex === undefined ? {} : { identityRegex: identityRegex as IdentityRegexMode }),
     ...(values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] }),
     ...(values['trust-domain'] === undefined ? {} : { trustDomain: values['trust-domain'] }),
     ...(values['trust-domain-alias'] === undefined
@@ -223,9 +260,14 @@ async function requestFrom(values: CheckValues): Promise<AuthzRequest> {
   }
   const headers: Record<string, string[]> = {};
   for (const h of values.header ?? []) {
-    const [k, v] = keyValue(h, '--header');
+    const [k, v] = headerValue(h);
     const key = k.toLowerCase();
     headers[key] = [...(headers[key] ?? []), v];
+  }
+  let path = values.path;
+  for (const q of values.query ?? []) {
+    keyValue(q, '--query');
+    path = `${path ?? '/'}${(path ?? '/').includes('?') ? '&' : '?'}${q}`;
   }
   const jwt = await jwtFrom(values.jwt);
   const ip = requireIp(values['source-ip'] ?? '10.0.0.1', '--source-ip');
@@ -244,7 +286,7 @@ async function requestFrom(values: CheckValues): Promise<AuthzRequest> {
     },
     protocol,
     ...(values.method === undefined ? {} : { method: values.method }),
-    ...(values.path === undefined ? {} : { path: values.path }),
+    ...(path === undefined ? {} : { path }),
     ...(values.host === undefined ? {} : { host: values.host }),
     ...(values.sni === undefined ? {} : { sni: values.sni }),
     ...(Object.keys(headers).length === 0 ? {} : { headers }),
@@ -255,7 +297,8 @@ async function requestFrom(values: CheckValues): Promise<AuthzRequest> {
 async function check(values: CheckValues, io: CliIo): Promise<number> {
   const mesh = meshFrom(values);
   const workload = workloadFrom(values);
-  const request = await requestFrom(values);
+  let request = await requestFrom(values);
+  const now = nowFrom(values.now);
   const answers = new Map<string, ExtAuthzAnswer>();
   for (const v of values['ext-authz'] ?? []) {
     const [provider, answer] = keyValue(v, '--ext-authz');
@@ -270,6 +313,53 @@ async function check(values: CheckValues, io: CliIo): Promise<number> {
     for (const e of engine.error) io.stderr(`${String(e)}\n`);
     return EXIT.badInput;
   }
+  // RequestAuthentication first (unless a verified payload was given), as Envoy's jwt_authn runs before RBAC.
+  let principalLine: string | undefined;
+  let authn: { readonly status: number; readonly body: string; readonly principal?: string } | undefined;
+  const service = request.destination.service;
+  if (values.jwt === undefined && engine.value.jwtRulesFor(workload, service).length > 0) {
+    const result = await authenticateRequest({
+      engine: engine.value,
+      workload,
+      ...(service === undefined ? {} : { service }),
+      request: {
+        path: request.path ?? '/',
+        ...(request.host === undefined ? {} : { host: request.host }),
+        headers: request.headers ?? {},
+      },
+      now,
+    });
+    if (!result.ok) {
+      authn = { status: result.status, body: result.body };
+      if (values.json === true)
+        io.stdout(`${JSON.stringify({ authn: { ...authn, ...result.headers } }, null, 2)}\n`);
+      else {
+        io.stdout(
+          `DENY: RequestAuthentication: ${result.body} (HTTP ${result.status}${
+            result.headers['www-authenticate'] === undefined
+              ? ''
+              : `, www-authenticate: ${result.headers['www-authenticate']}`
+          })\n`,
+        );
+      }
+      return EXIT.deny;
+    }
+    const removed = new Set(result.removedHeaders);
+    const headers: Record<string, string[]> = {};
+    for (const [k, v] of Object.entries(request.headers ?? {})) {
+      if (!removed.has(k) && v !== undefined) headers[k] = typeof v === 'string' ? [v] : [...v];
+    }
+    for (const [k, v] of result.addedHeaders) headers[k] = [...(headers[k] ?? []), v];
+    request = { ...request, headers, jwt: result.jwt ?? null };
+    principalLine = `  request principal: ${result.authn?.principal ?? 'none (no token)'}${
+      result.policy === undefined ? '' : ` (RequestAuthentication ${result.policy})`
+    }`;
+    authn = {
+      status: 200,
+      body: '',
+      ...(result.authn === undefined ? {} : { principal: result.authn.principal }),
+    };
+  }
   const { decision, policies: trace } = engine.value.explain(
     { workload, request },
     { extAuthz: (provider) => answers.get(provider) ?? 'deny' },
@@ -279,7 +369,9 @@ async function check(values: CheckValues, io: CliIo): Promise<number> {
     return EXIT.badInput;
   }
   if (values.json === true) {
-    io.stdout(`${JSON.stringify({ decision, policies: trace }, null, 2)}\n`);
+    io.stdout(
+      `${JSON.stringify({ decision, policies: trace, ...(authn === undefined ? {} : { authn }) }, null, 2)}\n`,
+    );
   } else {
     const lines = [
       `${decision.allow ? 'ALLOW' : 'DENY'}: ${decision.reason}`,
@@ -291,6 +383,7 @@ async function check(values: CheckValues, io: CliIo): Promise<number> {
     if (decision.dryRunMatched.length > 0)
       lines.push(`  dry-run matched: ${decision.dryRunMatched.join(', ')}`);
     if (decision.extAuthzCalled !== undefined) lines.push(`  ext_authz called: ${decision.extAuthzCalled}`);
+    if (principalLine !== undefined) lines.push(principalLine);
     lines.push(
       `  enforced by: ${workload.kind} ${workload.namespace}${workload.name === undefined ? '' : `/${workload.name}`}`,
     );
@@ -309,23 +402,48 @@ async function validate(files: readonly string[], io: CliIo): Promise<number> {
     for (const e of engine.error) io.stderr(`${String(e)}\n`);
     return EXIT.badInput;
   }
-  io.stdout(`${policies.length} polic${policies.length === 1 ? 'y' : 'ies'} valid\n`);
+  const counts = SECURITY_POLICY_KINDS.map(
+    (kind) => [kind, policies.filter((p) => p.kind === kind).length] as const,
+  );
+  const mixed = counts.some(([kind, n]) => kind !== 'AuthorizationPolicy' && n > 0);
+  const detail = mixed
+    ? ` (${counts
+        .filter(([, n]) => n > 0)
+        .map(([kind, n]) => `${n} ${kind}`)
+        .join(', ')})`
+    : '';
+  io.stdout(`${policies.length} polic${policies.length === 1 ? 'y' : 'ies'} valid${detail}\n`);
   return EXIT.allow;
 }
 
 async function translate(values: CheckValues, io: CliIo): Promise<number> {
   const policies = await loadPolicies(values.file ?? [], io);
   if (policies === undefined) return EXIT.badInput;
-  const out = policies.map((p) => {
-    const t = translateForZtunnel(p, {
-      ...(values['root-namespace'] === undefined ? {} : { rootNamespace: values['root-namespace'] }),
-      enableDryRun: values['enable-dry-run'] === true,
-    });
+  const rootNamespace = values['root-namespace'] ?? 'istio-system';
+  const out: Record<string, unknown>[] = policies.map((p) => {
+    const t = translateForZtunnel(p, { rootNamespace, enableDryRun: values['enable-dry-run'] === true });
     const policy = policyKey(p);
+    const kind = p.kind === 'AuthorizationPolicy' ? {} : { kind: p.kind };
     return t.sent
       ? { policy, sent: true, warning: t.warning, authorization: t.authorization }
-      : { policy, sent: false, reason: t.reason, message: t.message };
+      : { policy, ...kind, sent: false, reason: t.reason, message: t.message };
   });
+  // What the PeerAuthentications become (istiod's ambient conversion), after the documents themselves.
+  const peer = translatePeerAuthenticationsForZtunnel(groupSecurityPolicies(policies).peerAuthentications, {
+    rootNamespace,
+  });
+  for (const authorization of peer.authorizations) {
+    const converted = peer.converted.find((c) => c.authorization === authorization);
+    out.push({
+      policy: `${authorization.namespace}/${authorization.name}`,
+      sent: true,
+      from:
+        converted === undefined
+          ? 'PeerAuthentication (static STRICT policy)'
+          : `PeerAuthentication ${converted.source}`,
+      authorization,
+    });
+  }
   const json = JSON.stringify(
     out,
     (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value),

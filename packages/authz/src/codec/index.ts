@@ -1,11 +1,13 @@
 /**
- * `@ambient-kit/authz/codec`: the pure AuthorizationPolicy engine, without any Node runtime (no `node:`
- * imports, no I/O, no timers). Parse and validate policies, translate them for ztunnel, and decide requests
- * exactly as ztunnel (L4) and Envoy (sidecar, gateway, waypoint) do.
+ * `@ambient-kit/authz/codec`: the pure engine, without any Node runtime (no `node:` imports, no I/O, no
+ * timers). Parse and validate AuthorizationPolicy, RequestAuthentication and PeerAuthentication documents,
+ * translate them for ztunnel, check JWTs as Envoy's `jwt_authn` does (keys inline or from a {@link JwksSource}),
+ * and decide requests exactly as ztunnel (L4) and Envoy (sidecar, gateway, waypoint) do.
  * @module
  */
 
 export {
+  type AppliedJwtRule,
   createPolicyEngine,
   type ExplainEntry,
   type Explanation,
@@ -19,6 +21,12 @@ export {
   type PolicyErrorOptions,
 } from '../engine/errors.js';
 export {
+  hasRe2Meta,
+  IDENTITY_REGEX_MODES,
+  type IdentityRegexMode,
+  re2FullMatch,
+} from '../engine/identity-regex.js';
+export {
   canonicalIp,
   compilePrefix,
   type IpAddress,
@@ -29,6 +37,40 @@ export {
   parsePrefix,
   prefixContains,
 } from '../engine/ip.js';
+export {
+  hasUnknownKid,
+  type JwksKeySet,
+  MAX_JWKS_BYTES,
+  PUBLIC_ONLY_JWKS,
+  parseJwks,
+  verifyJwtSignature,
+} from '../engine/jwks.js';
+export {
+  type AuthenticateJwtOptions,
+  authenticateJwt,
+  type JwksSource,
+  type JwtAuthnRequest,
+  type JwtAuthnResult,
+  removeQueryParam,
+} from '../engine/jwt-authn.js';
+export {
+  JWT_STATUS_MESSAGES,
+  type JwtStatus,
+  jwtRealm,
+  jwtStatusHttpCode,
+  REALM_MAX_PATH_LENGTH,
+  wwwAuthenticate,
+} from '../engine/jwt-status.js';
+export {
+  audienceChecker,
+  checkJwtTime,
+  decodeBase64Url,
+  IMPLEMENTED_JWT_ALGS,
+  JWT_CLOCK_SKEW_SECONDS,
+  MAX_JWT_LENGTH,
+  type ParsedJwt,
+  parseJwt,
+} from '../engine/jwt-token.js';
 export {
   type ExtensionProvider,
   type MeshConfig,
@@ -51,6 +93,29 @@ export {
   unescapeSlashes,
 } from '../engine/path.js';
 export { checkPathTemplate, compilePathTemplate, containsPathTemplate } from '../engine/path-template.js';
+export {
+  comparePeerAuthentications,
+  type EffectiveMutualTlsMode,
+  type EffectivePeerAuthentication,
+  effectivePeerAuthentication,
+  isNamespaceWide,
+  MUTUAL_TLS_MODES,
+  type MutualTls,
+  type MutualTlsMode,
+  mtlsModeForPort,
+  type PeerAuthentication,
+  type PeerAuthenticationSpec,
+  validatePeerAuthentication,
+} from '../engine/peer-authentication.js';
+export {
+  CONVERTED_PEER_AUTHENTICATION_PREFIX,
+  type ConvertedPeerAuthentication,
+  convertPeerAuthentication,
+  STATIC_STRICT_POLICY_NAME,
+  staticStrictPolicy,
+  translatePeerAuthenticationsForZtunnel,
+  type ZtunnelPeerAuthentication,
+} from '../engine/peer-authentication-ztunnel.js';
 export {
   AUTHORIZATION_ACTIONS,
   type AuthorizationAction,
@@ -82,6 +147,27 @@ export type {
   Workload,
   WorkloadKind,
 } from '../engine/request.js';
+export {
+  type ClaimToHeader,
+  type JwtHeaderLocation,
+  type JwtRule,
+  parseDurationMs,
+  type RequestAuthentication,
+  type RequestAuthenticationSpec,
+  validateRequestAuthentication,
+} from '../engine/request-authentication.js';
+export { type OriginFormTarget, originFormTarget } from '../engine/request-target.js';
+export {
+  groupSecurityPolicies,
+  isAuthorizationPolicy,
+  isPeerAuthentication,
+  isRequestAuthentication,
+  SECURITY_POLICY_KINDS,
+  type SecurityPolicies,
+  type SecurityPolicy,
+  validateSecurityPolicies,
+  validateSecurityPolicy,
+} from '../engine/security-policy.js';
 export {
   type Attachment,
   attachment,

@@ -7,6 +7,7 @@
 import { canonicalIp, type IpAddress, parseIp } from './ip.js';
 import { normalizeRequestPath, type PathNormalization } from './path.js';
 import type { AuthzRequest } from './request.js';
+import { originFormTarget } from './request-target.js';
 import { asciiLower } from './string-match.js';
 import type { L4Connection } from './ztunnel-match.js';
 
@@ -213,7 +214,12 @@ export class RequestContext implements L4Connection {
       host = h ?? pseudoHeader(request, ':authority') ?? pseudoHeader(request, 'host');
       sni = s;
       if (p !== undefined) {
-        const normalized = normalizeRequestPath(p, options.pathNormalization);
+        // An absolute-form target is judged by its path and host, as Envoy's HTTP/1 codec and every Node
+        // router see it (./request-target.ts).
+        const target = originFormTarget(p);
+        if (!target.ok) return { ok: false, reason: target.reason, badRequest: true };
+        if (target.host !== undefined) host = target.host;
+        const normalized = normalizeRequestPath(target.path, options.pathNormalization);
         if (!normalized.ok) return { ok: false, reason: normalized.reason, badRequest: true };
         fullPath = normalized.path;
         urlPath = normalized.urlPath;

@@ -1,7 +1,10 @@
 /**
  * The policy engine: policies indexed by namespace and selector, compiled once, and evaluated in Istio's
- * order (authz.md §3): CUSTOM, then DENY, then ALLOW, with AUDIT only marking and dry-run never enforced.
- * `ztunnel` workloads get istiod's L4 translation and ztunnel's matching; the other kinds Envoy's RBAC.
+ * order (istio/api@b8f8791d:security/v1beta1/authorization_policy.proto, top-level doc): CUSTOM, then DENY,
+ * then ALLOW, with AUDIT only marking and dry-run never enforced. `ztunnel` workloads get istiod's L4
+ * translation and ztunnel's matching (PeerAuthentication included, as istiod converts it); the other kinds
+ * Envoy's RBAC, and sidecars PeerAuthentication STRICT. The engine also holds the RequestAuthentications and
+ * says which JWT rules apply where (the JWT check itself is `authenticateJwt`, ./jwt-authn.ts).
  * @module
  */
 
@@ -11,6 +14,16 @@ import { type CompiledEnvoyPolicy, compileEnvoyPolicy } from './envoy-compile.js
 import { PolicyError } from './errors.js';
 import { type MeshConfig, type ResolvedMeshConfig, resolveMeshConfig } from './mesh.js';
 import {
+  type EffectivePeerAuthentication,
+  effectivePeerAuthentication,
+  mtlsModeForPort,
+  type PeerAuthentication,
+} from './peer-authentication.js';
+import {
+  translatePeerAuthenticationsForZtunnel,
+  type ZtunnelPeerAuthentication,
+} from './peer-authentication-ztunnel.js';
+import {
   type AuthorizationAction,
   type AuthorizationPolicy,
   isDryRun,
@@ -19,17 +32,39 @@ import {
   targetRefsOf,
 } from './policy.js';
 import type { Decision, DestinationService, EvaluateHooks, EvaluateInput, Workload } from './request.js';
+import type { JwtRule, RequestAuthentication } from './request-authentication.js';
+import {
+  groupSecurityPolicies,
+  type SecurityPolicies,
+  type SecurityPolicy,
+  validateSecurityPolicies,
+} from './security-policy.js';
 import { attachment, lookupNamespaces, type NotAttachedReason } from './selection.js';
-import { validatePolicies } from './validate.js';
 import { type CompiledL4Policy, compileL4Policy } from './ztunnel-match.js';
 import { translateForZtunnel, type ZtunnelTranslation } from './ztunnel-translate.js';
 
 /** Options of {@link createPolicyEngine}. */
 export interface PolicyEngineOptions {
-  /** The policies (validated again; any error rejects the whole set). */
-  readonly policies: readonly AuthorizationPolicy[];
+  /**
+   * The documents: AuthorizationPolicies, and RequestAuthentications and PeerAuthentications alongside them
+   * (what `parsePolicies` returns). Validated again; any error rejects the whole set.
+   */
+  readonly policies: readonly SecurityPolicy[];
+  /** More RequestAuthentications, for callers that keep them apart. */
+  readonly requestAuthentications?: readonly RequestAuthentication[];
+  /** More PeerAuthentications, for callers that keep them apart. */
+  readonly peerAuthentications?: readonly PeerAuthentication[];
   /** MeshConfig settings; see {@link MeshConfig} for defaults. */
   readonly mesh?: MeshConfig;
+}
+
+/** A `jwtRules` entry that applies to a workload, with the RequestAuthentication it comes from. */
+export interface AppliedJwtRule {
+  readonly rule: JwtRule;
+  /** `namespace/name` of the RequestAuthentication. */
+  readonly policy: string;
+  /** Index of the rule in that policy's `spec.jwtRules`. */
+  readonly index: number;
 }
 
 /** One policy's part in an explanation. */
@@ -55,8 +90,12 @@ export interface Explanation {
 
 /** A compiled set of policies. Immutable: build a new engine to change policies. */
 export interface PolicyEngine {
-  /** The validated policies, in input order. */
+  /** The validated AuthorizationPolicies, in input order. */
   readonly policies: readonly AuthorizationPolicy[];
+  /** The validated RequestAuthentications, in input order. */
+  readonly requestAuthentications: readonly RequestAuthentication[];
+  /** The validated PeerAuthentications, in input order. */
+  readonly peerAuthentications: readonly PeerAuthentication[];
   /** The resolved mesh settings. */
   readonly mesh: ResolvedMeshConfig;
   /**
@@ -84,6 +123,25 @@ export interface PolicyEngine {
    * @returns Policy keys, sorted.
    */
   applicablePolicies(workload: Workload, service?: DestinationService): string[];
+  /**
+   * The JWT rules of every RequestAuthentication that applies to a workload (the same attachment rules as
+   * AuthorizationPolicy: namespace and root namespace, selector, targetRefs at waypoints and Gateway API
+   * gateways), merged and sorted by issuer as istiod merges them into one `jwt_authn` filter
+   * (istio/istio@86c9f01f:pilot/pkg/security/authn/policy_applier.go `newPolicyApplier`). ztunnel has none.
+   * The same array is returned for the same workload shape, so it can key caches.
+   *
+   * @param workload - The enforcing workload.
+   * @param service - The destination service (waypoints).
+   * @returns The rules, possibly empty.
+   */
+  jwtRulesFor(workload: Workload, service?: DestinationService): readonly AppliedJwtRule[];
+  /**
+   * The PeerAuthentication modes of a workload (sidecar semantics: mesh → namespace → workload, per port).
+   *
+   * @param workload - The workload.
+   * @returns The effective modes and the policies that set them.
+   */
+  peerAuthenticationFor(workload: Workload): EffectivePeerAuthentication;
 }
 
 /** A policy with what the engine derives from it once. */
@@ -117,7 +175,8 @@ interface RuleRef {
 }
 
 interface L4Ref {
-  readonly entry: Entry;
+  /** `namespace/name` the decision reports. */
+  readonly key: string;
   readonly compiled: CompiledL4Policy;
   readonly groupRuleIndex: readonly number[];
   /** The decision per matching group (built once). */
@@ -154,6 +213,12 @@ interface L4Plan {
 interface Selection {
   readonly entries: readonly Entry[];
   readonly bundle: readonly string[];
+  /** RequestAuthentication rules that apply (never for ztunnel). */
+  readonly jwtRules: readonly AppliedJwtRule[];
+  /** PeerAuthentication modes (sidecar semantics). */
+  readonly peer: EffectivePeerAuthentication;
+  /** PeerAuthentication-derived ztunnel policies attached to the workload (`namespace/name`). */
+  readonly peerL4Keys: readonly string[];
   http?: EnvoyPlan;
   tcp?: EnvoyPlan;
   l4?: L4Plan;
@@ -174,6 +239,16 @@ function compareKeys(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+// istio/istio@86c9f01f:pilot/pkg/model/config.go configCompareByCreationTime (no timestamp = oldest).
+function compareByCreation(a: SecurityPolicy, b: SecurityPolicy): number {
+  const ta = a.metadata.creationTimestamp === undefined ? 0 : Date.parse(a.metadata.creationTimestamp);
+  const tb = b.metadata.creationTimestamp === undefined ? 0 : Date.parse(b.metadata.creationTimestamp);
+  if (ta !== tb) return ta < tb ? -1 : 1;
+  return (
+    compareKeys(a.metadata.name, b.metadata.name) || compareKeys(a.metadata.namespace, b.metadata.namespace)
+  );
+}
+
 function denyDecision(reason: string, extra: Partial<Decision> = {}): Decision {
   return { allow: false, reason, audit: false, dryRunMatched: EMPTY_LIST, ...extra };
 }
@@ -181,7 +256,20 @@ function denyDecision(reason: string, extra: Partial<Decision> = {}): Decision {
 /** The engine implementation; see {@link PolicyEngine}. */
 class Engine implements PolicyEngine {
   readonly policies: readonly AuthorizationPolicy[];
+  readonly requestAuthentications: readonly RequestAuthentication[];
+  readonly peerAuthentications: readonly PeerAuthentication[];
   readonly mesh: ResolvedMeshConfig;
+  /** RequestAuthentications with what attachment reads. */
+  private readonly raEntries: readonly {
+    readonly ra: RequestAuthentication;
+    readonly key: string;
+    readonly namespace: string;
+    readonly selector: Readonly<Record<string, string>> | undefined;
+    readonly targetRefs: readonly PolicyTargetReference[];
+  }[];
+  /** istiod's ztunnel translation of the PeerAuthentications, compiled by key. */
+  private readonly peerL4: ZtunnelPeerAuthentication;
+  private readonly peerL4Compiled = new Map<string, CompiledL4Policy>();
   private readonly entries: readonly Entry[];
   private readonly index = new Map<string, NamespaceIndex>();
   private readonly selections = new Map<string, Selection>();
@@ -189,9 +277,29 @@ class Engine implements PolicyEngine {
   private readonly prepareL4: PrepareOptions;
   private readonly prepareL7: PrepareOptions;
 
-  constructor(policies: readonly AuthorizationPolicy[], mesh: ResolvedMeshConfig) {
+  constructor(documents: SecurityPolicies, mesh: ResolvedMeshConfig) {
+    const policies = documents.authorizationPolicies;
     this.policies = policies;
+    this.requestAuthentications = documents.requestAuthentications;
+    this.peerAuthentications = documents.peerAuthentications;
     this.mesh = mesh;
+    // istiod lists RequestAuthentications by creation time (then name) before merging their rules.
+    this.raEntries = [...documents.requestAuthentications].sort(compareByCreation).map((ra) => ({
+      ra,
+      key: policyKey(ra),
+      namespace: ra.metadata.namespace,
+      selector: ra.spec.selector === undefined ? undefined : (ra.spec.selector.matchLabels ?? {}),
+      targetRefs: targetRefsOf(ra.spec),
+    }));
+    this.peerL4 = translatePeerAuthenticationsForZtunnel(documents.peerAuthentications, {
+      rootNamespace: mesh.rootNamespace,
+    });
+    for (const authorization of this.peerL4.authorizations) {
+      this.peerL4Compiled.set(
+        `${authorization.namespace}/${authorization.name}`,
+        compileL4Policy(authorization),
+      );
+    }
     const prepare = {
       pathNormalization: mesh.pathNormalization,
       spaceDelimitedClaims: mesh.spaceDelimitedClaims,
@@ -267,6 +375,40 @@ class Engine implements PolicyEngine {
     return typeof selection === 'string' ? [] : selection.entries.map((e) => e.key).sort(compareKeys);
   }
 
+  jwtRulesFor(workload: Workload, service?: DestinationService): readonly AppliedJwtRule[] {
+    if (typeof workload !== 'object' || workload === null) return EMPTY_LIST;
+    const selection = this.select(workload, service);
+    return typeof selection === 'string' ? EMPTY_LIST : selection.jwtRules;
+  }
+
+  peerAuthenticationFor(workload: Workload): EffectivePeerAuthentication {
+    if (typeof workload !== 'object' || workload === null || checkWorkload(workload) !== undefined) {
+      return effectivePeerAuthentication([], { namespace: '' }, this.mesh.rootNamespace);
+    }
+    const selection = this.select(workload, undefined);
+    return typeof selection === 'string'
+      ? effectivePeerAuthentication([], { namespace: '' }, this.mesh.rootNamespace)
+      : selection.peer;
+  }
+
+  /** RequestAuthentication rules for a workload: attached like AuthorizationPolicies, merged, sorted by issuer. */
+  private jwtRulesOf(workload: Workload, svc: DestinationService | undefined): readonly AppliedJwtRule[] {
+    if (workload.kind === 'ztunnel' || this.raEntries.length === 0) return EMPTY_LIST;
+    const rules: AppliedJwtRule[] = [];
+    for (const ns of lookupNamespaces(workload, svc, this.mesh.rootNamespace)) {
+      for (const entry of this.raEntries) {
+        if (entry.namespace !== ns) continue;
+        if (!attachment(entry, workload, svc, this.mesh.rootNamespace).attached) continue;
+        (entry.ra.spec.jwtRules ?? []).forEach((rule, index) => {
+          rules.push(Object.freeze({ rule, policy: entry.key, index }));
+        });
+      }
+    }
+    // A stable sort by issuer (istiod slices.SortBy; equal issuers keep their order).
+    rules.sort((a, b) => compareKeys(a.rule.issuer ?? '', b.rule.issuer ?? ''));
+    return Object.freeze(rules);
+  }
+
   // ---- selection ----------------------------------------------------------------------------------------
 
   private bundleFor(workload: Workload): readonly string[] {
@@ -327,7 +469,17 @@ class Engine implements PolicyEngine {
       }
     }
     entries.sort((a, b) => compareKeys(a.rbacName, b.rbacName));
-    const selection: Selection = { entries, bundle };
+    const peerWorkload = { namespace: workload.namespace, labels: labels ?? undefined };
+    const selection: Selection = {
+      entries,
+      bundle,
+      jwtRules: this.jwtRulesOf(workload, svc),
+      peer:
+        workload.kind === 'sidecar' || workload.kind === 'ztunnel'
+          ? effectivePeerAuthentication(this.peerAuthentications, peerWorkload, this.mesh.rootNamespace)
+          : effectivePeerAuthentication([], peerWorkload, this.mesh.rootNamespace),
+      peerL4Keys: workload.kind === 'ztunnel' ? this.peerL4.policiesForWorkload(peerWorkload) : EMPTY_LIST,
+    };
     if (this.selections.size >= SELECTION_CACHE_MAX) this.selections.clear();
     this.selections.set(key, selection);
     return selection;
@@ -343,6 +495,7 @@ class Engine implements PolicyEngine {
         namespace: entry.namespace,
         name: entry.name,
         bundle,
+        identityRegex: this.mesh.identityRegex,
       });
       entry.envoy.set(key, compiled);
     }
@@ -467,7 +620,7 @@ class Engine implements PolicyEngine {
           dryRunMatched: EMPTY_LIST,
         }),
       );
-      const ref: L4Ref = { entry, compiled, groupRuleIndex: translation.groupRuleIndex, decided };
+      const ref: L4Ref = { key: entry.key, compiled, groupRuleIndex: translation.groupRuleIndex, decided };
       const list = translation.authorization.dryRun
         ? isDeny
           ? denyDryRun
@@ -476,6 +629,28 @@ class Engine implements PolicyEngine {
           ? deny
           : allow;
       list.push(ref);
+    }
+    // PeerAuthentication-derived policies (all DENY), as istiod attaches them to the workload.
+    for (const key of selection.peerL4Keys) {
+      const compiled = this.peerL4Compiled.get(key);
+      if (compiled === undefined) continue;
+      const authorization = this.peerL4.authorizations.find((a) => `${a.namespace}/${a.name}` === key);
+      const reason = `denied by DENY policy ${key} (ztunnel: explicitly denied; PeerAuthentication STRICT requires mTLS)`;
+      deny.push({
+        key,
+        compiled,
+        groupRuleIndex: (authorization?.groups ?? []).map(() => 0),
+        decided: (authorization?.groups ?? []).map(() =>
+          Object.freeze({
+            allow: false,
+            policy: key,
+            rule: 0,
+            reason,
+            audit: false,
+            dryRunMatched: EMPTY_LIST,
+          }),
+        ),
+      });
     }
     const plan: L4Plan = {
       deny,
@@ -524,6 +699,18 @@ class Engine implements PolicyEngine {
     const selection = this.select(workload, request.destination.service);
     if (typeof selection === 'string') return denyDecision(`invalid workload: ${selection}`);
     if (!l7) return this.decideL4(this.l4Plan(selection), ctx);
+    // A sidecar under PeerAuthentication STRICT only accepts mTLS: a connection without a peer certificate
+    // never reaches RBAC (the inbound listener's filter chains all require a client certificate).
+    if (workload.kind === 'sidecar' && ctx.principal === null) {
+      const peer = selection.peer;
+      if (mtlsModeForPort(peer, ctx.dstPort ?? -1) === 'STRICT') {
+        const by = peer.workload ?? peer.namespace ?? peer.mesh;
+        return denyDecision(
+          `refused by PeerAuthentication ${by ?? ''} (mode STRICT): the connection has no verified peer certificate`,
+          { connectionRefused: true, ...(by === undefined ? {} : { policy: by }) },
+        );
+      }
+    }
     return this.decideEnvoy(this.envoyPlan(selection, protocol === 'tcp'), ctx, hooks);
   }
 
@@ -531,14 +718,14 @@ class Engine implements PolicyEngine {
     // Dry-run policies only log (zt-state assert_rbac): deny ones first, allow ones once not denied.
     let dryRun: string[] | undefined;
     for (const ref of plan.denyDryRun) {
-      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.entry.key);
+      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.key);
     }
     for (const ref of plan.deny) {
       const group = ref.compiled.matchGroup(ctx);
       if (group >= 0) return withDryRun(ref.decided[group] as Decision, dryRun);
     }
     for (const ref of plan.allowDryRun) {
-      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.entry.key);
+      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.key);
     }
     if (plan.allow.length === 0) return withDryRun(plan.noAllow, dryRun);
     for (const ref of plan.allow) {
@@ -819,6 +1006,18 @@ function checkWorkload(workload: unknown): string | undefined {
 export function createPolicyEngine(options: PolicyEngineOptions): Result<PolicyEngine, PolicyError[]> {
   const opts = (options ?? {}) as Partial<PolicyEngineOptions>;
   const mesh = resolveMeshConfig(opts.mesh);
+  const extra: unknown[] = [];
+  for (const field of ['requestAuthentications', 'peerAuthentications'] as const) {
+    const list = opts[field];
+    if (list === undefined) continue;
+    if (!Array.isArray(list)) {
+      return err([
+        ...(mesh.isErr() ? mesh.error : []),
+        new PolicyError('AUTHZ_ERR_SCHEMA', `\`${field}\` must be a list`, { path: field }),
+      ]);
+    }
+    extra.push(...list);
+  }
   if (!Array.isArray(opts.policies)) {
     const listError = new PolicyError(
       'AUTHZ_ERR_SCHEMA',
@@ -829,8 +1028,8 @@ export function createPolicyEngine(options: PolicyEngineOptions): Result<PolicyE
     );
     return err([...(mesh.isErr() ? mesh.error : []), listError]);
   }
-  const policies = validatePolicies(opts.policies);
+  const policies = validateSecurityPolicies([...opts.policies, ...extra]);
   const errors = [...(mesh.isErr() ? mesh.error : []), ...(policies.isErr() ? policies.error : [])];
   if (errors.length > 0 || mesh.isErr() || policies.isErr()) return err(errors);
-  return ok(new Engine(policies.value, mesh.value));
+  return ok(new Engine(groupSecurityPolicies(policies.value), mesh.value));
 }

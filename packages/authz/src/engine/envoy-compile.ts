@@ -1,6 +1,6 @@
 /**
- * An AuthorizationPolicy as Envoy enforces it at a sidecar, gateway or waypoint (authz.md §4-9, §11): istiod's
- * `model.New` / `Generate` (istio `pilot/pkg/security/authz/model`) turned into predicates instead of RBAC
+ * An AuthorizationPolicy as Envoy enforces it at a sidecar, gateway or waypoint : istiod's `model.New` / `Generate`
+ * (istio/istio@86c9f01f:pilot/pkg/security/authz/model) turned into predicates instead of RBAC
  * protos. Each rule becomes `OR(permissions) AND OR(principals)`: one permission per `to` entry, one principal
  * per `from` entry, `when` conditions merged into every one of them by their side.
  *
@@ -10,6 +10,7 @@
  */
 
 import type { RequestContext } from './context.js';
+import { hasRe2Meta, type IdentityRegexMode, identityRegexPredicate } from './identity-regex.js';
 import { type CompiledPrefix, compilePrefix, type IpAddress, inAnyPrefix, parseIpBlock } from './ip.js';
 import { compilePathTemplate, containsPathTemplate } from './path-template.js';
 import type { AuthorizationAction, Condition, Operation, Rule, Source } from './policy.js';
@@ -97,6 +98,8 @@ export interface EnvoyCompileContext {
   readonly namespace: string;
   readonly name: string;
   readonly bundle: TrustDomainBundle;
+  /** How identity values with regex metacharacters are read (./identity-regex.ts). Default `strictest`. */
+  readonly identityRegex?: IdentityRegexMode;
 }
 
 // model.New: which side a `when` key goes to and which generator reads it.
@@ -184,16 +187,23 @@ function principalMatcher(test: StringPredicate): RequestPredicate {
   return (ctx) => ctx.principal !== null && test(ctx.principal);
 }
 
-// model srcNamespaceGenerator: regex `.*/ns/<v with every * as .*>/.*` over the peer URI.
-function namespaceMatcher(value: string): StringPredicate {
+// istio/istio@86c9f01f:pilot/pkg/security/authz/model/generator.go srcNamespaceGenerator: regex
+// `.*/ns/<v with every * as .*, literal parts QuoteMeta'd>/.*` over the peer URI; istiod <= 1.27 left the
+// literal parts unquoted (./identity-regex.ts decides between the two readings).
+function namespaceMatcher(value: string, mode: IdentityRegexMode, wide: boolean): StringPredicate {
+  const parts = value.split('*');
+  let escaped: StringPredicate;
   if (!value.includes('*')) {
     const needle = `/ns/${value}/`;
-    return (s) => s.includes(needle) && !s.includes('\n');
+    escaped = (s) => s.includes(needle) && !s.includes('\n');
+  } else {
+    escaped = fullMatchRegex(`.*/ns/${parts.map(quoteRegex).join('.*')}/.*`);
   }
-  return fullMatchRegex(`.*/ns/${value.split('*').map(quoteRegex).join('.*')}/.*`);
+  const raw = parts.some(hasRe2Meta) ? `.*/ns/${parts.join('.*')}/.*` : undefined;
+  return identityRegexPredicate(escaped, raw, mode, wide);
 }
 
-// model srcTrustDomainGenerator.
+// model srcTrustDomainGenerator (always quoted: the field arrived after the quoting fixes).
 function trustDomainMatcher(value: string): StringPredicate {
   if (value === '*') return (s) => s.startsWith('spiffe://');
   if (!value.includes('*')) {
@@ -206,12 +216,29 @@ function trustDomainMatcher(value: string): StringPredicate {
   );
 }
 
-// model serviceAccountRegex: `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`.
-function serviceAccountMatcher(value: string, policyNamespace: string): StringPredicate {
+// model serviceAccountRegex: `spiffe://.+/ns/<ns>/(.+/|)sa/<sa>(/.+)?`, ns and sa QuoteMeta'd since #59700
+// (istio/istio@692e460c); unquoted before.
+function serviceAccountMatcher(
+  value: string,
+  policyNamespace: string,
+  mode: IdentityRegexMode,
+  wide: boolean,
+): StringPredicate {
   const slash = value.indexOf('/');
   const ns = slash === -1 ? policyNamespace : value.slice(0, slash);
   const sa = slash === -1 ? value : value.slice(slash + 1);
-  return fullMatchRegex(`spiffe://.+/ns/${quoteRegex(ns)}/(.+/|)sa/${quoteRegex(sa)}(/.+)?`);
+  const escaped = fullMatchRegex(`spiffe://.+/ns/${quoteRegex(ns)}/(.+/|)sa/${quoteRegex(sa)}(/.+)?`);
+  const raw = hasRe2Meta(ns) || hasRe2Meta(sa) ? `spiffe://.+/ns/${ns}/(.+/|)sa/${sa}(/.+)?` : undefined;
+  return identityRegexPredicate(escaped, raw, mode, wide);
+}
+
+// model srcPrincipalGenerator → matcher.StringMatcherWithPrefix(v, "spiffe://"): a suffix value `*x` is the
+// regex `spiffe://.*<QuoteMeta(x)>` (istio/istio@66e29a48, #59992), `spiffe://.*x` before.
+function principalValueMatcher(value: string, mode: IdentityRegexMode, wide: boolean): StringPredicate {
+  const form = matchForm(value);
+  const escaped = envoyStringMatcher(value, 'spiffe://');
+  if (form.kind !== 'suffix' || !hasRe2Meta(form.value)) return escaped;
+  return identityRegexPredicate(escaped, `spiffe://.*${form.value}`, mode, wide);
 }
 
 const ANY_NON_EMPTY: StringPredicate = (s) => s.length > 0 && !s.includes('\n');
@@ -327,7 +354,9 @@ function valuesPredicate(
   attr: Attribute,
   values: readonly string[],
   cc: EnvoyCompileContext,
+  wide: boolean,
 ): RequestPredicate {
+  const mode = cc.identityRegex ?? 'strictest';
   switch (attr.kind) {
     case 'srcIp':
       return ipMatcher(values, (ctx) => ctx.srcIp);
@@ -340,17 +369,17 @@ function valuesPredicate(
       return (ctx) => ctx.dstPort !== undefined && ports.has(ctx.dstPort);
     }
     case 'namespace':
-      return orOf(values.map((v) => principalMatcher(namespaceMatcher(v))));
+      return orOf(values.map((v) => principalMatcher(namespaceMatcher(v, mode, wide))));
     case 'trustDomain':
       return orOf(
         expandTrustDomainAliases(values, cc.bundle).map((v) => principalMatcher(trustDomainMatcher(v))),
       );
     case 'serviceAccount':
-      return orOf(values.map((v) => principalMatcher(serviceAccountMatcher(v, cc.namespace))));
+      return orOf(values.map((v) => principalMatcher(serviceAccountMatcher(v, cc.namespace, mode, wide))));
     case 'principal': {
       // Exact principals (the common case) become one set lookup on the peer URI.
       const parts = replaceTrustDomainAliases(values, cc.bundle).map((v) =>
-        matchForm(v).kind === 'exact' ? `spiffe://${v}` : envoyStringMatcher(v, 'spiffe://'),
+        matchForm(v).kind === 'exact' ? `spiffe://${v}` : principalValueMatcher(v, mode, wide),
       );
       return principalMatcher(anyOf(parts));
     }
@@ -417,9 +446,12 @@ function generateList(
       if (action === 'ALLOW') return 'skip';
       continue;
     }
-    if (attr.values.length > 0) and.push(valuesPredicate(attr, attr.values, cc));
+    // A match of `values` leads towards denying in DENY/AUDIT/CUSTOM rules, a match of `notValues` in ALLOW
+    // rules: that is where an ambiguous identity regex is read widely (./identity-regex.ts).
+    const denyLike = action !== 'ALLOW';
+    if (attr.values.length > 0) and.push(valuesPredicate(attr, attr.values, cc, denyLike));
     if (attr.notValues.length > 0) {
-      const positive = valuesPredicate(attr, attr.notValues, cc);
+      const positive = valuesPredicate(attr, attr.notValues, cc, !denyLike);
       and.push((ctx) => !positive(ctx));
     }
   }

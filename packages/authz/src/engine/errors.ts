@@ -10,8 +10,8 @@ const BRAND = Symbol.for('@ambient-kit/authz.error');
 /**
  * Every code a {@link PolicyError} can carry. Stable: documented in `docs/authz.md`.
  *
- * The first group is about reading policy text, the second about what istiod's validation (authz.md §14)
- * rejects, the third about engine options, the last about the Node runtime (files, CLI arguments).
+ * The first group is about reading policy text, the second about what istiod's validation
+ * (`ValidateAuthorizationPolicy`) rejects, the third about engine options, the last about the Node runtime (files, CLI arguments).
  */
 export const AUTHZ_ERROR_CODES = [
   // Reading policy documents.
@@ -28,6 +28,8 @@ export const AUTHZ_ERROR_CODES = [
   // Node runtime.
   'AUTHZ_ERR_IO',
   'AUTHZ_ERR_USAGE',
+  'AUTHZ_ERR_CLAIMS_HOOK',
+  'AUTHZ_ERR_JWKS_FETCH',
 ] as const;
 
 /** One of {@link AUTHZ_ERROR_CODES}. */
@@ -39,6 +41,8 @@ export interface PolicyErrorOptions {
   readonly policy?: string;
   /** The field path inside the document, e.g. `spec.rules[0].from[0].source.ipBlocks[1]`. */
   readonly path?: string;
+  /** The document's kind (`AuthorizationPolicy`, `RequestAuthentication`, `PeerAuthentication`, or another). */
+  readonly kind?: string;
   /** The underlying error, kept for diagnosis. */
   readonly cause?: unknown;
 }
@@ -67,6 +71,8 @@ export class PolicyError extends Error {
   readonly policy: string | undefined;
   /** The field path inside the policy document, when there is one. */
   readonly path: string | undefined;
+  /** The document's kind, when the error is about a document of a known kind. */
+  readonly kind: string | undefined;
 
   /**
    * @param code - The stable error code.
@@ -78,6 +84,7 @@ export class PolicyError extends Error {
     this.code = code;
     this.policy = options.policy;
     this.path = options.path;
+    this.kind = options.kind;
     Object.defineProperty(this, BRAND, { value: true });
   }
 

@@ -5,6 +5,7 @@
 
 import { err, ok, type Result } from 'neverthrow';
 import { PolicyError } from './errors.js';
+import { IDENTITY_REGEX_MODES, type IdentityRegexMode } from './identity-regex.js';
 import type { PathNormalization } from './path.js';
 
 /** A MeshConfig `extensionProviders` entry usable by CUSTOM policies. */
@@ -35,6 +36,12 @@ export interface MeshConfig {
   readonly multipleCustomProviders?: boolean;
   /** RequestAuthentication `spaceDelimitedClaims`, added to `scope` and `permission`. Default `[]`. */
   readonly spaceDelimitedClaims?: readonly string[];
+  /**
+   * How `namespaces`, `serviceAccounts` and suffix `principals` values with regex metacharacters are read
+   * (docs/authz.md "Identity values and regular expressions"): `escaped` as istiod 1.28+ generates them,
+   * `unescaped` as istiod 1.27 and earlier did, `strictest` (default) whichever denies.
+   */
+  readonly identityRegex?: IdentityRegexMode;
 }
 
 /** {@link MeshConfig} with every default applied. */
@@ -47,6 +54,7 @@ export interface ResolvedMeshConfig {
   readonly enableAmbientDryRun: boolean;
   readonly multipleCustomProviders: boolean;
   readonly spaceDelimitedClaims: readonly string[];
+  readonly identityRegex: IdentityRegexMode;
 }
 
 const KNOWN_KEYS = [
@@ -58,6 +66,7 @@ const KNOWN_KEYS = [
   'enableAmbientDryRun',
   'multipleCustomProviders',
   'spaceDelimitedClaims',
+  'identityRegex',
 ];
 const NORMALIZATIONS = ['NONE', 'BASE', 'DEFAULT', 'MERGE_SLASHES', 'DECODE_AND_MERGE_SLASHES'];
 
@@ -147,6 +156,13 @@ export function resolveMeshConfig(mesh: MeshConfig | undefined): Result<Resolved
   const enableAmbientDryRun = bool('enableAmbientDryRun');
   const multipleCustomProviders = bool('multipleCustomProviders');
   const extraClaims = list('spaceDelimitedClaims');
+  const identityRegex = str('identityRegex', 'strictest');
+  if (!(IDENTITY_REGEX_MODES as readonly string[]).includes(identityRegex)) {
+    bad(
+      'identityRegex',
+      `identityRegex must be one of ${IDENTITY_REGEX_MODES.join(', ')}, found "${identityRegex}"`,
+    );
+  }
   if (errors.length > 0) return err(errors);
   return ok({
     rootNamespace,
@@ -157,5 +173,6 @@ export function resolveMeshConfig(mesh: MeshConfig | undefined): Result<Resolved
     enableAmbientDryRun,
     multipleCustomProviders,
     spaceDelimitedClaims: [...new Set(['permission', 'scope', ...extraClaims])],
+    identityRegex: identityRegex as IdentityRegexMode,
   });
 }

@@ -1,15 +1,16 @@
 /**
  * Reading policy files: YAML or JSON, one or many documents (`---`), a JSON array, or a Kubernetes `List`
- * (what `kubectl get -o yaml` prints). Every document is validated (./validate.ts); all errors come back at
- * once.
+ * (what `kubectl get -o yaml` prints), with AuthorizationPolicy, RequestAuthentication and PeerAuthentication
+ * documents side by side as `kubectl apply` takes them. Every document is validated by its kind
+ * (./security-policy.ts); a document of another kind is an error naming its kind and name; all errors come
+ * back at once.
  * @module
  */
 
 import { err, ok, type Result } from 'neverthrow';
 import { parseAllDocuments } from 'yaml';
 import { PolicyError } from './errors.js';
-import type { AuthorizationPolicy } from './policy.js';
-import { validatePolicies } from './validate.js';
+import { type SecurityPolicy, validateSecurityPolicies } from './security-policy.js';
 
 /** Default cap on the text {@link parsePolicies} accepts: 16 MiB. */
 export const DEFAULT_MAX_POLICY_BYTES: number = 16 * 1024 * 1024;
@@ -22,7 +23,12 @@ export interface ParsePoliciesOptions {
   readonly source?: string;
 }
 
-const LIST_KINDS = new Set(['List', 'AuthorizationPolicyList']);
+const LIST_KINDS = new Set([
+  'List',
+  'AuthorizationPolicyList',
+  'RequestAuthenticationList',
+  'PeerAuthenticationList',
+]);
 
 // Expands arrays and List documents into their items; drops empty documents (a stray `---`).
 function flatten(value: unknown, out: unknown[]): void {
@@ -43,12 +49,15 @@ function flatten(value: unknown, out: unknown[]): void {
 }
 
 /**
- * Parses and validates AuthorizationPolicy documents from YAML or JSON text.
+ * Parses and validates AuthorizationPolicy, RequestAuthentication and PeerAuthentication documents from YAML
+ * or JSON text. Pass the result to {@link createPolicyEngine} as it is; `isAuthorizationPolicy` and friends
+ * narrow an element.
  *
  * @param text - The file content.
  * @param options - Size cap and a source name for messages.
- * @returns The policies in document order, or every error found: `AUTHZ_ERR_INPUT_TOO_LARGE`,
- *   `AUTHZ_ERR_SYNTAX` (with the line and column), or the validation codes of {@link validatePolicy}.
+ * @returns The documents in document order, or every error found: `AUTHZ_ERR_INPUT_TOO_LARGE`,
+ *   `AUTHZ_ERR_SYNTAX` (with the line and column), or the validation codes of each kind
+ *   (`AUTHZ_ERR_NOT_A_POLICY` names a document of another kind by kind and name).
  * @example
  * ```ts
  * const result = parsePolicies(`
@@ -63,7 +72,7 @@ function flatten(value: unknown, out: unknown[]): void {
 export function parsePolicies(
   text: string,
   options: ParsePoliciesOptions = {},
-): Result<AuthorizationPolicy[], PolicyError[]> {
+): Result<SecurityPolicy[], PolicyError[]> {
   const where = options.source === undefined ? '' : `${options.source}: `;
   if (typeof text !== 'string') {
     return err([new PolicyError('AUTHZ_ERR_SYNTAX', `${where}expected policy text, found ${typeof text}`)]);
@@ -120,7 +129,7 @@ export function parsePolicies(
     }
   });
   if (errors.length > 0) return err(errors);
-  return validatePolicies(values).mapErr((list) =>
+  return validateSecurityPolicies(values).mapErr((list) =>
     where === ''
       ? list
       : list.map(
@@ -128,6 +137,7 @@ export function parsePolicies(
             new PolicyError(e.code, `${where}${e.message}`, {
               ...(e.policy === undefined ? {} : { policy: e.policy }),
               ...(e.path === undefined ? {} : { path: e.path }),
+              ...(e.kind === undefined ? {} : { kind: e.kind }),
             }),
         ),
   );
@@ -135,7 +145,7 @@ export function parsePolicies(
 
 /**
  * {@link parsePolicies} for code that already holds objects (e.g. from a Kubernetes client): validates them
- * all and rejects duplicates.
+ * all (of the three kinds) and rejects duplicates.
  *
  * @param objects - Policy objects, arrays and `List`s are expanded.
  * @returns The normalized policies or every error.
@@ -144,10 +154,8 @@ export function parsePolicies(
  * parsePolicyObjects([{ kind: 'AuthorizationPolicy', metadata: { name: 'a', namespace: 'foo' }, spec: {} }]);
  * ```
  */
-export function parsePolicyObjects(
-  objects: readonly unknown[],
-): Result<AuthorizationPolicy[], PolicyError[]> {
+export function parsePolicyObjects(objects: readonly unknown[]): Result<SecurityPolicy[], PolicyError[]> {
   const values: unknown[] = [];
   flatten(objects, values);
-  return values.length === 0 ? ok([]) : validatePolicies(values);
+  return values.length === 0 ? ok([]) : validateSecurityPolicies(values);
 }

@@ -1,5 +1,5 @@
 /**
- * Path templates in `paths`/`notPaths` (`{*}` one segment, `{**}` any number of segments; authz.md §9).
+ * Path templates in `paths`/`notPaths` (`{*}` one segment, `{**}` any number of segments; istio/api@b8f8791d:security/v1beta1/authorization_policy.proto `Operation.paths`).
  *
  * istiod replaces `{*}` with `*` and `{**}` with `**` (matcher `PathTemplateMatcher`) and Envoy's
  * `uri_template` extension turns the template into a regular expression (Envoy

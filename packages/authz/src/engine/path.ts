@@ -1,5 +1,5 @@
 /**
- * The request path as an Envoy sidecar, gateway or waypoint evaluates it (authz.md §9): MeshConfig
+ * The request path as an Envoy sidecar, gateway or waypoint evaluates it (istio/istio@86c9f01f:pilot/pkg/networking/core/listener_builder.go): MeshConfig
  * `pathNormalization` picks the HTTP connection manager options (istio `listener_builder.go` "Setup
  * normalization"), applied in Envoy's order: unescape `%2F`/`%5C` (`UNESCAPE_AND_FORWARD`), then RFC 3986
  * normalization (`normalize_path`, Envoy's snapshot of Chromium's `CanonicalizePath`), then `merge_slashes`.
@@ -347,6 +347,20 @@ export const MAX_PATH_BYTES: number = 60 * 1024;
  * ```
  */
 export function normalizeRequestPath(rawPath: string, mode: PathNormalization): NormalizedPath {
+  // Requests repeat the same few paths: remember recent results (bounded).
+  const key = `${mode}\u0000${rawPath}`;
+  const cached = NORMALIZED.get(key);
+  if (cached !== undefined) return cached;
+  const result = normalizeUncached(rawPath, mode);
+  if (NORMALIZED.size >= NORMALIZED_MAX) NORMALIZED.clear();
+  if (rawPath.length <= 2048) NORMALIZED.set(key, result);
+  return result;
+}
+
+const NORMALIZED = new Map<string, NormalizedPath>();
+const NORMALIZED_MAX = 4096;
+
+function normalizeUncached(rawPath: string, mode: PathNormalization): NormalizedPath {
   if (rawPath.length > MAX_PATH_BYTES) return { ok: false, reason: 'path exceeds the header size limit' };
   // The fragment never reaches the proxy's path matching; the query is carried along untouched.
   const hash = rawPath.indexOf('#');

@@ -1,6 +1,6 @@
 /**
  * The AuthorizationPolicy resource as Kubernetes stores it (`security.istio.io/v1` and `v1beta1`, the same
- * schema): istio/api `security/v1beta1/authorization_policy.proto`, authz.md §1. Field names are the CRD's
+ * schema): istio/api@b8f8791d:security/v1beta1/authorization_policy.proto. Field names are the CRD's
  * (lowerCamelCase); every list is optional and an absent list means "not set".
  * @module
  */
@@ -13,7 +13,7 @@ export const AUTHORIZATION_ACTIONS: readonly AuthorizationAction[] = ['ALLOW', '
 
 /** `spec.selector` (istio/api `type/v1beta1/selector.proto` WorkloadSelector). */
 export interface WorkloadSelector {
-  /** Labels a workload must all carry (subset match, authz.md §2.2). */
+  /** Labels a workload must all carry (subset match, istio/istio@86c9f01f:pilot/pkg/model/policyattachment.go). */
   readonly matchLabels?: Readonly<Record<string, string>>;
 }
 
@@ -61,7 +61,7 @@ export interface Operation {
 
 /** `rules[].when[]` (api `Condition`). */
 export interface Condition {
-  /** An attribute name such as `request.headers[x-token]` or `source.ip` (authz.md §7). */
+  /** An attribute name such as `request.headers[x-token]` or `source.ip` (docs/authz.md lists them). */
   readonly key: string;
   readonly values?: readonly string[];
   readonly notValues?: readonly string[];
@@ -101,9 +101,14 @@ export interface PolicyMetadata {
   readonly name: string;
   /** Defaults to `default` when a document omits it, as `kubectl apply` does. */
   readonly namespace: string;
-  /** `istio.io/dry-run: "true"` makes the policy dry-run (authz.md §12). */
+  /** `istio.io/dry-run: "true"` makes the policy dry-run (istio/api annotation `istio.io/dry-run`). */
   readonly annotations?: Readonly<Record<string, string>>;
   readonly labels?: Readonly<Record<string, string>>;
+  /**
+   * RFC 3339 creation time, when the document carries one: istiod picks the oldest of competing
+   * PeerAuthentications by it (ties, and documents without it, by name then namespace).
+   */
+  readonly creationTimestamp?: string;
 }
 
 /** A whole AuthorizationPolicy resource, as {@link parsePolicies} returns it. */
@@ -122,7 +127,8 @@ export const DRY_RUN_ANNOTATION = 'istio.io/dry-run';
 export const GATEWAY_NAME_LABEL = 'gateway.networking.k8s.io/gateway-name';
 
 /**
- * Go's `strconv.ParseBool`, which istiod uses for the dry-run annotation (authz.md §12).
+ * Go's `strconv.ParseBool`, which istiod uses for the dry-run annotation
+ * (istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go `convertAuthorizationPolicy`).
  *
  * @param value - The annotation value.
  * @returns `true`/`false`, or `undefined` when Go would return an error.

@@ -55,7 +55,7 @@ export interface AuthzRequest {
     readonly port: number;
     readonly service?: DestinationService;
   };
-  /** Envoy proxies only: `http` (default) or `tcp` (a TCP filter chain, authz.md §11). Ignored at ztunnel. */
+  /** Envoy proxies only: `http` (default) or `tcp` (a TCP filter chain: istio/istio@86c9f01f:pilot/pkg/security/authz/model/model.go `Generate`). Ignored at ztunnel. */
   readonly protocol?: 'http' | 'tcp';
   /** `:authority`, port included. */
   readonly host?: string;
@@ -107,4 +107,9 @@ export interface Decision {
   readonly extAuthzCalled?: string;
   /** The proxy would reject the request before authorization (HTTP 400), e.g. a NUL in the path. */
   readonly badRequest?: boolean;
+  /**
+   * The proxy would not have accepted the connection at all: PeerAuthentication STRICT at a sidecar and no
+   * verified peer certificate. The HTTP middleware closes the connection without an HTTP answer.
+   */
+  readonly connectionRefused?: boolean;
 }

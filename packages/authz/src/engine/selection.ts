@@ -1,5 +1,5 @@
 /**
- * Which policies apply to a workload (authz.md §2): the policy's namespace and the root namespace,
+ * Which policies apply to a workload (docs/authz.md "Who enforces: workloads and selection"): the policy's namespace and the root namespace,
  * `selector` subset matching, and `targetRefs` that only waypoints and Gateway API gateways honour (istio
  * `pilot/pkg/model/policyattachment.go` `ShouldAttachPolicy`, `authorization.go` `ListAuthorizationPolicies`;
  * for ztunnel the ambient controller's scopes, `workloads.go` `buildWorkloadPolicies`).

@@ -1,5 +1,5 @@
 /**
- * Istio's string match forms (api `Rule` doc, authz.md §5): exact `abc`, prefix `abc*`, suffix `*abc` and
+ * Istio's string match forms (istio/api@b8f8791d:security/v1beta1/authorization_policy.proto, `Rule`): exact `abc`, prefix `abc*`, suffix `*abc` and
  * presence `*`, and the Envoy matchers istiod turns them into. Each compiler returns a predicate built once.
  *
  * Envoy's `safe_regex` is RE2 with a full match, where `.` matches anything but `\n`; the regexes below use

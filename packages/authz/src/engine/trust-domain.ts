@@ -1,6 +1,6 @@
 /**
- * Trust-domain aliases, applied by istiod to Envoy-bound policies only (authz.md §6.1; istio
- * `pilot/pkg/security/trustdomain/bundle.go`). ztunnel receives principals verbatim.
+ * Trust-domain aliases, applied by istiod to Envoy-bound policies only (istio/istio@86c9f01f:
+ * pilot/pkg/security/trustdomain/bundle.go). ztunnel receives principals verbatim.
  * @module
  */
 

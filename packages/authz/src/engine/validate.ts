@@ -1,7 +1,7 @@
 /**
  * Validation of AuthorizationPolicy objects: the CRD's structural schema (types, unknown fields, `MaxItems`,
  * CEL rules from istio/api) and istiod's `ValidateAuthorizationPolicy` (istio
- * `pkg/config/validation/validation.go`, `pkg/config/security/security.go`; authz.md §14). Every error is
+ * `pkg/config/validation/validation.go`, `pkg/config/security/security.go` at istio/istio@86c9f01f). Every error is
  * reported at once, each with the policy and the field path.
  *
  * A policy that fails never reaches an engine: an invalid DENY silently dropped would be a silent allow.
@@ -60,6 +60,8 @@ const OPERATION_FIELDS = [
 // Kubernetes object names: DNS-1123 subdomain for the name, DNS-1123 label for the namespace.
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// RFC 3339 date-time, as Kubernetes writes `metadata.creationTimestamp`.
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$/;
 // istio/api PolicyTargetReference patterns.
 const TARGET_GROUP = /^$|^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const TARGET_KIND = /^[a-zA-Z]([-a-zA-Z0-9]*[a-zA-Z0-9])?$/;
@@ -72,7 +74,7 @@ const ALLOWED_TARGETS = [
   'gateway.networking.k8s.io/GatewayClass',
 ];
 
-/** Condition keys istiod understands, exact ones (authz.md §7; `pkg/config/security` ValidateAttribute). */
+/** Condition keys istiod understands, exact ones (istio/istio@86c9f01f:pkg/config/security/security.go `ValidateAttribute`). */
 const EXACT_KEYS = new Set([
   'source.ip',
   'remote.ip',
@@ -94,40 +96,122 @@ export interface ValidateOptions {
   readonly documentIndex?: number;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+/**
+ * Whether a parsed value is a plain object (not null, not a list).
+ *
+ * @param value - Anything.
+ * @returns Whether it is an object map.
+ * @example
+ * ```ts
+ * isRecord({}); // true
+ * ```
+ */
+export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-// Own-property read of a parsed document (never the prototype chain: `constructor`, `__proto__`).
-function get(obj: Record<string, unknown>, key: string): unknown {
+/**
+ * Own-property read of a parsed document (never the prototype chain: `constructor`, `__proto__`).
+ *
+ * @param obj - The object.
+ * @param key - The field.
+ * @returns The value, or `undefined`.
+ * @example
+ * ```ts
+ * get({ a: 1 }, 'constructor'); // undefined
+ * ```
+ */
+export function get(obj: Record<string, unknown>, key: string): unknown {
   return Object.hasOwn(obj, key) ? obj[key] : undefined;
 }
 
-/** Collects errors for one policy. */
-class Collector {
+/**
+ * Collects the errors of one document, each with the document's `namespace/name` and a field path.
+ *
+ * @example
+ * ```ts
+ * const c = new Collector('foo/p');
+ * c.schema('spec.x', 'unknown field "x"');
+ * ```
+ */
+export class Collector {
   readonly errors: PolicyError[] = [];
   policy: string;
-  constructor(policy: string) {
+  /** The document's kind, when it is known (reported with every error). */
+  kind: string | undefined;
+  /**
+   * @param policy - `namespace/name` (or `document #n`).
+   * @param kind - The document's kind.
+   */
+  constructor(policy: string, kind?: string) {
     this.policy = policy;
+    this.kind = kind;
   }
+  /**
+   * Records an error.
+   *
+   * @param code - Its code.
+   * @param path - The field path.
+   * @param message - What is wrong.
+   */
   add(code: AuthzErrorCode, path: string, message: string): void {
-    this.errors.push(new PolicyError(code, message, { policy: this.policy, path }));
+    this.errors.push(
+      new PolicyError(code, message, {
+        policy: this.policy,
+        path,
+        ...(this.kind === undefined ? {} : { kind: this.kind }),
+      }),
+    );
   }
+  /**
+   * Records a schema error (`AUTHZ_ERR_SCHEMA`).
+   *
+   * @param path - The field path.
+   * @param message - What is wrong.
+   */
   schema(path: string, message: string): void {
     this.add('AUTHZ_ERR_SCHEMA', path, message);
   }
+  /**
+   * Records an istiod validation error (`AUTHZ_ERR_INVALID_POLICY`).
+   *
+   * @param path - The field path.
+   * @param message - What is wrong.
+   */
   invalid(path: string, message: string): void {
     this.add('AUTHZ_ERR_INVALID_POLICY', path, message);
   }
 }
 
-function describe(value: unknown): string {
+/**
+ * Names a value's type for messages.
+ *
+ * @param value - Anything.
+ * @returns e.g. `a list`, `an object`, `number 8080`.
+ * @example
+ * ```ts
+ * describe(8080); // 'number 8080'
+ * ```
+ */
+export function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   return typeof value === 'object' ? 'an object' : `${typeof value} ${JSON.stringify(value)}`;
 }
 
-function checkKnownFields(
+/**
+ * Reports every field of `obj` not in `known` as `<path>.<field>: unknown field`.
+ *
+ * @param c - The collector.
+ * @param path - The object's path (`''` for the top level).
+ * @param obj - The object.
+ * @param known - Its schema's fields.
+ * @example
+ * ```ts
+ * checkKnownFields(c, 'spec', spec, ['selector', 'rules']);
+ * ```
+ */
+export function checkKnownFields(
   c: Collector,
   path: string,
   obj: Record<string, unknown>,
@@ -135,13 +219,27 @@ function checkKnownFields(
 ): void {
   for (const key of Object.keys(obj)) {
     if (!known.includes(key)) {
-      c.schema(`${path}.${key}`, `unknown field "${key}" (known fields: ${known.join(', ')})`);
+      c.schema(
+        path === '' ? key : `${path}.${key}`,
+        `unknown field "${key}" (known fields: ${known.join(', ')})`,
+      );
     }
   }
 }
 
-// A list of strings; null means absent. Returns undefined when absent, null when malformed.
-function readStringList(c: Collector, path: string, value: unknown): string[] | undefined | null {
+/**
+ * Reads a list of strings; `null` in the document means absent.
+ *
+ * @param c - The collector.
+ * @param path - The field path.
+ * @param value - The raw value.
+ * @returns The list, `undefined` when absent, `null` when malformed (reported).
+ * @example
+ * ```ts
+ * readStringList(c, 'spec.jwtRules[0].audiences', ['a']); // ['a']
+ * ```
+ */
+export function readStringList(c: Collector, path: string, value: unknown): string[] | undefined | null {
   if (value === undefined || value === null) return undefined;
   if (!Array.isArray(value)) {
     c.schema(path, `must be a list of strings, found ${describe(value)}`);
@@ -161,7 +259,23 @@ function readStringList(c: Collector, path: string, value: unknown): string[] | 
   return okList ? out : null;
 }
 
-function readStringMap(c: Collector, path: string, value: unknown): Record<string, string> | undefined {
+/**
+ * Reads a map of strings (labels, annotations).
+ *
+ * @param c - The collector.
+ * @param path - The field path.
+ * @param value - The raw value.
+ * @returns The map, or `undefined` when absent or malformed (reported).
+ * @example
+ * ```ts
+ * readStringMap(c, 'metadata.labels', { app: 'web' }); // { app: 'web' }
+ * ```
+ */
+export function readStringMap(
+  c: Collector,
+  path: string,
+  value: unknown,
+): Record<string, string> | undefined {
   if (value === undefined || value === null) return undefined;
   if (!isRecord(value)) {
     c.schema(path, `must be a map of strings, found ${describe(value)}`);
@@ -507,7 +621,20 @@ function readCondition(c: Collector, path: string, raw: unknown): Condition | un
   };
 }
 
-function readList(c: Collector, path: string, raw: unknown, max: number): unknown[] | undefined {
+/**
+ * Reads a list with a `MaxItems` limit.
+ *
+ * @param c - The collector.
+ * @param path - The field path.
+ * @param raw - The raw value.
+ * @param max - The CRD's `MaxItems`.
+ * @returns The items, or `undefined` when absent or not a list (reported).
+ * @example
+ * ```ts
+ * readList(c, 'spec.jwtRules', rules, 4096);
+ * ```
+ */
+export function readList(c: Collector, path: string, raw: unknown, max: number): unknown[] | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!Array.isArray(raw)) {
     c.schema(path, `must be a list, found ${describe(raw)}`);
@@ -593,7 +720,19 @@ function readRule(c: Collector, path: string, raw: unknown, index: number): Rule
   return rule;
 }
 
-function readTargetRef(c: Collector, path: string, raw: unknown): PolicyTargetReference | undefined {
+/**
+ * Reads one `targetRef` (istio/api PolicyTargetReference, istiod `validatePolicyTargetReference`).
+ *
+ * @param c - The collector.
+ * @param path - The field path.
+ * @param raw - The raw value.
+ * @returns The reference, or `undefined` when it is not an object (reported).
+ * @example
+ * ```ts
+ * readTargetRef(c, 'spec.targetRefs[0]', { kind: 'Service', name: 'web' });
+ * ```
+ */
+export function readTargetRef(c: Collector, path: string, raw: unknown): PolicyTargetReference | undefined {
   if (!isRecord(raw)) {
     c.schema(path, `must be an object, found ${describe(raw)}`);
     return undefined;
@@ -639,6 +778,79 @@ function readTargetRef(c: Collector, path: string, raw: unknown): PolicyTargetRe
   };
 }
 
+/**
+ * Reads `spec.selector` (istio/api WorkloadSelector, istiod `validateWorkloadSelector` and the CRD's rules).
+ *
+ * @param c - The collector.
+ * @param path - The field path.
+ * @param raw - The raw value.
+ * @returns The selector, or `undefined` when absent or not an object (reported).
+ * @example
+ * ```ts
+ * readSelector(c, 'spec.selector', { matchLabels: { app: 'web' } });
+ * ```
+ */
+export function readSelector(
+  c: Collector,
+  path: string,
+  raw: unknown,
+): { matchLabels?: Record<string, string> } | undefined {
+  if (raw === undefined || raw === null) return undefined;
+  if (!isRecord(raw)) {
+    c.schema(path, `must be an object, found ${describe(raw)}`);
+    return undefined;
+  }
+  checkKnownFields(c, path, raw, ['matchLabels']);
+  const labels = readStringMap(c, `${path}.matchLabels`, get(raw, 'matchLabels'));
+  if (labels !== undefined) {
+    if (Object.keys(labels).length > 4096) c.schema(`${path}.matchLabels`, 'must have at most 4096 labels');
+    for (const [k, v] of Object.entries(labels)) {
+      const at = `${path}.matchLabels.${k}`;
+      if (k === '') c.invalid(at, `empty key is not supported in selector: "=${v}"`);
+      if (k.includes('*') || v.includes('*'))
+        c.invalid(at, `wildcard is not supported in selector: "${k}=${v}"`);
+      if (v.length > 63) c.schema(at, 'label value must be at most 63 characters');
+    }
+  }
+  return labels === undefined ? {} : { matchLabels: labels };
+}
+
+/**
+ * Reads `spec.targetRef` and `spec.targetRefs` (at most 16).
+ *
+ * @param c - The collector.
+ * @param spec - The raw spec.
+ * @returns The references read, and how many of the two fields are set (for the one-of check).
+ * @example
+ * ```ts
+ * readTargets(c, { targetRefs: [{ kind: 'Service', name: 'web' }] }).count; // 1
+ * ```
+ */
+export function readTargets(
+  c: Collector,
+  spec: Record<string, unknown>,
+): { targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[]; count: number } {
+  const out: { targetRef?: PolicyTargetReference; targetRefs?: PolicyTargetReference[]; count: number } = {
+    count: 0,
+  };
+  const targetRefRaw = get(spec, 'targetRef');
+  if (targetRefRaw !== undefined && targetRefRaw !== null) {
+    const ref = readTargetRef(c, 'spec.targetRef', targetRefRaw);
+    if (ref !== undefined) out.targetRef = ref;
+    out.count++;
+  }
+  const refsRaw = readList(c, 'spec.targetRefs', get(spec, 'targetRefs'), 16);
+  if (refsRaw !== undefined && refsRaw.length > 0) {
+    out.targetRefs = [];
+    refsRaw.forEach((r, i) => {
+      const ref = readTargetRef(c, `spec.targetRefs[${i}]`, r);
+      if (ref !== undefined) out.targetRefs?.push(ref);
+    });
+    out.count++;
+  }
+  return out;
+}
+
 function readSpec(
   c: Collector,
   raw: unknown,
@@ -660,47 +872,16 @@ function readSpec(
   } = {};
 
   // selector
-  const selectorRaw = get(raw, 'selector');
-  if (selectorRaw !== undefined && selectorRaw !== null) {
-    if (!isRecord(selectorRaw)) {
-      c.schema('spec.selector', `must be an object, found ${describe(selectorRaw)}`);
-    } else {
-      checkKnownFields(c, 'spec.selector', selectorRaw, ['matchLabels']);
-      const labels = readStringMap(c, 'spec.selector.matchLabels', get(selectorRaw, 'matchLabels'));
-      if (labels !== undefined) {
-        if (Object.keys(labels).length > 4096)
-          c.schema('spec.selector.matchLabels', 'must have at most 4096 labels');
-        for (const [k, v] of Object.entries(labels)) {
-          const at = `spec.selector.matchLabels.${k}`;
-          if (k === '') c.invalid(at, `empty key is not supported in selector: "=${v}"`);
-          if (k.includes('*') || v.includes('*'))
-            c.invalid(at, `wildcard is not supported in selector: "${k}=${v}"`);
-          if (v.length > 63) c.schema(at, 'label value must be at most 63 characters');
-        }
-      }
-      spec.selector = labels === undefined ? {} : { matchLabels: labels };
-    }
-  }
+  const selector = readSelector(c, 'spec.selector', get(raw, 'selector'));
+  if (selector !== undefined) spec.selector = selector;
 
   // targetRef / targetRefs
-  const targetRefRaw = get(raw, 'targetRef');
-  if (targetRefRaw !== undefined && targetRefRaw !== null) {
-    const ref = readTargetRef(c, 'spec.targetRef', targetRefRaw);
-    if (ref !== undefined) spec.targetRef = ref;
+  const targets = readTargets(c, raw);
+  if (targets.targetRef !== undefined) spec.targetRef = targets.targetRef;
+  if (targets.targetRefs !== undefined) spec.targetRefs = targets.targetRefs;
+  if ((spec.selector !== undefined ? 1 : 0) + targets.count > 1) {
+    c.invalid('spec', 'only one of targetRefs or workloadSelector can be set');
   }
-  const refsRaw = readList(c, 'spec.targetRefs', get(raw, 'targetRefs'), 16);
-  if (refsRaw !== undefined && refsRaw.length > 0) {
-    spec.targetRefs = [];
-    refsRaw.forEach((r, i) => {
-      const ref = readTargetRef(c, `spec.targetRefs[${i}]`, r);
-      if (ref !== undefined) spec.targetRefs?.push(ref);
-    });
-  }
-  const selectorKinds =
-    (spec.selector !== undefined ? 1 : 0) +
-    (spec.targetRef !== undefined ? 1 : 0) +
-    (spec.targetRefs !== undefined ? 1 : 0);
-  if (selectorKinds > 1) c.invalid('spec', 'only one of targetRefs or workloadSelector can be set');
 
   // action
   const actionRaw = get(raw, 'action');
@@ -820,7 +1001,18 @@ function readSpec(
   return spec;
 }
 
-function nameOf(raw: unknown, index: number | undefined): string {
+/**
+ * The `namespace/name` errors report for a document, or `document #n` when it has no usable name.
+ *
+ * @param raw - The raw document.
+ * @param index - Its position in the input.
+ * @returns The name to report.
+ * @example
+ * ```ts
+ * nameOf({ metadata: { name: 'p' } }, 0); // 'default/p'
+ * ```
+ */
+export function nameOf(raw: unknown, index: number | undefined): string {
   const md = isRecord(raw) ? get(raw, 'metadata') : undefined;
   if (isRecord(md)) {
     const name = get(md, 'name');
@@ -830,6 +1022,64 @@ function nameOf(raw: unknown, index: number | undefined): string {
     }
   }
   return index === undefined ? '(unnamed policy)' : `document #${index + 1}`;
+}
+
+/** `metadata` as {@link readMetadata} reads it. */
+export interface ReadMetadata {
+  readonly name: string;
+  readonly namespace: string;
+  readonly annotations: Record<string, string> | undefined;
+  readonly labels: Record<string, string> | undefined;
+  /** `metadata.creationTimestamp` when given (istiod orders PeerAuthentications by it). */
+  readonly creationTimestamp: string | undefined;
+}
+
+/**
+ * Reads `metadata`: `name` (DNS-1123 subdomain, required), `namespace` (DNS-1123 label, default `default` as
+ * `kubectl apply` does), `annotations`, `labels`, `creationTimestamp` (RFC 3339). Other Kubernetes fields
+ * (`uid`, `resourceVersion`, ...) are accepted and ignored.
+ *
+ * @param c - The collector.
+ * @param md - The raw metadata.
+ * @returns What the engine reads from it.
+ * @example
+ * ```ts
+ * readMetadata(c, { name: 'p', namespace: 'foo' }).namespace; // 'foo'
+ * ```
+ */
+export function readMetadata(c: Collector, md: unknown): ReadMetadata {
+  let name = '';
+  let namespace = 'default';
+  let annotations: Record<string, string> | undefined;
+  let labels: Record<string, string> | undefined;
+  let creationTimestamp: string | undefined;
+  if (!isRecord(md)) {
+    c.schema('metadata', `\`metadata\` with a \`name\` is required, found ${describe(md)}`);
+  } else {
+    const n = get(md, 'name');
+    if (typeof n !== 'string' || n === '') c.schema('metadata.name', '`metadata.name` is required');
+    else if (n.length > 253 || !DNS1123_SUBDOMAIN.test(n)) {
+      c.schema('metadata.name', `invalid name "${n}": must be a lowercase RFC 1123 subdomain`);
+    } else name = n;
+    const ns = get(md, 'namespace');
+    if (ns !== undefined && ns !== null) {
+      if (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
+        c.schema(
+          'metadata.namespace',
+          `invalid namespace ${describe(ns)}: must be a lowercase RFC 1123 label`,
+        );
+      } else namespace = ns;
+    }
+    annotations = readStringMap(c, 'metadata.annotations', get(md, 'annotations'));
+    labels = readStringMap(c, 'metadata.labels', get(md, 'labels'));
+    const created = get(md, 'creationTimestamp');
+    if (created !== undefined && created !== null) {
+      if (typeof created !== 'string' || !RFC3339.test(created) || Number.isNaN(Date.parse(created))) {
+        c.schema('metadata.creationTimestamp', `must be an RFC 3339 time, found ${describe(created)}`);
+      } else creationTimestamp = created;
+    }
+  }
+  return { name, namespace, annotations, labels, creationTimestamp };
 }
 
 /**
@@ -875,32 +1125,7 @@ export function validatePolicy(
   }
   checkKnownFields(c, '', raw, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
 
-  // metadata
-  const md = get(raw, 'metadata');
-  let name = '';
-  let namespace = 'default';
-  let annotations: Record<string, string> | undefined;
-  let labels: Record<string, string> | undefined;
-  if (!isRecord(md)) {
-    c.schema('metadata', `\`metadata\` with a \`name\` is required, found ${describe(md)}`);
-  } else {
-    const n = get(md, 'name');
-    if (typeof n !== 'string' || n === '') c.schema('metadata.name', '`metadata.name` is required');
-    else if (n.length > 253 || !DNS1123_SUBDOMAIN.test(n)) {
-      c.schema('metadata.name', `invalid name "${n}": must be a lowercase RFC 1123 subdomain`);
-    } else name = n;
-    const ns = get(md, 'namespace');
-    if (ns !== undefined && ns !== null) {
-      if (typeof ns !== 'string' || ns.length > 63 || !DNS1123_LABEL.test(ns)) {
-        c.schema(
-          'metadata.namespace',
-          `invalid namespace ${describe(ns)}: must be a lowercase RFC 1123 label`,
-        );
-      } else namespace = ns;
-    }
-    annotations = readStringMap(c, 'metadata.annotations', get(md, 'annotations'));
-    labels = readStringMap(c, 'metadata.labels', get(md, 'labels'));
-  }
+  const { name, namespace, annotations, labels } = readMetadata(c, get(raw, 'metadata'));
   const spec = readSpec(c, get(raw, 'spec'), annotations);
   if (c.errors.length > 0) return err(c.errors);
   return ok({

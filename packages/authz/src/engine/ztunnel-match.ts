@@ -1,6 +1,6 @@
 /**
- * ztunnel's matching of an `istio.security.Authorization` against a connection (authz.md §10.3; ztunnel
- * `src/rbac.rs` `Authorization::matches`), compiled once per policy.
+ * ztunnel's matching of an `istio.security.Authorization` against a connection (istio/ztunnel@62d82653:
+ * src/rbac.rs `Authorization::matches`), compiled once per policy.
  * @module
  */
 

@@ -551,7 +551,7 @@ describe('translateForZtunnel: scopes and skipped policies (istio ambient conver
     ]);
   });
 
-  it('trustDomains are neither translated nor flagged (authz.md §10.5): an ALLOW rule using only them has an empty match', () => {
+  it('trustDomains are neither translated nor flagged (istiod handleRule drops them silently): an ALLOW rule using only them has an empty match', () => {
     const t = translateForZtunnel(
       one(`${header('p', 'foo')}spec:\n  rules: [{from: [{source: {trustDomains: ["td"]}}]}]\n`),
     );

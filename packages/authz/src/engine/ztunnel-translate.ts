@@ -1,7 +1,6 @@
 /**
- * istiod's conversion of an AuthorizationPolicy into ztunnel's `istio.security.Authorization` (authz.md
- * §10.1-10.2; istio `pilot/pkg/serviceregistry/ambient/authorization.go` `convertAuthorizationPolicy`,
- * `handleRule`). Output objects use istio's proto field names in lowerCamelCase
+ * istiod's conversion of an AuthorizationPolicy into ztunnel's `istio.security.Authorization` (istio/istio@86c9f01f:
+ * pilot/pkg/serviceregistry/ambient/authorization.go `convertAuthorizationPolicy`, `handleRule`). Output objects use istio's proto field names in lowerCamelCase
  * (`pkg/workloadapi/security/authorization.proto`) so the workload-api package can encode them as they are.
  * @module
  */
@@ -9,6 +8,7 @@
 import { match } from 'ts-pattern';
 import { ipBytes, parseIpBlock } from './ip.js';
 import { type AuthorizationPolicy, isDryRun, type Rule, type Source, targetRefsOf } from './policy.js';
+import type { SecurityPolicy } from './security-policy.js';
 import { matchForm } from './string-match.js';
 import { isPort } from './validate.js';
 
@@ -70,8 +70,17 @@ export interface ZtunnelAuthorization {
   readonly dryRun: boolean;
 }
 
-/** Why istiod does not send a policy to ztunnel. */
-export type ZtunnelSkipReason = 'targetRefs' | 'unsupported-action' | 'dry-run-disabled';
+/**
+ * Why istiod does not send a policy to ztunnel. `request-authentication`: JWT is enforced by Envoy proxies
+ * only; `peer-authentication`: PeerAuthentications are translated together, by
+ * `translatePeerAuthenticationsForZtunnel` (the result depends on the namespace and mesh policies).
+ */
+export type ZtunnelSkipReason =
+  | 'targetRefs'
+  | 'unsupported-action'
+  | 'dry-run-disabled'
+  | 'request-authentication'
+  | 'peer-authentication';
 
 /**
  * The outcome of {@link translateForZtunnel}: either the Authorization istiod sends (with the status warning
@@ -315,6 +324,7 @@ const ALLOW_OMITTED =
  * - targetRef policies are not sent (they are for waypoints);
  * - AUDIT and CUSTOM are not sent ("ztunnel does not support the X action");
  * - dry-run policies are not sent unless `enableDryRun`;
+ * - RequestAuthentication and PeerAuthentication documents are not sent as such (`reason` says why);
  * - scope: GLOBAL (root namespace, no selector), NAMESPACE (no selector), WORKLOAD_SELECTOR;
  * - each rule becomes at most one group of clauses (`to` ports, `from` sources, one per `when`); an ALLOW
  *   rule using any HTTP attribute is dropped, a DENY rule keeps its L4 part (an L7-only entry becomes an
@@ -331,9 +341,27 @@ const ALLOW_OMITTED =
  * ```
  */
 export function translateForZtunnel(
-  policy: AuthorizationPolicy,
+  document: AuthorizationPolicy | SecurityPolicy,
   options: ZtunnelTranslateOptions = {},
 ): ZtunnelTranslation {
+  if (document.kind === 'RequestAuthentication') {
+    return {
+      sent: false,
+      reason: 'request-authentication',
+      message:
+        'RequestAuthentication is enforced by Envoy proxies (sidecars, gateways, waypoints), not ztunnel',
+    };
+  }
+  if (document.kind === 'PeerAuthentication') {
+    return {
+      sent: false,
+      reason: 'peer-authentication',
+      message:
+        'PeerAuthentications are translated together (translatePeerAuthenticationsForZtunnel): ' +
+        'the result depends on the namespace and mesh policies',
+    };
+  }
+  const policy = document;
   const rootNamespace = options.rootNamespace ?? 'istio-system';
   const { name, namespace } = policy.metadata;
   const spec = policy.spec ?? {};

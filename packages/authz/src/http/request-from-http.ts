@@ -58,13 +58,34 @@ function clientAddress(headers: IncomingHttpHeaders, peer: string, trustedHops: 
 }
 
 /**
+ * The request target the application routes: Express's `req.originalUrl` when the request came through an
+ * Express mount (`app.use('/api', authz, router)` strips `/api` from `req.url`, but the router still serves
+ * `/api/...`), otherwise `req.url`. An absolute-form target is left as is; the engine turns it into
+ * origin-form as Envoy's HTTP/1 codec does (`originFormTarget`).
+ *
+ * @param req - The incoming request (Express, Connect, Fastify's `request.raw`, or plain node:http).
+ * @returns The target, or `undefined` when the request has none.
+ * @example
+ * ```ts
+ * app.use('/api', (req, _res, next) => { requestTargetOf(req); next(); }); // '/api/admin' for GET /api/admin
+ * ```
+ */
+export function requestTargetOf(req: NodeHttpRequest): string | undefined {
+  const original = (req as { originalUrl?: unknown }).originalUrl;
+  if (typeof original === 'string' && original !== '') return original;
+  return req.url;
+}
+
+/**
  * Builds the engine's request from a Node HTTP request.
  *
  * - `source.principal`: the SPIFFE ID `@ambient-kit/spiffe` verified for the TLS peer (`bindMtlsServer`,
  *   `verifyTlsPeer`); `null` for plaintext or an unverified peer, as Envoy has no authenticated principal then.
  * - `source.ip` / `destination`: the socket's remote and local address and port (IPv4-mapped IPv6 unwrapped).
- * - `host`: `:authority` or `Host`; `method`; `path`: the request target with its query; `headers`: every value
- *   of repeated headers (the engine joins them with `,` like Envoy); `sni`: the TLS server name.
+ * - `host`: `:authority` or `Host`; `method`; `path`: the request target with its query, as the application
+ *   routes it ({@link requestTargetOf}: Express's `originalUrl` under a mount; an absolute-form target is
+ *   judged by its path and host); `headers`: every value of repeated headers (the engine joins them with `,`
+ *   like Envoy); `sni`: the TLS server name.
  *
  * @param req - The incoming request.
  * @param options - Trusted proxy hops, the verified JWT, the destination service.
@@ -85,6 +106,7 @@ export function authzRequestFromHttp(req: NodeHttpRequest, options: HttpRequestO
   const authority = headers[':authority'];
   const host = typeof authority === 'string' ? authority : headers.host;
   const servername = tls ? (socket as TLSSocket).servername : undefined;
+  const target = requestTargetOf(req);
   return {
     source: {
       principal,
@@ -99,7 +121,7 @@ export function authzRequestFromHttp(req: NodeHttpRequest, options: HttpRequestO
     protocol: 'http',
     ...(host === undefined ? {} : { host }),
     ...(req.method === undefined ? {} : { method: req.method }),
-    ...(req.url === undefined ? {} : { path: req.url }),
+    ...(target === undefined ? {} : { path: target }),
     headers: distinct ?? (headers as Record<string, string | string[] | undefined>),
     ...(typeof servername === 'string' && servername !== '' ? { sni: servername } : {}),
     ...(options.jwt === undefined ? {} : { jwt: options.jwt }),
