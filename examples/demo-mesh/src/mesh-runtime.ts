@@ -8,6 +8,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type MeshFileWatcher, watchMeshFile } from '@ambient-kit/control-plane';
 import {
   createWaypoint,
   formatWaypointAccessLog,
@@ -21,6 +22,7 @@ import {
   caClientFromAuthority,
   createZtunnel,
   formatAccessLog,
+  meshFileWarner,
   streamLogger,
   type Ztunnel,
   type ZtunnelAddresses,
@@ -34,12 +36,7 @@ import {
   type RotatingSvidSource,
 } from '@ambient-kit/spiffe';
 import { createWorkloadStore, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
-import {
-  createXdsServer,
-  type MeshFileWatcher,
-  watchMeshFile,
-  type XdsServer,
-} from '@ambient-kit/workload-api/xds';
+import { createXdsServer, type XdsServer } from '@ambient-kit/workload-api/xds';
 import { type Apps, startApps } from './apps.js';
 
 /** One captured access log line. */
@@ -85,17 +82,20 @@ export interface DemoMesh {
   readonly apps: Apps;
   /** Every access log line so far, in order. */
   readonly logs: readonly CapturedLog[];
+  /** Calls `listener` with every access log line from now on; returns the unsubscribe function. */
+  onLog(listener: (log: CapturedLog) => void): () => void;
   /**
    * Waits for access log lines.
    *
    * @param from - Index in `logs` to start at (take `logs.length` before the traffic).
-   * @param predicates - One predicate per line wanted; each must match a different line.
+   * @param predicates - One predicate per line wanted; each must match a different line. `undefined` is a
+   *   line not wanted (its slot stays `undefined`, nothing waits for it).
    * @param timeoutMs - Default 3 s.
    * @returns The matching lines, in predicate order (`undefined` where none matched in time).
    */
   waitForLogs(
     from: number,
-    predicates: readonly ((log: CapturedLog) => boolean)[],
+    predicates: readonly (((log: CapturedLog) => boolean) | undefined)[],
     timeoutMs?: number,
   ): Promise<(CapturedLog | undefined)[]>;
   close(): Promise<void>;
@@ -105,7 +105,10 @@ export interface DemoMesh {
 export interface StartDemoMeshOptions {
   /** The mesh file's text. */
   readonly meshText: string;
-  /** Print every component's operational log (default: only warnings and errors, on stderr). */
+  /**
+   * Print every component's operational log on stdout (default: only warnings and errors, on stderr). Access
+   * log lines are never printed here: they go to {@link DemoMesh.onLog} listeners.
+   */
   readonly verbose?: boolean;
   /** Use ztunnel's port numbers on each node address (15000, 15020, 15021, 15080); else ephemeral ones. */
   readonly standardPorts?: boolean;
@@ -142,11 +145,21 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       }
     }
   };
+  // Components' own log lines: all of them on stdout with --verbose, else warnings and errors on stderr.
+  // While the mesh starts, the quiet ones are held back: when the start fails, the one line saying why is
+  // the whole story (a listener that failed is also logged by its ztunnel), and they are dropped.
+  let heldBack: string[] | undefined = options.verbose ? undefined : [];
+  const componentLog = (line: string): void => {
+    if (options.verbose) process.stdout.write(`${line}\n`);
+    else if (heldBack !== undefined) heldBack.push(line);
+    else process.stderr.write(`${line}\n`);
+  };
   const logs: CapturedLog[] = [];
   const logWaiters = new Set<() => void>();
+  const logListeners = new Set<(log: CapturedLog) => void>();
   const capture = (log: CapturedLog): void => {
     logs.push(log);
-    if (options.verbose) process.stdout.write(`${log.from.padEnd(8)} ${log.line}\n`);
+    for (const listener of logListeners) listener(log);
     for (const wake of logWaiters) wake();
   };
   try {
@@ -163,6 +176,18 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
     const meshStore = createWorkloadStore();
     const meshWatcher = await watchMeshFile({ path: meshFile, store: meshStore, debounceMs: 20 });
     cleanups.push(() => meshWatcher.close());
+    // The file was checked (and warned about) before the start; an edit while it runs gets the same
+    // warnings, each once, and the reason when the control plane keeps the last good file.
+    const warnAbout = meshFileWarner(
+      (line) => componentLog(`${meshFile}: warning: ${line}`),
+      meshWatcher.current(),
+    );
+    cleanups.push(meshWatcher.on('loaded', warnAbout));
+    cleanups.push(
+      meshWatcher.on('error', (error) =>
+        componentLog(`${meshFile}: rejected, the control plane keeps the last good file: ${error.message}`),
+      ),
+    );
     const xds: XdsServer = createXdsServer({ store: meshStore });
     const xdsPort = await xds.listen('127.0.0.1:0');
     cleanups.push(() => xds.close());
@@ -190,24 +215,33 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
           accessLog: (entry) => capture({ kind: 'ztunnel', from: name, entry, line: formatAccessLog(entry) }),
           logger: streamLogger({
             level: options.verbose ? 'info' : 'warn',
-            write: (line) =>
-              (options.verbose ? process.stdout : process.stderr).write(`${name.padEnd(8)} ${line}\n`),
+            write: (line) => componentLog(`${name.padEnd(8)} ${line}`),
           }),
         });
-      let ztunnel = make(options.standardPorts ?? true);
-      let addresses: ZtunnelAddresses;
+      const startZtunnel = async (standard: boolean): Promise<[Ztunnel, ZtunnelAddresses]> => {
+        const ztunnel = make(standard);
+        try {
+          return [ztunnel, await ztunnel.start()];
+        } catch (error) {
+          await ztunnel.close();
+          throw error;
+        }
+      };
+      let started: [Ztunnel, ZtunnelAddresses];
       try {
-        addresses = await ztunnel.start();
+        started = await startZtunnel(options.standardPorts ?? true).catch((error: unknown) => {
+          // Someone else holds ztunnel's node ports here (a real ztunnel?): fall back to free ones. A pod's
+          // 15008 has no such fallback: peers dial it.
+          if (!(options.standardPorts ?? true) || (error as { code?: string }).code !== 'EADDRINUSE')
+            throw error;
+          return startZtunnel(false);
+        });
       } catch (error) {
-        // Someone else holds ztunnel's ports here (a real ztunnel?): fall back to free ones.
-        await ztunnel.close();
-        if ((error as { code?: string }).code !== 'EADDRINUSE') throw error;
-        ztunnel = make(false);
-        addresses = await ztunnel.start();
+        throw new Error(`ztunnel ${name}: ${(error as Error).message}`, { cause: error });
       }
-      const started = ztunnel;
-      cleanups.push(() => started.close());
-      nodes.set(name, { name, address, ztunnel: started, addresses });
+      const [ztunnel, addresses] = started;
+      cleanups.push(() => ztunnel.close());
+      nodes.set(name, { name, address, ztunnel, addresses });
     }
 
     // One waypoint per workload that terminates HBONE itself. The policies come from the mesh file and
@@ -223,7 +257,7 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       if (policies === undefined) {
         const watcher = await watchMeshPolicies(meshFile, {
           debounceMs: 20,
-          onError: (error) => process.stderr.write(`waypoint: policy reload failed: ${error}\n`),
+          onError: (error) => componentLog(`waypoint: policy reload failed: ${error}`),
         });
         cleanups.push(() => watcher.close());
         policies = watcher;
@@ -237,19 +271,26 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
         accessLog: (entry) =>
           capture({
             kind: 'waypoint',
-            from: w.workloadName || 'waypoint',
+            from: w.workloadName || w.name,
             entry,
             line: formatWaypointAccessLog(entry),
           }),
       });
-      const address = await waypoint.start();
       cleanups.push(() => waypoint.close());
+      const address = await waypoint.start().catch((error: unknown) => {
+        throw new Error(`waypoint ${w.name}: ${(error as Error).message}`, { cause: error });
+      });
       waypoints.push({ workload: w, waypoint, address, policies });
     }
 
-    const apps = await startApps(meshStore);
+    const apps = await startApps(meshStore).catch((error: unknown) => {
+      throw new Error(`apps: ${(error as Error).message}`, { cause: error });
+    });
     cleanups.push(() => apps.close());
+    // ready() names the node in its errors ("ztunnel node-b: inbound listener of … failed: …").
     await Promise.all([...nodes.values()].map((n) => n.ztunnel.ready({ timeoutMs: 15_000 })));
+    for (const line of heldBack ?? []) process.stderr.write(`${line}\n`);
+    heldBack = undefined;
 
     return {
       meshFile,
@@ -262,11 +303,16 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       waypoints,
       apps,
       logs,
+      onLog(listener) {
+        logListeners.add(listener);
+        return () => logListeners.delete(listener);
+      },
       async waitForLogs(from, predicates, timeoutMs = 3000) {
         const deadline = Date.now() + timeoutMs;
         for (;;) {
           const used = new Set<number>();
           const found = predicates.map((p) => {
+            if (p === undefined) return undefined;
             for (let i = from; i < logs.length; i++) {
               if (!used.has(i) && p(logs[i] as CapturedLog)) {
                 used.add(i);
@@ -275,7 +321,8 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
             }
             return undefined;
           });
-          if (found.every((f) => f !== undefined) || Date.now() >= deadline) return found;
+          if (found.every((f, i) => f !== undefined || predicates[i] === undefined) || Date.now() >= deadline)
+            return found;
           await new Promise<void>((resolve) => {
             const wake = (): void => {
               clearTimeout(timer);

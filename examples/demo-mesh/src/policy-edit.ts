@@ -11,6 +11,8 @@ export interface PolicyChange {
   readonly allowPolicy: string;
   /** Principal (without `spiffe://`) added to the first rule's first source of that policy. */
   readonly addPrincipal: string;
+  /** The policy `addDocument` defines, `namespace/name`. */
+  readonly denyPolicy: string;
   /** A whole new policy document (YAML). */
   readonly addDocument: string;
 }

@@ -7,4 +7,12 @@ export { formatWaypointAccessLog, type WaypointAccessLogEntry } from './access-l
 export { createDuplexPair, PairEnd } from './duplex-pair.js';
 export { type MeshPolicyWatcher, policyEngineFromMeshFile, watchMeshPolicies } from './policy-file.js';
 export { findDestination, pickUpstream, type WaypointDestination, type WaypointUpstream } from './route.js';
-export { createWaypoint, type Waypoint, type WaypointConfig } from './waypoint.js';
+export {
+  createWaypoint,
+  rbacDetails,
+  type Waypoint,
+  type WaypointConfig,
+  type WaypointRequestInput,
+  waypointAuthzRequest,
+  waypointPolicyWorkload,
+} from './waypoint.js';

@@ -2,33 +2,25 @@
  * The example waypoint as a program.
  *
  * ```sh
- * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 \
- *   --config mesh.yaml --ca-dir /tmp/mesh-ca
+ * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 --config mesh.yaml
  * # or with a control plane's xDS server, the policies still from a file
  * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 \
- *   --xds 127.0.0.1:15010 --policies mesh.yaml --ca-dir /tmp/mesh-ca
+ *   --xds 127.0.0.1:15010 --policies mesh.yaml
  * ```
  *
  * It listens on its workload's IP, port 15008, with a certificate for its workload's identity signed by the
- * CA in `--ca-dir` (shared with the example ztunnels). SIGINT/SIGTERM shut it down.
+ * CA every example shares (`--ca-dir`, default `defaultCaDir()`, outside the working tree), so the example
+ * ztunnels started with their defaults trust it. Relative paths are taken from the directory npm was run
+ * in. A bad flag, file or uid is one line on stderr and exit code 2. SIGINT/SIGTERM shut it down.
  * @module
  */
-import { parseArgs } from 'node:util';
 import {
-  caClientFromAuthority,
-  createCertificateManager,
-  loadOrCreateCaDir,
-} from '@ambient-kit/example-ztunnel';
-import { createBundleSet } from '@ambient-kit/spiffe';
-import { createWorkloadStore } from '@ambient-kit/workload-api';
-import {
-  createXdsClient,
-  type MeshFileWatcher,
-  watchMeshFile,
-  type XdsClient,
-} from '@ambient-kit/workload-api/xds';
-import { watchMeshPolicies } from './policy-file.js';
-import { createWaypoint } from './waypoint.js';
+  defaultCaDir,
+  parseFlags,
+  runProgram,
+  UsageError,
+  userPath,
+} from '@ambient-kit/example-ztunnel/program';
 
 const HELP = `Usage: npm start -w @ambient-kit/example-waypoint -- [options]
 
@@ -36,75 +28,53 @@ const HELP = `Usage: npm start -w @ambient-kit/example-waypoint -- [options]
   --xds <host:port>      xDS server, or
   --config <file>        a mesh file (workloads, services and the policies)
   --policies <file>      AuthorizationPolicies (default: the --config file)
-  --ca-dir <dir>         CA shared with the ztunnels (created if empty)             default ./.mesh-ca
+  --ca-dir <dir>         CA shared with the other examples (created if empty)
+                         default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
+                         (~/.local/state/ambient-kit/ca/<trust domain>)
   --trust-domain <td>    default cluster.local
-  --retries <n>          upstream connect retries                                   default 2
+  --retries <n>          upstream connect retries, 0..10                            default 2
+
+Relative paths are taken from the directory npm was run in.
 `;
 
-async function main(): Promise<void> {
-  const { values } = parseArgs({
-    options: {
-      uid: { type: 'string' },
-      xds: { type: 'string' },
-      config: { type: 'string' },
-      policies: { type: 'string' },
-      'ca-dir': { type: 'string', default: '.mesh-ca' },
-      'trust-domain': { type: 'string', default: 'cluster.local' },
-      retries: { type: 'string', default: '2' },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
+async function main(): Promise<number> {
+  const values = parseFlags({
+    uid: { type: 'string' },
+    xds: { type: 'string' },
+    config: { type: 'string' },
+    policies: { type: 'string' },
+    'ca-dir': { type: 'string' },
+    'trust-domain': { type: 'string', default: 'cluster.local' },
+    retries: { type: 'string', default: '2' },
+    help: { type: 'boolean', default: false },
   });
-  const policyFile = values.policies ?? values.config;
-  if (
-    values.help ||
-    values.uid === undefined ||
-    (values.xds === undefined) === (values.config === undefined) ||
-    policyFile === undefined
-  ) {
+  if (values.help) {
     process.stdout.write(HELP);
-    if (!values.help)
-      process.stderr.write('\n--uid, exactly one of --xds or --config, and a policy file are required\n');
-    process.exitCode = values.help ? 0 : 2;
-    return;
+    return 0;
   }
-  const ca = await loadOrCreateCaDir(values['ca-dir'], values['trust-domain']);
-  let meshFile: MeshFileWatcher | undefined;
-  let xds: XdsClient | undefined;
-  const store = createWorkloadStore();
-  if (values.config !== undefined) {
-    meshFile = await watchMeshFile({ path: values.config, store });
-  } else {
-    xds = createXdsClient({ address: values.xds as string, store });
-    await xds.ready({ timeoutMs: 30_000 });
-  }
-  const policies = await watchMeshPolicies(policyFile, {
-    onError: (error) => process.stderr.write(`policy file rejected, keeping the last good one: ${error}\n`),
-  });
-  // The waypoint presents its own workload's identity.
-  const self = store.workload(values.uid);
-  if (self === undefined) throw new Error(`workload ${values.uid} is not in the mesh`);
-  const identity = self.identity;
-  const certs = createCertificateManager({ ca: caClientFromAuthority(ca), ttlMs: 24 * 3600_000 });
-  const waypoint = createWaypoint({
-    workloadUid: values.uid,
-    workloads: { store },
-    svid: await certs.source(identity),
-    bundles: createBundleSet([ca.bundle]),
-    policies,
+  if (values.uid === undefined || values.uid === '') throw new UsageError('--uid is required');
+  if ((values.xds === undefined) === (values.config === undefined))
+    throw new UsageError('exactly one of --xds or --config is required');
+  const policyFile = values.policies ?? values.config;
+  if (policyFile === undefined) throw new UsageError('--xds needs --policies <file>');
+  if (values.xds !== undefined && !/^[^\s]+:\d{1,5}$/.test(values.xds))
+    throw new UsageError(`--xds: expected host:port, got ${JSON.stringify(values.xds)}`);
+  if (!/^(10|[0-9])$/.test(values.retries))
+    throw new UsageError(
+      `--retries: expected an integer from 0 to 10, got ${JSON.stringify(values.retries)}`,
+    );
+  const trustDomain = values['trust-domain'];
+  // The waypoint and everything it runs load only now: --help and a bad flag answer at once.
+  const { runWaypoint } = await import('./run-waypoint.js');
+  return runWaypoint({
+    uid: values.uid,
+    workloads:
+      values.config === undefined ? { xds: values.xds as string } : { config: userPath(values.config) },
+    policies: userPath(policyFile),
+    caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain)),
+    trustDomain,
     retries: Number(values.retries),
   });
-  const address = await waypoint.start({ timeoutMs: 30_000 });
-  process.stdout.write(`waypoint listening on ${address} as ${identity}\n`);
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', () => resolve());
-    process.once('SIGTERM', () => resolve());
-  });
-  await waypoint.close();
-  policies.close();
-  certs.close();
-  await meshFile?.close();
-  await xds?.close();
 }
 
-await main();
+await runProgram(main, { name: 'waypoint' });

@@ -1,6 +1,6 @@
 /**
  * The waypoint's AuthorizationPolicies from a mesh file (the same YAML the control plane serves over
- * xDS, docs/workload-api.md "Mesh file format"). The workload API carries no `targetRefs` policies: istiod
+ * xDS, docs/control-plane.md "Mesh file format"). The workload API carries no `targetRefs` policies: istiod
  * hands those to the waypoint's Envoy as RBAC filters instead. Here the waypoint reads the
  * `kind: AuthorizationPolicy` documents (and `List`s of them) itself, compiles them with
  * `@ambient-kit/authz`, and swaps the engine atomically when the file changes; an invalid edit keeps the

@@ -120,11 +120,66 @@ function forwardable(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeader
   return out;
 }
 
-/** Envoy's RBAC response code details (`rbac_access_denied_matched_policy[...]`). */
-function rbacDetails(decision: Decision): string {
+/**
+ * Envoy's RBAC response code details for a denial, as the access log shows them.
+ *
+ * @param decision - A denying decision.
+ * @returns `rbac_access_denied_matched_policy[none]` or `rbac_access_denied_matched_policy[ns[NS]-policy[NAME]-rule[N]]`.
+ * @example
+ * ```ts
+ * rbacDetails({ allow: false, reason: '', audit: false, dryRunMatched: [] }); // rbac_access_denied_matched_policy[none]
+ * ```
+ */
+export function rbacDetails(decision: Decision): string {
   if (decision.policy === undefined) return 'rbac_access_denied_matched_policy[none]';
   const [ns, name] = decision.policy.split('/');
   return `rbac_access_denied_matched_policy[ns[${ns}]-policy[${name}]-rule[${decision.rule ?? 0}]]`;
+}
+
+/** What {@link waypointAuthzRequest} builds a request from. */
+export interface WaypointRequestInput {
+  /** The HBONE peer's verified SPIFFE ID (the calling workload's, as its ztunnel presented it). */
+  readonly peerIdentity: string | null;
+  /** The HBONE peer's address. */
+  readonly peerIp: string;
+  /** The waypoint's own address, the destination IP when the `:authority` names a hostname. */
+  readonly localIp: string;
+  readonly destination: WaypointDestination;
+  readonly method: string;
+  readonly path: string;
+  readonly headers: Readonly<Record<string, string | readonly string[] | undefined>>;
+}
+
+/**
+ * The request a waypoint's AuthorizationPolicies judge: the source principal is the HBONE peer's verified
+ * identity, the destination the service (or workload) and port of the CONNECT `:authority`.
+ *
+ * @param input - The tunnel's peer and destination, and the HTTP request.
+ * @returns The `@ambient-kit/authz` request.
+ * @example
+ * ```ts
+ * engine.evaluate({ workload: waypointPolicyWorkload(self), request: waypointAuthzRequest(input) });
+ * ```
+ */
+export function waypointAuthzRequest(input: WaypointRequestInput): AuthzRequest {
+  const { destination, headers } = input;
+  const service =
+    destination.kind === 'service'
+      ? { kind: 'Service', name: destination.service.name, namespace: destination.service.namespace }
+      : undefined;
+  const host = headers['host'];
+  return {
+    source: { principal: input.peerIdentity, ip: input.peerIp },
+    destination: {
+      ip: destination.ip ?? input.localIp,
+      port: destination.port,
+      ...(service === undefined ? {} : { service }),
+    },
+    method: input.method,
+    path: input.path,
+    ...(typeof host === 'string' ? { host } : {}),
+    headers,
+  };
 }
 
 interface TunnelInfo {
@@ -264,22 +319,15 @@ export function createWaypoint(config: WaypointConfig): Waypoint {
       return;
     }
     const { context, destination } = tunnel;
-    const service =
-      destination.kind === 'service'
-        ? { kind: 'Service', name: destination.service.name, namespace: destination.service.namespace }
-        : undefined;
-    const request: AuthzRequest = {
-      source: { principal: context.peerIdentity, ip: context.remoteAddress },
-      destination: {
-        ip: destination.ip ?? context.localAddress,
-        port: destination.port,
-        ...(service === undefined ? {} : { service }),
-      },
+    const request = waypointAuthzRequest({
+      peerIdentity: context.peerIdentity,
+      peerIp: context.remoteAddress,
+      localIp: context.localAddress,
+      destination,
       method: req.method ?? '',
       path: req.url ?? '/',
-      ...(req.headers.host === undefined ? {} : { host: req.headers.host }),
       headers: req.headers,
-    };
+    });
     const decision = policies.current().evaluate({ workload: authzWorkload, request });
     const policyFields = { sourcePrincipal: context.peerIdentity, policyReason: decision.reason };
     if (decision.badRequest === true) {
@@ -438,35 +486,40 @@ export function createWaypoint(config: WaypointConfig): Waypoint {
     }
   }
 
+  async function start(timeoutMs: number): Promise<string> {
+    if ('xdsAddress' in config.workloads) {
+      xds = createXdsClient({ address: config.workloads.xdsAddress, store });
+      await xds.ready({ timeoutMs });
+    }
+    const found = await waitForSelf(timeoutMs);
+    self = found;
+    authzWorkload = waypointPolicyWorkload(found, config.gatewayName);
+    hbone = createHboneServer({
+      svid: config.svid,
+      bundles: config.bundles,
+      // A waypoint forwards to other addresses than its own: no IP-match check (docs/hbone.md).
+      checkDestinationIp: false,
+      connectUpstream,
+    });
+    const address: AddressInfo = await hbone.listen({ port, host: found.workloadIps[0] as string });
+    bound = formatSocketAddress(address.address, address.port);
+    return bound;
+  }
+
   return {
     store,
     async start(options) {
       if (bound !== undefined) return bound;
-      const timeoutMs = options?.timeoutMs ?? 10_000;
-      if ('xdsAddress' in config.workloads) {
-        xds = createXdsClient({ address: config.workloads.xdsAddress, store });
-        await xds.ready({ timeoutMs });
+      try {
+        return await start(options?.timeoutMs ?? 10_000);
+      } catch (error) {
+        // A failed start (an address in use, no such workload) leaves nothing running behind it.
+        await hbone?.close({ deadlineMs: 0 }).catch(() => {});
+        hbone = undefined;
+        await xds?.close();
+        xds = undefined;
+        throw error;
       }
-      self = await waitForSelf(timeoutMs);
-      const gatewayName = config.gatewayName ?? (self.workloadName === '' ? self.name : self.workloadName);
-      authzWorkload = {
-        kind: 'waypoint',
-        namespace: self.namespace,
-        name: gatewayName,
-        labels: { [GATEWAY_NAME_LABEL]: gatewayName },
-        serviceAccount: self.serviceAccount,
-        trustDomain: self.trustDomain,
-      };
-      hbone = createHboneServer({
-        svid: config.svid,
-        bundles: config.bundles,
-        // A waypoint forwards to other addresses than its own: no IP-match check (docs/hbone.md).
-        checkDestinationIp: false,
-        connectUpstream,
-      });
-      const address: AddressInfo = await hbone.listen({ port, host: self.workloadIps[0] as string });
-      bound = formatSocketAddress(address.address, address.port);
-      return bound;
     },
     address() {
       if (bound === undefined) throw new Error('waypoint not started');
@@ -479,5 +532,30 @@ export function createWaypoint(config: WaypointConfig): Waypoint {
       await client.close({ deadlineMs: 1000 });
       await xds?.close();
     },
+  };
+}
+
+/**
+ * The workload a waypoint's AuthorizationPolicies are evaluated for (`@ambient-kit/authz` `kind:
+ * 'waypoint'`): its namespace, and the Gateway name its `targetRefs: [{kind: Gateway}]` policies name
+ * (Istio labels a waypoint's pods `gateway.networking.k8s.io/gateway-name`).
+ *
+ * @param self - The waypoint's own workload.
+ * @param gatewayName - Default: the workload's `workloadName`, else its name.
+ * @returns The authz workload.
+ * @example
+ * ```ts
+ * engine.evaluate({ workload: waypointPolicyWorkload(self), request });
+ * ```
+ */
+export function waypointPolicyWorkload(self: Workload, gatewayName?: string): AuthzWorkload {
+  const name = gatewayName ?? (self.workloadName === '' ? self.name : self.workloadName);
+  return {
+    kind: 'waypoint',
+    namespace: self.namespace,
+    name,
+    labels: { [GATEWAY_NAME_LABEL]: name },
+    serviceAccount: self.serviceAccount,
+    trustDomain: self.trustDomain,
   };
 }

@@ -23,7 +23,7 @@ import {
   createCertificateAuthority,
 } from '@ambient-kit/spiffe';
 import {
-  createPolicy,
+  createAuthorization as createPolicy,
   createService,
   createWorkload,
   createWorkloadStore,

@@ -50,6 +50,12 @@ export {
 } from './logger.js';
 export { resolveHostname, resolveMeshHostname, searchNames } from './mesh-dns.js';
 export {
+  type MeshFileShape,
+  meshFileWarner,
+  meshFileWarnings,
+  unattachedSelectorPolicies,
+} from './mesh-warnings.js';
+export {
   type ConnectionOpen,
   createZtunnelMetrics,
   type DerivedWorkload,
@@ -67,6 +73,16 @@ export {
   type OutboundRequest,
   proxyOutbound,
 } from './outbound.js';
+export {
+  defaultCaDir,
+  oneLine,
+  oneOf,
+  parseFlags,
+  type RunProgramOptions,
+  runProgram,
+  UsageError,
+  userPath,
+} from './program.js';
 export {
   assertRbac,
   l4Connection,

@@ -1,6 +1,10 @@
 import { createPolicyEngine, parsePolicyObjects } from '@ambient-kit/authz';
-import { createPolicy, createWorkload, createWorkloadStore } from '@ambient-kit/workload-api';
-import { parseMeshFile } from '@ambient-kit/workload-api/xds';
+import { parseMeshFile } from '@ambient-kit/control-plane';
+import {
+  createAuthorization as createPolicy,
+  createWorkload,
+  createWorkloadStore,
+} from '@ambient-kit/workload-api';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { assertRbac, type RbacConnection } from './rbac.js';

@@ -21,8 +21,8 @@ import {
 } from '@ambient-kit/authz';
 import {
   ipToBytes,
-  type Policy,
-  type PolicyIpPrefix,
+  type Authorization as Policy,
+  type IpPrefix as PolicyIpPrefix,
   type Workload,
   type WorkloadStore,
 } from '@ambient-kit/workload-api';

@@ -184,6 +184,8 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
   );
   const inbound = new Map<string, InboundServer>();
   const starting = new Set<string>();
+  /** Inbound listeners that could not be opened (an address in use), by workload uid: the error. */
+  const failedListeners = new Map<string, string>();
   const inpod = new Map<string, { listeners: InpodListeners; netns: NetnsRef }>();
   const servers: net.Server[] = [];
   let xds: XdsClient | undefined;
@@ -234,6 +236,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     if (cfg.mode !== 'loopback' || closed) return;
     const desired = new Map<string, Workload>();
     for (const w of store.workloads()) if (isLocal(w)) desired.set(w.uid, w);
+    for (const uid of failedListeners.keys()) if (!desired.has(uid)) failedListeners.delete(uid);
     for (const [uid, server] of inbound) {
       const want = desired.get(uid);
       const same =
@@ -256,12 +259,14 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
             if (closed) return;
             const server = await startInboundServer(inboundCtx, w, svid, cfg.ports.inbound);
             inbound.set(w.uid, server);
+            failedListeners.delete(w.uid);
             log('info', 'inbound', 'listener established', [
               ['address', { display: server.address }],
               ['workload', w.uid],
               ['identity', w.identity],
             ]);
           } catch (error) {
+            failedListeners.set(w.uid, (error as Error).message);
             log('error', 'inbound', 'listener failed', [
               ['workload', w.uid],
               ['error', (error as Error).message],
@@ -315,6 +320,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     if (!xdsReady) out.push('xds');
     for (const id of certs.pending()) out.push(`certificate ${id}`);
     for (const uid of starting) out.push(`inbound ${uid}`);
+    for (const uid of failedListeners.keys()) if (!starting.has(uid)) out.push(`inbound ${uid} (failed)`);
     return out;
   }
 
@@ -465,6 +471,10 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       const deadline = Date.now() + (options?.timeoutMs ?? 10_000);
       for (;;) {
         await reconciling;
+        // A listener that failed to open will not open by waiting: say why now rather than at the deadline.
+        const [failed] = failedListeners;
+        if (failed !== undefined)
+          throw new Error(`ztunnel ${cfg.nodeName}: inbound listener of ${failed[0]} failed: ${failed[1]}`);
         const waiting = pending();
         if (waiting.length === 0) return;
         if (Date.now() > deadline)

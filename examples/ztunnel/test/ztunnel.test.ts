@@ -5,7 +5,11 @@
  */
 import net from 'node:net';
 import { createHboneClient, HboneError } from '@ambient-kit/hbone';
-import { createPolicy, createService, createWorkload } from '@ambient-kit/workload-api';
+import {
+  createAuthorization as createPolicy,
+  createService,
+  createWorkload,
+} from '@ambient-kit/workload-api';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { formatAccessLog, SOCKS5_REPLY } from '../src/index.js';
 import { call, ECHO_HOST, ECHO_VIP, eventually, sa, startTestMesh, type TestMesh } from './support/mesh.js';

@@ -2,7 +2,12 @@
  * Binding a listener and reporting its address, for the ztunnel's node-level servers.
  * @module
  */
-import type { AddressInfo, Server } from 'node:net';
+import type { AddressInfo, Server, Socket } from 'node:net';
+
+// The connections of each server started with `listen`, so `closeServer` can end them: a plain
+// `net.Server.close()` waits for every connection to end on its own, and a client that keeps one open
+// (half-closed, or idle before its first byte) would keep the ztunnel from ever shutting down.
+const open = new WeakMap<Server, Set<Socket>>();
 
 /**
  * Starts listening and resolves with the bound address.
@@ -18,6 +23,12 @@ import type { AddressInfo, Server } from 'node:net';
  * ```
  */
 export function listen(server: Server, host: string, port: number): Promise<AddressInfo> {
+  const sockets = new Set<Socket>();
+  open.set(server, sockets);
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
     server.once('error', onError);
@@ -29,7 +40,8 @@ export function listen(server: Server, host: string, port: number): Promise<Addr
 }
 
 /**
- * Closes a server and every connection it still has.
+ * Closes a server and ends every connection it still has (an HTTP server's, and any other server's started
+ * with {@link listen}).
  *
  * @param server - The server.
  * @returns Resolves once closed.
@@ -46,5 +58,6 @@ export function closeServer(server: Server): Promise<void> {
     }
     server.close(() => resolve());
     (server as Server & { closeAllConnections?: () => void }).closeAllConnections?.();
+    for (const socket of open.get(server) ?? []) socket.destroy();
   });
 }

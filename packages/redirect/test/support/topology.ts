@@ -109,22 +109,33 @@ export function createTopology(): Topology {
     };
     // Created inside the peer namespace, one end moved straight into the pod: never on the host.
     nsExec(peerPath, `ip link add ${peer.ifname} type veth peer name ${pod.ifname} netns ${podPath}`);
+    // Deterministic IPv6: no link-local address is generated (`addrgenmode none`, set while the link is
+    // still down, before the kernel would make one) and DAD is off, so no `fe80::` address, prefix route or
+    // local route shows up a second or two later, when DAD would have finished, in the middle of a test's
+    // before/after comparison. Only the global addresses below exist, added `nodad`; neighbour discovery
+    // to the peer uses them as source (the default routes point at the peer's global address).
+    const ipv6Quiet = (ifname: string): string =>
+      `ip link set dev ${ifname} addrgenmode none && echo 0 > /proc/sys/net/ipv6/conf/${ifname}/accept_dad`;
     nsExec(
       peerPath,
-      `ip link set lo up && ip link set ${peer.ifname} up && ip addr add ${peer.ipv4}/24 dev ${peer.ifname} && ` +
-        `ip -6 addr add ${peer.ipv6}/64 dev ${peer.ifname} nodad`,
+      `${ipv6Quiet(peer.ifname)} && ip link set lo up && ip link set ${peer.ifname} up && ` +
+        `ip addr add ${peer.ipv4}/24 dev ${peer.ifname} && ip -6 addr add ${peer.ipv6}/64 dev ${peer.ifname} nodad`,
     );
     nsExec(
       podPath,
-      `ip link set lo up && ip link set ${pod.ifname} up && ip addr add ${pod.ipv4}/24 dev ${pod.ifname} && ` +
-        `ip -6 addr add ${pod.ipv6}/64 dev ${pod.ifname} nodad && ip route add default via ${peer.ipv4} && ` +
-        `ip -6 route add default via ${peer.ipv6}`,
+      `${ipv6Quiet(pod.ifname)} && ip link set lo up && ip link set ${pod.ifname} up && ` +
+        `ip addr add ${pod.ipv4}/24 dev ${pod.ifname} && ip -6 addr add ${pod.ipv6}/64 dev ${pod.ifname} nodad && ` +
+        `ip route add default via ${peer.ipv4} && ip -6 route add default via ${peer.ipv6}`,
     );
-    // Carrier and IPv6 local routes appear asynchronously after `link up`: wait until both ends settled,
-    // so a test's "before" picture is not taken half-way.
+    // Carrier, the IPv6 multicast route and the local routes appear asynchronously after `link up`: wait
+    // until both ends settled, so a test's "before" picture is not taken half-way.
     const settled = (ns: TestNetns): boolean => {
       const state = nsExec(ns.path, `ip -br link show dev ${ns.ifname}; ip -6 route show table local`);
-      return /\bUP\b/.test(state) && state.includes(`local ${ns.ipv6} `);
+      return (
+        /\bUP\b/.test(state) &&
+        state.includes(`local ${ns.ipv6} `) &&
+        state.includes(`multicast ff00::/8 dev ${ns.ifname} `)
+      );
     };
     for (let i = 0; !(settled(pod) && settled(peer)); i++) {
       if (i === 200) throw new Error('test topology did not settle within 2 s');

@@ -1,0 +1,179 @@
+/**
+ * The example waypoint as a program, next to the example ztunnel program: started with their defaults they
+ * share one CA outside the working tree and trust each other; mistakes are one line and exit code 2.
+ */
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connectSocks5 } from '@ambient-kit/example-ztunnel';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hasStackTrace, runProgramToEnd, startProgram } from '../../ztunnel/test/support/program.js';
+
+const waypointDir = new URL('..', import.meta.url).pathname;
+const ztunnelDir = new URL('../../ztunnel', import.meta.url).pathname;
+const repoRoot = new URL('../../..', import.meta.url).pathname;
+
+// 127.0.89.0/24: this file's own addresses (the demo uses 127.0.1-3.x, other tests 127.2x-31.x.x).
+const MESH = `workloads:
+  - uid: Kubernetes//Pod/default/sleep
+    name: sleep
+    namespace: default
+    serviceAccount: sleep
+    workloadIps: ["127.0.89.10"]
+    protocol: HBONE
+    node: node-x
+  - uid: Kubernetes//Pod/default/reviews
+    name: reviews
+    namespace: default
+    serviceAccount: reviews
+    workloadIps: ["127.0.89.20"]
+    protocol: HBONE
+    node: node-x
+    services:
+      "default/reviews.default.svc.cluster.local": { 9080: 9080 }
+  - uid: Kubernetes//Pod/default/waypoint
+    name: waypoint
+    namespace: default
+    serviceAccount: waypoint
+    workloadName: waypoint
+    workloadIps: ["127.0.89.100"]
+    protocol: HBONE
+    nativeTunnel: true
+    node: node-x
+    services:
+      "default/waypoint.default.svc.cluster.local": { 15008: 15008 }
+services:
+  - name: reviews
+    namespace: default
+    hostname: reviews.default.svc.cluster.local
+    vips: ["/10.96.89.20"]
+    ports: { 9080: 9080 }
+    waypoint: { destination: "/10.96.89.100", hboneMtlsPort: 15008 }
+  - name: waypoint
+    namespace: default
+    hostname: waypoint.default.svc.cluster.local
+    vips: ["/10.96.89.100"]
+    ports: { 15008: 15008 }
+`;
+
+let dir: string;
+let env: NodeJS.ProcessEnv;
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'waypoint-cli-'));
+  await writeFile(join(dir, 'mesh.yaml'), MESH);
+  // The user runs npm from `dir`; their state directory is private to this test.
+  env = { INIT_CWD: dir, XDG_STATE_HOME: join(dir, 'state') };
+});
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** One HTTP/1.1 GET over a SOCKS5 connection made from a pod's IP. */
+async function getThroughZtunnel(socks5: string, podIp: string, host: string, port: number): Promise<string> {
+  const [proxyHost, proxyPort] = socks5.split(':') as [string, string];
+  const socket = await connectSocks5({
+    proxy: { host: proxyHost, port: Number(proxyPort) },
+    target: { host, port },
+    localAddress: podIp,
+    timeoutMs: 10_000,
+  });
+  return new Promise((resolve, reject) => {
+    let text = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (d: string) => {
+      text += d;
+    });
+    socket.on('end', () => {
+      socket.destroy();
+      resolve(text);
+    });
+    socket.on('error', reject);
+    // No half-close: the answer ends the connection (`connection: close`).
+    socket.write(`GET /reviews/1 HTTP/1.1\r\nhost: ${host}:${port}\r\nconnection: close\r\n\r\n`);
+  });
+}
+
+/** `.pem` files and `.mesh-ca` directories in the checkout (outside node_modules). */
+async function keyMaterialInRepo(path = repoRoot, depth = 0): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    if (entry.name === 'node_modules' || entry.name === '.git') continue;
+    const full = join(path, entry.name);
+    if (entry.name === '.mesh-ca' || entry.name.endsWith('-key.pem')) found.push(full);
+    else if (entry.isDirectory() && depth < 4) found.push(...(await keyMaterialInRepo(full, depth + 1)));
+  }
+  return found;
+}
+
+describe('the waypoint program', () => {
+  it('answers every mistake with one line and exit code 2, no stack trace', {
+    timeout: 120_000,
+  }, async () => {
+    const cases: [readonly string[], string][] = [
+      [
+        ['--uid', 'x', '--config', 'mesh.yaml', '--retries', 'many'],
+        'waypoint: --retries: expected an integer from 0 to 10, got "many"\n',
+      ],
+      [['--config', 'mesh.yaml'], 'waypoint: --uid is required\n'],
+      [['--uid', 'x', '--config', 'mesh.yaml', '--colour'], "waypoint: Unknown option '--colour'\n"],
+      [
+        ['--uid', 'Kubernetes//Pod/default/nobody', '--config', 'mesh.yaml'],
+        'waypoint: --uid: no workload Kubernetes//Pod/default/nobody in the mesh\n',
+      ],
+    ];
+    for (const [args, stderr] of cases) {
+      const result = await runProgramToEnd(waypointDir, args, { env });
+      expect({ args, stderr: result.stderr }).toEqual({ args, stderr });
+      expect(result.code).toBe(2);
+      expect(hasStackTrace(result.stderr)).toBe(false);
+    }
+  });
+
+  it('and a ztunnel, both started with their defaults, share one CA outside the working tree and trust each other', {
+    timeout: 150_000,
+  }, async () => {
+    const app = http.createServer((req, res) => res.end(`reviews saw ${req.url}`));
+    await new Promise<void>((resolve) => app.listen(9080, '127.0.89.20', resolve));
+    // Started together: the first to get there creates the CA, the other loads it.
+    const ztunnel = startProgram(
+      ztunnelDir,
+      ['--node', 'node-x', '--config', 'mesh.yaml', '--ephemeral-ports', '--node-address', '127.0.89.1'],
+      { env },
+    );
+    const waypoint = startProgram(
+      waypointDir,
+      ['--uid', 'Kubernetes//Pod/default/waypoint', '--config', 'mesh.yaml'],
+      { env },
+    );
+    try {
+      const [, socks5] = await ztunnel.waitForStdout(
+        /socks5: listener established address=(127\.0\.89\.1:\d+)/,
+      );
+      await ztunnel.waitForStdout(/inbound: listener established address=127\.0\.89\.20:15008/);
+      await waypoint.waitForStdout(/waypoint listening on 127\.0\.89\.100:15008/);
+      // sleep -> its ztunnel (SOCKS5) -> HBONE to the waypoint -> HBONE to the reviews pod's ztunnel -> app.
+      const reply = await getThroughZtunnel(
+        socks5 as string,
+        '127.0.89.10',
+        'reviews.default.svc.cluster.local',
+        9080,
+      );
+      expect(reply, `${ztunnel.output.stdout}\n${waypoint.output.stdout}${waypoint.output.stderr}`).toMatch(
+        /^HTTP\/1\.1 200 OK\r\n/,
+      );
+      expect(reply).toMatch(/server: istio-envoy\r\n/i);
+      expect(reply).toContain('reviews saw /reviews/1');
+    } finally {
+      expect(await waypoint.stop()).toBe(0);
+      expect(await ztunnel.stop()).toBe(0);
+      await new Promise((resolve) => app.close(resolve));
+    }
+    const caDir = join(dir, 'state', 'ambient-kit', 'ca', 'cluster.local');
+    expect((await stat(join(caDir, 'ca-key.pem'))).mode & 0o777).toBe(0o600);
+    expect(existsSync(join(caDir, 'root-cert.pem'))).toBe(true);
+    // Nothing was written where the old default put the CA (the workspace directory), nor anywhere in the tree.
+    expect(await keyMaterialInRepo()).toEqual([]);
+  });
+});

@@ -1,0 +1,157 @@
+/**
+ * The example ztunnel program's flags, parsed and checked before anything starts: every mistake a user can
+ * make on the command line is one {@link UsageError} (one line, exit 2).
+ * @module
+ */
+import { isIP } from 'node:net';
+import type { LogLevel } from './logger.js';
+import { defaultCaDir, oneOf, parseFlags, UsageError, userPath } from './program.js';
+
+/** A pod served in-pod from the command line: its workload uid and network namespace. */
+export interface InpodSpec {
+  readonly uid: string;
+  /** A name under `/var/run/netns/` or an absolute path. */
+  readonly netns: string;
+}
+
+/** What the program runs with. */
+export interface ZtunnelCliOptions {
+  readonly help: boolean;
+  readonly node: string;
+  /** An xDS server, or a mesh file (absolute). */
+  readonly workloads: { readonly xds: string } | { readonly config: string };
+  /** Absolute. */
+  readonly caDir: string;
+  readonly trustDomain: string;
+  readonly nodeAddress: string;
+  readonly ephemeralPorts: boolean;
+  readonly mode: 'loopback' | 'inpod';
+  readonly inpod: readonly InpodSpec[];
+  /** Absolute path of istio-cni's ZDS socket. */
+  readonly zds: string | undefined;
+  readonly preserveSourceIp: boolean;
+  readonly logLevel: LogLevel;
+}
+
+/** The usage text. */
+export const ZTUNNEL_HELP = `Usage: npm start -w @ambient-kit/example-ztunnel -- [options]
+
+  --node <name>           the node served (NODE_NAME)                                  required
+  --xds <host:port>       xDS server (XDS_ADDRESS), or
+  --config <file>         a mesh file, watched (LOCAL_XDS_PATH)
+  --ca-dir <dir>          CA shared with the other examples (created if empty)
+                          default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
+                          (~/.local/state/ambient-kit/ca/<trust domain>)
+  --trust-domain <td>     default cluster.local (TRUST_DOMAIN)
+  --node-address <ip>     address of admin/metrics/readiness/socks5                      default 127.0.0.1
+  --ephemeral-ports       free ports instead of 15000/15020/15021/15080
+  --mode <loopback|inpod> default loopback
+  --inpod <uid>=<netns>   inpod: serve this workload in this network namespace (repeatable)
+  --zds <path>            inpod: receive pods from istio-cni over ZDS (ztunnel's: /var/run/ztunnel/ztunnel.sock)
+  --preserve-source-ip    connect to apps from the client's IP (ENABLE_ORIG_SRC)
+  --log-level <level>     debug, info, warn, error                                       default info
+
+Relative paths are taken from the directory npm was run in.
+`;
+
+/** `host:port` with a port in 1..65535 (a hostname, an IPv4 address or a bracketed IPv6 address). */
+function checkHostPort(flag: string, value: string): string {
+  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
+  const port = m === null ? Number.NaN : Number(m[2]);
+  if (m === null || port < 1 || port > 65535)
+    throw new UsageError(`${flag}: expected host:port, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function netnsRef(spec: string, env: NodeJS.ProcessEnv): InpodSpec {
+  const eq = spec.lastIndexOf('=');
+  const uid = spec.slice(0, Math.max(eq, 0));
+  const netns = spec.slice(eq + 1);
+  if (eq <= 0 || netns === '')
+    throw new UsageError(`--inpod: expected <uid>=<netns>, got ${JSON.stringify(spec)}`);
+  // A bare name is a namespace under /var/run/netns (as `ip netns` names them); anything with a slash is a
+  // path the user typed.
+  return { uid, netns: netns.includes('/') ? userPath(netns, env) : netns };
+}
+
+/**
+ * Parses and checks the program's flags, with ztunnel's environment variables as defaults.
+ *
+ * @param args - The arguments after the script (`process.argv.slice(2)`).
+ * @param env - `NODE_NAME`, `XDS_ADDRESS`, `LOCAL_XDS_PATH`, `TRUST_DOMAIN`, `INIT_CWD`, `XDG_STATE_HOME`.
+ * @returns The options (`help: true` and nothing checked when `--help` was given).
+ * @throws {UsageError} On an unknown flag, a bad value, or flags that do not go together.
+ * @example
+ * ```ts
+ * const options = parseZtunnelArgs(['--node', 'node-a', '--config', 'mesh.yaml'], process.env);
+ * ```
+ */
+export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv): ZtunnelCliOptions {
+  const values = parseFlags(
+    {
+      node: { type: 'string' },
+      xds: { type: 'string' },
+      config: { type: 'string' },
+      'ca-dir': { type: 'string' },
+      'trust-domain': { type: 'string' },
+      'node-address': { type: 'string', default: '127.0.0.1' },
+      'ephemeral-ports': { type: 'boolean', default: false },
+      mode: { type: 'string', default: 'loopback' },
+      inpod: { type: 'string', multiple: true, default: [] },
+      zds: { type: 'string' },
+      'preserve-source-ip': { type: 'boolean', default: false },
+      'log-level': { type: 'string', default: 'info' },
+      help: { type: 'boolean', default: false },
+    },
+    args,
+  );
+  const mode = oneOf('--mode', values.mode, ['loopback', 'inpod'] as const);
+  const logLevel = oneOf('--log-level', values['log-level'], ['debug', 'info', 'warn', 'error'] as const);
+  const node = values.node ?? env['NODE_NAME'];
+  // A flag wins over the environment; the two workload sources exclude each other only as flags.
+  const xds = values.xds ?? (values.config === undefined ? env['XDS_ADDRESS'] : undefined);
+  const config = values.config ?? (values.xds === undefined ? env['LOCAL_XDS_PATH'] : undefined);
+  const trustDomain = values['trust-domain'] ?? env['TRUST_DOMAIN'] ?? 'cluster.local';
+  const common = {
+    caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain, env), env),
+    trustDomain,
+    ephemeralPorts: values['ephemeral-ports'],
+    mode,
+    preserveSourceIp: values['preserve-source-ip'],
+    logLevel,
+  };
+  if (values.help) {
+    return {
+      help: true,
+      node: node ?? '',
+      workloads: { xds: xds ?? '' },
+      nodeAddress: values['node-address'],
+      inpod: [],
+      zds: undefined,
+      ...common,
+    };
+  }
+  if (node === undefined || node === '') throw new UsageError('--node (or NODE_NAME) is required');
+  if (xds !== undefined && config !== undefined)
+    throw new UsageError('--xds and --config exclude each other: give one');
+  if (xds === undefined && config === undefined)
+    throw new UsageError('one of --xds (XDS_ADDRESS) or --config (LOCAL_XDS_PATH) is required');
+  if (isIP(values['node-address']) === 0)
+    throw new UsageError(
+      `--node-address: expected an IP address, got ${JSON.stringify(values['node-address'])}`,
+    );
+  if (trustDomain === '' || /[^a-z0-9._-]/.test(trustDomain))
+    throw new UsageError(`--trust-domain: ${JSON.stringify(trustDomain)} is not a SPIFFE trust domain name`);
+  if (mode !== 'inpod' && values.inpod.length > 0) throw new UsageError('--inpod needs --mode inpod');
+  if (mode !== 'inpod' && values.zds !== undefined) throw new UsageError('--zds needs --mode inpod');
+  return {
+    help: false,
+    node,
+    workloads:
+      xds !== undefined ? { xds: checkHostPort('--xds', xds) } : { config: userPath(config as string, env) },
+    nodeAddress: values['node-address'],
+    inpod: values.inpod.map((spec) => netnsRef(spec, env)),
+    zds: values.zds === undefined ? undefined : userPath(values.zds, env),
+    ...common,
+  };
+}
