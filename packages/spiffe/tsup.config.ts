@@ -1,7 +1,11 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: { index: 'src/index.ts', 'codec/index': 'src/codec/index.ts' },
+  entry: {
+    index: 'src/index.ts',
+    'codec/index': 'src/codec/index.ts',
+    'istio-ca/index': 'src/istio-ca/index.ts',
+  },
   format: ['esm'],
   platform: 'node',
   target: 'node20',

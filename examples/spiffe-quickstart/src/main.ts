@@ -8,7 +8,7 @@
  * 4. A workload of another trust domain (`other.org`, its own CA) tries the same server and is rejected.
  * 5. A client expecting a different server ID refuses our server during the handshake.
  *
- * Run from the repository root: `npm start`.
+ * Run from the repository root: `npm start -w @ambient-kit/example-spiffe-quickstart`.
  * @module
  */
 import * as http2 from 'node:http2';

@@ -24,6 +24,14 @@ export {
 export { createCsr } from './ca/csr.js';
 export * from './codec/index.js';
 export { KEY_TYPES, type KeyType } from './crypto/keys.js';
+export {
+  SPIFFE_CHANNELS,
+  type SpiffePeerRejectedEvent,
+  type SpiffePeerVerifiedEvent,
+  type SpiffeSvidIssuedEvent,
+  type SpiffeSvidRefreshFailedEvent,
+  type SpiffeSvidRotatedEvent,
+} from './diagnostics.js';
 export { nodeJwtVerifier, type SignJwtSvidOptions, signJwtSvid, validateJwtSvid } from './jwt/jwt-svid.js';
 export { type Backoff, type BackoffOptions, createBackoff } from './svid/backoff.js';
 export {
@@ -47,4 +55,4 @@ export {
 } from './tls/server.js';
 export { DEFAULT_ALPN, type MtlsConfig, TLS13_CIPHERS } from './tls/settings.js';
 export { parseX509Svid, type X509Svid } from './x509/svid.js';
-export { type VerifyX509SvidOptions, verifyX509Svid } from './x509/verify.js';
+export { clearVerificationCaches, type VerifyX509SvidOptions, verifyX509Svid } from './x509/verify.js';

@@ -1,6 +1,7 @@
 /**
- * Trust bundles (spiffe.md §3): X.509 bundles from PEM/DER, the SPIFFE bundle JWK Set, bundle maps, and bundle
- * sets holding several trust domains without ever merging them.
+ * Trust bundles (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md): X.509 bundles from
+ * PEM/DER, the SPIFFE bundle JWK Set, bundle maps, and bundle sets holding several trust domains without ever
+ * merging them.
  */
 import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -34,7 +35,7 @@ beforeAll(async () => {
   b = await createCertificateAuthority({ trustDomain: 'b.org', keyType: 'rsa-2048' });
 });
 
-describe('X.509 bundles (spiffe.md §3.2)', () => {
+describe('X.509 bundles (spiffe/go-spiffe@e9973f6:v2/bundle/x509bundle/bundle.go)', () => {
   it('reads concatenated PEM (istiod root-cert.pem) and concatenated DER (Workload API)', () => {
     const pem = a.rootCertificatePem + b.rootCertificatePem;
     const fromPem = x509BundleFromPem('a.org', pem)._unsafeUnwrap();
@@ -66,7 +67,7 @@ describe('X.509 bundles (spiffe.md §3.2)', () => {
   });
 });
 
-describe('SPIFFE bundle JWK Set (TDB §4, X509 §6, JWT §6)', () => {
+describe('SPIFFE bundle JWK Set (SPIFFE_Trust_Domain_and_Bundle.md §4, X509-SVID.md §6, JWT-SVID.md §6)', () => {
   it('round-trips sequence (as bigint up to 2^64-1), refresh hint, X.509 and JWT authorities', () => {
     const bundle = createSpiffeBundle({
       trustDomain: 'a.org',
@@ -204,7 +205,7 @@ describe('SPIFFE bundle JWK Set (TDB §4, X509 §6, JWT §6)', () => {
   });
 });
 
-describe('bundle maps (TDB §5.1.1)', () => {
+describe('bundle maps (SPIFFE_Trust_Domain_and_Bundle.md §5.1.1)', () => {
   it('round-trip several trust domains and reject the same domain twice', () => {
     const text = serializeSpiffeBundleMap([a.spiffeBundle({ sequenceNumber: 1n }), b.spiffeBundle()]);
     const map = parseSpiffeBundleMap(text)._unsafeUnwrap();
@@ -227,7 +228,7 @@ describe('bundle maps (TDB §5.1.1)', () => {
   });
 });
 
-describe('bundle sets: federation without merging (spiffe.md §3.1, §2.3 step 4)', () => {
+describe('bundle sets: federation without merging (spiffe/spiffe@665a28f:standards/SPIFFE_Workload_API.md §4.6)', () => {
   it('checks each peer only against its own trust domain, and follows set/delete', async () => {
     const set = createBundleSet([a.spiffeBundle(), b.bundle]);
     const fromA = await a.issue('spiffe://a.org/w');

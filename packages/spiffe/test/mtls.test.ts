@@ -1,6 +1,7 @@
 /**
  * Real TLS 1.3 handshakes over loopback with our CA's SVIDs and forged bad ones: what the mTLS builders accept
- * and reject on each side (issue 2 "What it must show"; spiffe.md §2.3, §8.4, §9).
+ * and reject on each side (issue 2 "What it must show"; `docs/spiffe.md` "Verifying X.509-SVIDs", "mTLS for
+ * node:tls and node:http2").
  */
 import * as http2 from 'node:http2';
 import * as tls from 'node:tls';
@@ -30,7 +31,8 @@ let other: CertificateAuthority;
 let serverSvid: SvidSource;
 let clientSvid: SvidSource;
 let otherSvid: SvidSource;
-// A forged root standing for example.org in the bundle, so forged leaves (bad profiles) chain to a trusted root.
+// A forged root standing for example.org in the bundle, so forged leaves (bad profiles) chain to a trusted
+// root.
 let forgedRoot: Forged;
 let bundles: ReturnType<typeof createBundleSet>;
 
@@ -67,7 +69,8 @@ function badLeaves(): Record<string, [() => Forged, SpiffeErrorCode]> {
       () => forgeLeaf(forgedRoot, CLIENT_ID, { uris: [CLIENT_ID, 'spiffe://example.org/other'] }),
       'SPIFFE_ERR_MULTIPLE_URI_SANS',
     ],
-    // spiffe://other.org/... signed by example.org's root: both roots are trusted, so a union pool would accept.
+    // spiffe://other.org/... signed by example.org's root: both roots are trusted, so a union pool would
+    // accept.
     "leaf signed by another trust domain's root": [
       () => forgeLeaf(forgedRoot, 'spiffe://other.org/ns/default/sa/client'),
       'SPIFFE_ERR_UNKNOWN_AUTHORITY',
@@ -139,7 +142,7 @@ describe('server side: bindMtlsServer verifies clients before any application li
     expect(outcome.connected?.peerId).toBe(SERVER_ID);
     // Read once while connected, the ID stays available after close.
     expect(peerSpiffeId(outcome.socket)?.toString()).toBe(SERVER_ID);
-    // TLS 1.3, ALPN h2, no resumption (spiffe.md §8.4)
+    // TLS 1.3, ALPN h2, no resumption (istio/ztunnel@62d82653:src/tls/lib.rs)
     expect(outcome.connected?.alpn).toBe('h2');
     expect(outcome.connected?.reused).toBe(false);
   });
@@ -425,7 +428,8 @@ describe('session resumption is off (ztunnel: Resumption::disabled)', () => {
     first.on('secureConnect', () => first.write('ping'));
     first.on('data', () => first.end());
     await new Promise((resolve) => first.on('close', resolve));
-    // TLS 1.3 servers hand out a (stateful, under SSL_OP_NO_TICKET) session; offering it back must not resume.
+    // TLS 1.3 servers hand out a (stateful, under SSL_OP_NO_TICKET) session; offering it back must not
+    // resume.
     expect(saved).toBeDefined();
     const second = await connect(port, {
       ...mtlsClientOptions({ svid: clientSvid, bundles, authorize: authorizeAny() }),

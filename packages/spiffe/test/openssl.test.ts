@@ -102,6 +102,36 @@ beforeAll(() => {
 });
 afterAll(() => pki?.cleanup());
 
+/**
+ * Connects each client (label, chain PEM, key PEM, expected verdict) to our mTLS server over loopback and
+ * checks that the good ones get an answer and each bad one is refused with its code.
+ */
+async function checkClients(clients: [string, string, string, SpiffeErrorCode | 'ok'][]): Promise<void> {
+  const rejected: SpiffeErrorCode[] = [];
+  const config = {
+    svid: svidSourceFromPem(pki.read('server.pem'), pki.read('server.key')),
+    bundles,
+    authorize: authorizeMemberOf(TD),
+    onReject: (e: SpiffeError) => rejected.push(e.code),
+  };
+  const srv = tls.createServer(mtlsServerOptions(config), (s) => s.on('data', () => s.end('welcome')));
+  bindMtlsServer(srv, config);
+  const port = await listen(srv);
+  try {
+    for (const [name, cert, key, expected] of clients) {
+      const before = rejected.length;
+      const outcome = await connect(port, { cert, key, rejectUnauthorized: false, ALPNProtocols: ['h2'] });
+      if (expected === 'ok') expect(outcome.received, name).toBe('welcome');
+      else {
+        expect(outcome.received, name).toBe('');
+        expect(rejected[before], name).toBe(expected);
+      }
+    }
+  } finally {
+    await closeServer(srv);
+  }
+}
+
 function chainOf(name: string): string {
   return pki.read(`${name}.pem`) + (name === 'good-via-intermediate' ? pki.read('mid.pem') : '');
 }
@@ -125,34 +155,15 @@ describe('openssl-issued SVIDs through verifyX509Svid', () => {
 
 describe('openssl-issued SVIDs in real TLS handshakes', () => {
   it('our server accepts the good openssl client and rejects each bad one with its code', async () => {
-    const rejected: SpiffeErrorCode[] = [];
-    const server = svidSourceFromPem(pki.read('server.pem'), pki.read('server.key'));
-    const config = {
-      svid: server,
-      bundles,
-      authorize: authorizeMemberOf(TD),
-      onReject: (e: SpiffeError) => rejected.push(e.code),
-    };
-    const srv = tls.createServer(mtlsServerOptions(config), (s) => s.on('data', () => s.end('welcome')));
-    bindMtlsServer(srv, config);
-    const port = await listen(srv);
-    for (const [name, [, , , expected]] of Object.entries(CASES)) {
-      const before = rejected.length;
-      const outcome = await connect(port, {
-        cert: chainOf(name),
-        key: pki.read(`${name}.key`),
-        rejectUnauthorized: false,
-        ALPNProtocols: ['h2'],
-      });
-      if (expected === 'ok') {
-        expect(outcome.received, name).toBe('welcome');
-      } else {
-        expect(outcome.received, name).toBe('');
-        // The cross-signed and wrong-root clients are checked before the authorizer runs.
-        expect(rejected[before], name).toBe(expected);
-      }
-    }
-    await closeServer(srv);
+    // The cross-signed and wrong-root clients are checked before the authorizer runs.
+    await checkClients(
+      Object.entries(CASES).map(([name, [, , , expected]]) => [
+        name,
+        chainOf(name),
+        pki.read(`${name}.key`),
+        expected,
+      ]),
+    );
   });
 
   it('our client accepts an openssl server and rejects a bad one during the handshake', async () => {
@@ -302,5 +313,71 @@ describe('our certificate parser agrees with @peculiar/x509 (differential)', () 
       for (const der of [...svid.certificates, ...ca.bundle.authorities.map((a) => a.der)])
         compare(der, parseCertificate(der)._unsafeUnwrap());
     }
+  });
+});
+
+describe('openssl-issued name-constrained and usage-restricted CAs (issue 18 item 6)', () => {
+  const CA_EXT =
+    'basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\nsubjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n';
+  /** Intermediates under `root`: name → its extra extension lines. */
+  const CAS: Record<string, string> = {
+    'nc-permitted-critical': 'nameConstraints=critical,permitted;URI:openssl.test\n',
+    'nc-excluded-noncritical': 'nameConstraints=excluded;URI:openssl.test\n',
+    'nc-permitted-other': 'nameConstraints=critical,permitted;URI:other.test,permitted;DNS:openssl.test\n',
+    'server-only': 'extendedKeyUsage=serverAuth\n',
+    'any-eku': 'extendedKeyUsage=anyExtendedKeyUsage\n',
+  };
+  /** What both sides must say for a client leaf under each CA: [verify with role clientAuth, our code]. */
+  const EXPECTED: Record<string, SpiffeErrorCode | 'ok'> = {
+    'nc-permitted-critical': 'ok',
+    'nc-excluded-noncritical': 'SPIFFE_ERR_NAME_CONSTRAINTS',
+    'nc-permitted-other': 'SPIFFE_ERR_NAME_CONSTRAINTS',
+    'server-only': 'SPIFFE_ERR_EXTENDED_KEY_USAGE',
+    'any-eku': 'SPIFFE_ERR_EXTENDED_KEY_USAGE',
+  };
+  beforeAll(() => {
+    for (const [name, extra] of Object.entries(CAS)) {
+      pki.leaf(`ca-${name}`, 'root', CA_EXT + extra);
+      pki.leaf(`client-${name}`, `ca-${name}`, svidExtensions(CLIENT));
+    }
+  });
+  const chain = (name: string): string => pki.read(`client-${name}.pem`) + pki.read(`ca-${name}.pem`);
+
+  it.each(Object.keys(CAS))(
+    '%s: verifyX509Svid (role clientAuth) and `openssl verify -purpose sslclient` agree',
+    (name) => {
+      const ours = verifyX509Svid(chain(name), bundles, { requiredExtendedKeyUsage: 'clientAuth' });
+      expect(ours.isOk() ? 'ok' : ours.error.code).toBe(EXPECTED[name]);
+      let opensslOk: boolean;
+      try {
+        pki.run(
+          'verify',
+          '-purpose',
+          'sslclient',
+          '-no-CApath',
+          '-no-CAstore',
+          '-CAfile',
+          'root.pem',
+          '-untrusted',
+          `ca-${name}.pem`,
+          `client-${name}.pem`,
+        );
+        opensslOk = true;
+      } catch {
+        opensslOk = false;
+      }
+      expect(opensslOk).toBe(EXPECTED[name] === 'ok');
+    },
+  );
+
+  it('our mTLS server accepts and rejects these clients the same way, over real handshakes', async () => {
+    await checkClients(
+      Object.keys(CAS).map((name) => [
+        name,
+        chain(name),
+        pki.read(`client-${name}.key`),
+        EXPECTED[name] ?? 'ok',
+      ]),
+    );
   });
 });

@@ -25,7 +25,7 @@ function leafOf(certificates: readonly Uint8Array[]): ParsedCertificate {
   return parseCertificate(certificates[0]!)._unsafeUnwrap();
 }
 
-describe('createCertificateAuthority: the root (spiffe.md §7.2)', () => {
+describe('createCertificateAuthority: the root (istiod ca.go)', () => {
   it('generates an Istio-style root: O=<td>, CA:TRUE critical, keyCertSign critical, SKI, no SAN, ~10 years', async () => {
     const ca = await createCertificateAuthority({ trustDomain: TD });
     const root = ca.bundle.authorities[0]!;
@@ -42,7 +42,7 @@ describe('createCertificateAuthority: the root (spiffe.md §7.2)', () => {
     expect(ca.intermediates).toEqual([]);
   });
 
-  it('can give its CA certificates the trust domain ID (X509 §3.2) and use RSA-2048 like istiod', async () => {
+  it('can give its CA certificates the trust domain ID (X509-SVID §3.2) and use RSA-2048 like istiod', async () => {
     const ca = await createCertificateAuthority({ trustDomain: TD, caSpiffeId: true, keyType: 'rsa-2048' });
     const root = ca.bundle.authorities[0]!;
     expect(root.uris).toEqual(['spiffe://cluster.local']);
@@ -108,7 +108,7 @@ describe('createCertificateAuthority: the root (spiffe.md §7.2)', () => {
   });
 });
 
-describe('ca.issue: the istiod leaf profile (spiffe.md §7.1, §10)', () => {
+describe('ca.issue: the istiod leaf profile (docs/spiffe.md "A CA that issues like istiod")', () => {
   it('random 128-bit serial, empty subject, critical SAN with one URI, CA:false, KU, EKU, SKI/AKI', async () => {
     const ca = await createCertificateAuthority({ trustDomain: TD });
     const svid = await ca.issue(ID);
@@ -196,7 +196,7 @@ describe('ca.issue: the istiod leaf profile (spiffe.md §7.1, §10)', () => {
   });
 });
 
-describe('ca.signCsr: identity from the caller, never from the CSR (spiffe.md §7.1)', () => {
+describe('ca.signCsr: identity from the caller, never from the CSR (istiod server.go)', () => {
   it('signs a ztunnel-style CSR with the caller identity and returns istiod’s cert_chain shape', async () => {
     const ca = await createCertificateAuthority({ trustDomain: TD, intermediate: true });
     const key = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
@@ -239,7 +239,7 @@ describe('ca.signCsr: identity from the caller, never from the CSR (spiffe.md §
     });
   });
 
-  it('signs RSA and Ed25519 requests (istiod signs Ed25519 CSRs, spiffe.md §7.2)', async () => {
+  it('signs RSA and Ed25519 requests (istiod signs Ed25519 CSRs too)', async () => {
     const ca = await createCertificateAuthority({ trustDomain: TD });
     const rsa = await ca.signCsr(
       await createCsr(ID, generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey),

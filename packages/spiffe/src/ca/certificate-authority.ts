@@ -1,9 +1,11 @@
 /**
- * A SPIFFE certificate authority that issues like istiod (spiffe.md §7.1, §10): random 128-bit serials, an empty
- * subject with a critical SAN holding exactly one SPIFFE URI, CA:false, critical keyUsage digitalSignature
- * (+keyEncipherment for RSA), EKU serverAuth+clientAuth, SKI/AKI, NotBefore backdated 2 minutes, NotAfter
- * clamped to the signing certificate, 24 h default TTL, TTLs above the maximum rejected, and the identity taken
- * from the caller, never from a CSR.
+ * A SPIFFE certificate authority that issues like istiod
+ * (istio/istio@86c9f01f:security/pkg/pki/util/generate_cert.go, `security/pkg/pki/ca/ca.go`,
+ * `security/pkg/server/ca/server.go`; summed up in `docs/spiffe.md` "A CA that issues like istiod"): random
+ * 128-bit serials, an empty subject with a critical SAN holding exactly one SPIFFE URI, CA:false, critical
+ * keyUsage digitalSignature (+keyEncipherment for RSA), EKU serverAuth+clientAuth, SKI/AKI, NotBefore backdated
+ * 2 minutes, NotAfter clamped to the signing certificate, 24 h default TTL, TTLs above the maximum rejected,
+ * and the identity taken from the caller, never from a CSR.
  * @module
  */
 import { createHash, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
@@ -44,19 +46,29 @@ import {
   readPrivateKey,
   signingAlgorithmFor,
 } from '../crypto/keys.js';
+import { debug, publish } from '../diagnostics.js';
 import { signJwtSvid } from '../jwt/jwt-svid.js';
 import { nodeSignatureCheck } from '../x509/signature.js';
 import type { X509Svid } from '../x509/svid.js';
 
-/** istiod's default workload certificate TTL, `DEFAULT_WORKLOAD_CERT_TTL` (spiffe.md §7.1). */
+/**
+ * istiod's default workload certificate TTL, `DEFAULT_WORKLOAD_CERT_TTL`
+ * (istio/istio@86c9f01f:security/pkg/cmd/constants.go).
+ */
 export const DEFAULT_SVID_TTL_MS: number = 24 * 60 * 60 * 1000;
-/** istiod's `MAX_WORKLOAD_CERT_TTL`: 90 days (spiffe.md §7.1). */
+/** istiod's `MAX_WORKLOAD_CERT_TTL`: 90 days (istio/istio@86c9f01f:security/pkg/cmd/constants.go). */
 export const MAX_SVID_TTL_MS: number = 90 * 24 * 60 * 60 * 1000;
-/** istiod's self-signed root TTL: 10 years (`CITADEL_SELF_SIGNED_CA_CERT_TTL`, spiffe.md §7.2). */
+/**
+ * istiod's self-signed root TTL: 10 years (`CITADEL_SELF_SIGNED_CA_CERT_TTL`,
+ * istio/istio@86c9f01f:pilot/pkg/bootstrap/istio_ca.go).
+ */
 export const DEFAULT_ROOT_TTL_MS: number = 3650 * 24 * 60 * 60 * 1000;
 /** Default lifetime of a generated intermediate: 1 year. */
 export const DEFAULT_INTERMEDIATE_TTL_MS: number = 365 * 24 * 60 * 60 * 1000;
-/** istiod's `ClockSkewGracePeriod`: NotBefore is backdated by 2 minutes (spiffe.md §7.1). */
+/**
+ * istiod's `ClockSkewGracePeriod`: NotBefore is backdated by 2 minutes
+ * (istio/istio@86c9f01f:security/pkg/pki/util/generate_cert.go).
+ */
 export const CLOCK_SKEW_MS: number = 2 * 60 * 1000;
 
 /** A certificate and key in PEM, to load an existing CA. */
@@ -73,7 +85,8 @@ export interface CertificateAuthorityOptions {
   readonly trustDomain: TrustDomain | string;
   /**
    * Key type of a generated root (and intermediate). Default `'ec-p256'`; istiod's self-signed root is
-   * `'rsa-2048'` (`CITADEL_SELF_SIGNED_CA_RSA_KEY_SIZE`, spiffe.md §7.2).
+   * `'rsa-2048'` (`CITADEL_SELF_SIGNED_CA_RSA_KEY_SIZE`,
+   * istio/istio@86c9f01f:pilot/pkg/bootstrap/istio_ca.go).
    */
   readonly keyType?: KeyType;
   /** Load this root instead of generating one (it must be a CA allowed to sign, with a matching key). */
@@ -89,9 +102,15 @@ export interface CertificateAuthorityOptions {
   readonly intermediateTtlMs?: number;
   /** TTL when a request gives none or one <= 0, like istiod (default {@link DEFAULT_SVID_TTL_MS}). */
   readonly defaultTtlMs?: number;
-  /** Longest TTL granted; longer requests fail with `SPIFFE_ERR_TTL_TOO_LONG` (default {@link MAX_SVID_TTL_MS}). */
+  /**
+   * Longest TTL granted; longer requests fail with `SPIFFE_ERR_TTL_TOO_LONG` (default {@link
+   * MAX_SVID_TTL_MS}).
+   */
   readonly maxTtlMs?: number;
-  /** Give generated CA certificates the trust domain's SPIFFE ID `spiffe://<td>` as a URI SAN (X509 §3.2 recommends it; istiod omits it). Default `false`. */
+  /**
+   * Give generated CA certificates the trust domain's SPIFFE ID `spiffe://<td>` as a URI SAN
+   * (spiffe/spiffe@665a28f:standards/X509-SVID.md §3.2 recommends it; istiod omits it). Default `false`.
+   */
   readonly caSpiffeId?: boolean;
   /** The clock (default `Date.now`), for tests. */
   readonly now?: () => number;
@@ -115,17 +134,22 @@ export interface CaSpiffeBundleOptions {
 
 /** Options of {@link CertificateAuthority.issue}. */
 export interface IssueOptions {
-  /** Requested lifetime; <= 0 or absent means the default, above the maximum is an error (istiod semantics). */
+  /**
+   * Requested lifetime; <= 0 or absent means the default, above the maximum is an error (istiod semantics).
+   */
   readonly ttlMs?: number;
   /** The SVID's key type (default `'ec-p256'`, as ztunnel requests). */
   readonly keyType?: KeyType;
-  /** Extra DNS SANs (allowed next to the one URI SAN, spiffe.md §2.1). */
+  /** Extra DNS SANs (allowed next to the one URI SAN, spiffe/spiffe@665a28f:standards/X509-SVID.md §2). */
   readonly dnsNames?: readonly string[];
 }
 
 /** Options of {@link CertificateAuthority.signCsr}. */
 export interface SignCsrOptions {
-  /** The identity, from the authenticated caller (never from the CSR, spiffe.md §7.1). */
+  /**
+   * The identity, from the authenticated caller (never from the CSR:
+   * istio/istio@86c9f01f:security/pkg/server/ca/server.go).
+   */
   readonly id: SpiffeId | string;
   /** Requested lifetime, as for {@link IssueOptions.ttlMs}. */
   readonly ttlMs?: number;
@@ -145,7 +169,8 @@ export interface SignedCertificate {
   readonly notAfter: Date;
   /**
    * The `IstioCertificateResponse.cert_chain` istiod would send: each certificate of the chain as its own PEM
-   * element with a trailing newline, then the root bundle as one last element (spiffe.md §7.1).
+   * element with a trailing newline, then the root bundle as one last element
+   * (istio/istio@86c9f01f:security/pkg/server/ca/server.go).
    */
   readonly istioCertChain: string[];
 }
@@ -195,7 +220,8 @@ export interface CertificateAuthority {
    */
   spiffeBundle(options?: CaSpiffeBundleOptions): SpiffeBundle;
   /**
-   * The root's certificate and key, to persist and load again through {@link CertificateAuthorityOptions.root}.
+   * The root's certificate and key, to persist and load again through {@link
+   * CertificateAuthorityOptions.root}.
    * @returns PEM strings.
    */
   exportRoot(): CaKeyPair;
@@ -252,8 +278,9 @@ function caExtensions(
   pathLen: number | undefined,
   uri: string | undefined,
 ): Uint8Array[] {
-  // Istio's root: CA:TRUE critical, keyUsage keyCertSign critical (spiffe.md §7.2); we add cRLSign (allowed for
-  // CAs, X509 §4.3) and SKI/AKI (RFC 5280 §4.2.1.1-2).
+  // Istio's root: CA:TRUE critical, keyUsage keyCertSign critical
+  // (istio/istio@86c9f01f:security/pkg/pki/util/generate_cert.go); we add cRLSign (allowed for CAs,
+  // spiffe/spiffe@665a28f:standards/X509-SVID.md §4.3) and SKI/AKI (RFC 5280 §4.2.1.1-2).
   const extensions = [
     keyUsageExtension(KEY_USAGE.keyCertSign | KEY_USAGE.cRLSign),
     basicConstraintsExtension(true, pathLen),
@@ -331,7 +358,8 @@ export async function createCertificateAuthority(
     }
     root = makeSigner(loaded.cert, loaded.key);
   } else {
-    // istiod's self-signed root (spiffe.md §7.2): Subject O=<trust domain>, CA:TRUE, keyCertSign, long-lived.
+    // istiod's self-signed root (istio/istio@86c9f01f:security/pkg/pki/ca/ca.go): Subject O=<trust domain>,
+    // CA:TRUE, keyCertSign, long-lived.
     const key = await generateKeyMaterial(keyType);
     const nowMs = clock();
     const name = caName();
@@ -381,8 +409,9 @@ export async function createCertificateAuthority(
     intermediates.push(cert.der);
   }
 
-  // What every leaf shares (spiffe.md §7.1), encoded once here rather than on every issuance: the empty subject,
-  // keyUsage (digitalSignature, plus keyEncipherment for RSA keys), EKU serverAuth+clientAuth, CA:false, the AKI.
+  // What every leaf shares (`docs/spiffe.md` "A CA that issues like istiod"), encoded once here rather than on
+  // every issuance: the empty subject, keyUsage (digitalSignature, plus keyEncipherment for RSA keys), EKU
+  // serverAuth+clientAuth, CA:false, the AKI.
   const leafSubject = encodeName([]);
   const leafKeyUsage = keyUsageExtension(KEY_USAGE.digitalSignature);
   const rsaLeafKeyUsage = keyUsageExtension(KEY_USAGE.digitalSignature | KEY_USAGE.keyEncipherment);
@@ -405,6 +434,7 @@ export async function createCertificateAuthority(
     ttlMs: number | undefined,
     isRsa: boolean,
     dnsNames: readonly string[],
+    via: 'issue' | 'csr',
   ): Result<{ id: SpiffeId; der: Uint8Array; notBeforeMs: number; notAfterMs: number }, SpiffeError> => {
     const id = requireSpiffeId(idInput, 'id');
     if (!id.memberOf(trustDomain)) {
@@ -425,7 +455,8 @@ export async function createCertificateAuthority(
     }
     if (ttlMs !== undefined && !Number.isFinite(ttlMs))
       throw new RangeError('ttlMs must be a finite number of milliseconds');
-    // istio ca.go: validity <= 0 means the default TTL; above the maximum is an error, not a clamp.
+    // istio/istio@86c9f01f:security/pkg/pki/ca/ca.go: validity <= 0 means the default TTL; above the maximum
+    // is an error, not a clamp.
     const ttl = ttlMs === undefined || ttlMs <= 0 ? defaultTtlMs : ttlMs;
     if (ttl > maxTtlMs) {
       return err(
@@ -436,7 +467,8 @@ export async function createCertificateAuthority(
       );
     }
     const nowMs = clock();
-    // istio generate_cert.go: refuse once the signing certificate has expired; otherwise clamp to it.
+    // istio/istio@86c9f01f:security/pkg/pki/util/generate_cert.go: refuse once the signing certificate has
+    // expired; otherwise clamp to it.
     if (nowMs > issuer.cert.notAfterMs) {
       return err(
         new SpiffeError(
@@ -448,8 +480,9 @@ export async function createCertificateAuthority(
     // Certificate times have whole seconds (RFC 5280 §4.1.2.5); report exactly what the certificate says.
     const notBeforeMs = Math.floor((nowMs - CLOCK_SKEW_MS) / 1000) * 1000;
     const notAfterMs = Math.min(Math.floor((nowMs + ttl) / 1000) * 1000, issuer.cert.notAfterMs);
+    const serialNumber = randomBytes(16);
     const tbs = encodeTbsCertificate({
-      serialNumber: randomBytes(16),
+      serialNumber,
       signatureAlgorithm: issuer.algorithm,
       issuer: issuer.cert.subject,
       notBeforeMs,
@@ -465,7 +498,17 @@ export async function createCertificateAuthority(
         subjectAltNameExtension({ uris: [id.toString()], dnsNames }),
       ],
     });
-    return ok({ id, der: signTbs(issuer, tbs), notBeforeMs, notAfterMs });
+    const der = signTbs(issuer, tbs);
+    // Raw values: util.debuglog formats them only when NODE_DEBUG enables the section.
+    debug('issued %s (%s), notAfter %d ms', id, via, notAfterMs);
+    publish('svidIssued', () => ({
+      id,
+      serialNumber: serialNumber.toString('hex'),
+      notBefore: new Date(notBeforeMs),
+      notAfter: new Date(notAfterMs),
+      via,
+    }));
+    return ok({ id, der, notBeforeMs, notAfterMs });
   };
 
   const intermediatesPem = intermediatePems.join('');
@@ -486,6 +529,7 @@ export async function createCertificateAuthority(
         issueOptions.ttlMs,
         type === 'rsa-2048',
         issueOptions.dnsNames ?? [],
+        'issue',
       );
       if (issued.isErr()) throw issued.error;
       const { der, notBeforeMs, notAfterMs } = issued.value;
@@ -516,7 +560,8 @@ export async function createCertificateAuthority(
       } catch (cause) {
         throw new SpiffeError('SPIFFE_ERR_CSR', 'malformed certificate request', { cause });
       }
-      // istio ca.go: csr.CheckSignature before anything else (proof of possession of the key).
+      // istio/istio@86c9f01f:security/pkg/pki/ca/ca.go: csr.CheckSignature before anything else (proof of
+      // possession of the key).
       if (!contents.signatureValid) {
         throw new SpiffeError(
           'SPIFFE_ERR_CSR_SIGNATURE',
@@ -527,7 +572,7 @@ export async function createCertificateAuthority(
       if (spki.isErr())
         throw new SpiffeError('SPIFFE_ERR_CSR', `the request's public key: ${spki.error.message}`);
       const isRsa = spki.value.kind === 'rsa' || spki.value.kind === 'rsa-pss';
-      const issued = leaf(id, contents.spki, signOptions.ttlMs, isRsa, []);
+      const issued = leaf(id, contents.spki, signOptions.ttlMs, isRsa, [], 'csr');
       if (issued.isErr()) throw issued.error;
       const { der, notBeforeMs, notAfterMs } = issued.value;
       const certificates = [der, ...intermediates];

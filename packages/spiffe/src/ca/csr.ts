@@ -1,5 +1,5 @@
 /**
- * PKCS#10 requests as ztunnel builds them (spiffe.md §8.1; ztunnel `src/tls/csr.rs`): empty subject, one
+ * PKCS#10 requests as ztunnel builds them (istio/ztunnel@62d82653:src/tls/csr.rs): empty subject, one
  * critical SAN with the single SPIFFE URI, signed by the workload key.
  * @module
  */

@@ -1,6 +1,7 @@
 /**
- * Bundle sources and sets: where a verifier finds the bundle of a peer's own trust domain (spiffe.md §2.3
- * step 4, §3). A set holds several trust domains (federation) and never merges them.
+ * Bundle sources and sets: where a verifier finds the bundle of a peer's own trust domain
+ * (spiffe/spiffe@665a28f:standards/SPIFFE_Workload_API.md §4.6). A set holds several trust domains (federation)
+ * and never merges them.
  * @module
  */
 
@@ -21,7 +22,10 @@ export interface BundleSource {
   x509Bundles(): readonly X509Bundle[];
 }
 
-/** Where JWT-SVID validation gets keys: the JWT bundle of the token's `sub` trust domain (spiffe.md §5). */
+/**
+ * Where JWT-SVID validation gets keys: the JWT bundle of the token's `sub` trust domain
+ * (spiffe/spiffe@665a28f:standards/JWT-SVID.md §6).
+ */
 export interface JwtBundleSource {
   /** The JWT bundle of `trustDomain`, or `undefined`. */
   getJwtBundleForTrustDomain(trustDomain: TrustDomain): JwtBundle | undefined;

@@ -1,5 +1,5 @@
 /**
- * The package's one error class and its closed list of stable codes (contributing.md "Errors").
+ * The package's one error class and its closed list of stable codes (`docs/contributing.md` "Errors").
  * @module
  */
 
@@ -10,7 +10,7 @@ const BRAND = Symbol.for('@ambient-kit/spiffe.error');
  * ("## Error codes"), and a unit test keeps the two lists equal.
  */
 export const SPIFFE_ERROR_CODES = [
-  // SPIFFE IDs (spiffe.md §1)
+  // SPIFFE IDs (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md)
   'SPIFFE_ERR_ID_EMPTY',
   'SPIFFE_ERR_ID_SCHEME',
   'SPIFFE_ERR_ID_TOO_LONG',
@@ -34,7 +34,7 @@ export const SPIFFE_ERROR_CODES = [
   'SPIFFE_ERR_PRIVATE_KEY',
   'SPIFFE_ERR_KEY_MISMATCH',
   'SPIFFE_ERR_UNSUPPORTED_ALGORITHM',
-  // X509-SVID profile (spiffe.md §2)
+  // X509-SVID profile (spiffe/spiffe@665a28f:standards/X509-SVID.md)
   'SPIFFE_ERR_EMPTY_CHAIN',
   'SPIFFE_ERR_CHAIN_TOO_LONG',
   'SPIFFE_ERR_NO_URI_SAN',
@@ -44,25 +44,26 @@ export const SPIFFE_ERROR_CODES = [
   'SPIFFE_ERR_LEAF_ID_NO_PATH',
   'SPIFFE_ERR_EXTENDED_KEY_USAGE',
   'SPIFFE_ERR_UNHANDLED_CRITICAL_EXTENSION',
-  // chain validation (spiffe.md §2.3)
+  // chain validation (X509-SVID.md §5, RFC 5280 §6)
   'SPIFFE_ERR_NO_BUNDLE',
   'SPIFFE_ERR_UNKNOWN_AUTHORITY',
   'SPIFFE_ERR_ISSUER_NOT_CA',
   'SPIFFE_ERR_ISSUER_KEY_USAGE',
   'SPIFFE_ERR_PATH_LENGTH',
+  'SPIFFE_ERR_NAME_CONSTRAINTS',
   'SPIFFE_ERR_CERT_EXPIRED',
   'SPIFFE_ERR_CERT_NOT_YET_VALID',
   'SPIFFE_ERR_BAD_SIGNATURE',
-  // trust bundles (spiffe.md §3)
+  // trust bundles (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md)
   'SPIFFE_ERR_BUNDLE',
   'SPIFFE_ERR_DUPLICATE_TRUST_DOMAIN',
-  // the CA (spiffe.md §7, §10)
+  // the CA (`docs/spiffe.md` "A CA that issues like istiod")
   'SPIFFE_ERR_CSR',
   'SPIFFE_ERR_CSR_SIGNATURE',
   'SPIFFE_ERR_TTL_TOO_LONG',
   'SPIFFE_ERR_CA_EXPIRED',
   'SPIFFE_ERR_CA_CERTIFICATE',
-  // JWT-SVIDs (spiffe.md §5)
+  // JWT-SVIDs (spiffe/spiffe@665a28f:standards/JWT-SVID.md)
   'SPIFFE_ERR_JWT_MALFORMED',
   'SPIFFE_ERR_JWT_ALGORITHM',
   'SPIFFE_ERR_JWT_HEADER',
@@ -75,6 +76,17 @@ export const SPIFFE_ERROR_CODES = [
   'SPIFFE_ERR_FETCH_FAILED',
   'SPIFFE_ERR_SOURCE_CLOSED',
   'SPIFFE_ERR_NO_PEER_CERTIFICATE',
+  // the Istio CA client (`./istio-ca`, docs/identity.md): one code per gRPC status class, the token, the answer
+  'SPIFFE_ERR_CA_UNAUTHENTICATED',
+  'SPIFFE_ERR_CA_PERMISSION_DENIED',
+  'SPIFFE_ERR_CA_INVALID_REQUEST',
+  'SPIFFE_ERR_CA_UNAVAILABLE',
+  'SPIFFE_ERR_CA_TIMEOUT',
+  'SPIFFE_ERR_CA_UNIMPLEMENTED',
+  'SPIFFE_ERR_CA_CANCELLED',
+  'SPIFFE_ERR_CA_SERVER_ERROR',
+  'SPIFFE_ERR_CA_TOKEN',
+  'SPIFFE_ERR_CA_BAD_RESPONSE',
 ] as const;
 
 /** One of {@link SPIFFE_ERROR_CODES}. */

@@ -34,11 +34,17 @@ export { createJwtBundle, type JwtAuthority, type JwtBundle } from './jwt-bundle
 export {
   DEFAULT_JWT_LEEWAY_MS,
   JWT_SVID_ALGORITHMS,
+  type JwsAlgorithmParameters,
   type JwtSignatureVerifier,
   type JwtSvid,
   type JwtSvidAlgorithm,
   type JwtSvidHeader,
+  type JwtSvidValidator,
+  jwsAlgorithmParameters,
+  jwsSigningInput,
+  jwtSvidValidator,
   MAX_JWT_BYTES,
+  MAX_NUMERIC_DATE_SECONDS,
   nobleJwtVerifier,
   parseJwtSvidInsecure,
   type ValidateJwtSvidOptions,
@@ -85,8 +91,12 @@ export {
 } from './spiffe-id.js';
 export {
   type BasicConstraints,
+  type GeneralNameKind,
+  type GeneralSubtree,
   type HashName,
   MAX_CERTIFICATE_BYTES,
+  type NameConstraints,
+  type OtherGeneralName,
   type ParsedCertificate,
   type PublicKeyKind,
   parseCertificate,
@@ -94,7 +104,9 @@ export {
   type SignatureAlgorithm,
   type SubjectPublicKeyInfo,
 } from './x509/certificate.js';
+export { checkNameConstraints, MAX_NAME_CONSTRAINT_CHECKS } from './x509/name-constraints.js';
 export { KEY_USAGE, OID } from './x509/oids.js';
+export { tlsPurposeViolation } from './x509/purpose.js';
 export {
   type ChainVerificationOptions,
   checkLeafProfile,

@@ -1,6 +1,7 @@
 /**
  * Istio workload identities: `spiffe://<trust domain>/ns/<namespace>/sa/<service account>`
- * (spiffe.md §7.1, §8.1; istio `pkg/spiffe/spiffe.go` `ParseIdentity`, ztunnel `src/identity/manager.rs`).
+ * (istio/istio@86c9f01f:pkg/spiffe/spiffe.go `ParseIdentity`,
+ * istio/ztunnel@62d82653:src/identity/manager.rs).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -28,7 +29,10 @@ export interface IstioIdentity {
 
 /** Options of {@link istioIdentity}. */
 export interface IstioIdentityOptions {
-  /** The trust domain, e.g. `cluster.local` (Istio's default, spiffe.md §7.3). */
+  /**
+   * The trust domain, e.g. `cluster.local` (Istio's default,
+   * istio/istio@86c9f01f:pilot/cmd/pilot-agent/options/options.go).
+   */
   readonly trustDomain: TrustDomain | string;
   /** The namespace: one valid path segment. */
   readonly namespace: string;

@@ -1,7 +1,8 @@
 /**
  * A strict JSON reader (RFC 8259) for trust bundles and JWTs. Unlike `JSON.parse` it rejects duplicate object
- * keys (TDB §5.1.1 requires it for bundle maps; RFC 7515 §5.2 for JOSE headers) and keeps integers beyond 2^53
- * exact as `bigint` (`spiffe_sequence` is a 64-bit integer, TDB §4.1.1).
+ * keys (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §5.1.1 requires it for bundle maps;
+ * RFC 7515 §5.2 for JOSE headers) and keeps integers beyond 2^53 exact as `bigint` (`spiffe_sequence` is a
+ * 64-bit integer, §4.1.1 there).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';

@@ -26,7 +26,10 @@ export const EC_COORDINATE_BYTES: Readonly<Record<EcCurve, number>> = {
   'P-521': 66,
 };
 
-/** Smallest RSA modulus accepted, in bits (Istio's floor for workload keys, spiffe.md §7.2). */
+/**
+ * Smallest RSA modulus accepted, in bits (Istio's floor for workload keys,
+ * istio/istio@86c9f01f:security/pkg/pki/util/generate_csr.go).
+ */
 export const MIN_RSA_MODULUS_BITS = 2048;
 
 const CURVE_OID: Readonly<Record<EcCurve, string>> = {
@@ -47,11 +50,12 @@ function modulusBits(n: Uint8Array): number {
 }
 
 /**
- * Validates a JWK's public members. Private members (`d`, `p`, …) are refused: a bundle must never carry them.
+ * Validates a JWK's public members. Private members (`d`, `p`, …) are refused: a bundle must never carry
+ * them.
  *
  * @param jwk - A parsed JSON object.
  * @returns The public key, or `SPIFFE_ERR_BUNDLE`; `undefined` inside `ok` for a `kty` this package does not
- * know (callers ignore such keys, TDB §4.2.1).
+ * know (callers ignore such keys, spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.2.1).
  * @example
  * ```ts
  * parsePublicJwk({ kty: 'EC', crv: 'P-256', x: '…', y: '…' });

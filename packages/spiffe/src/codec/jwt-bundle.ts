@@ -1,6 +1,6 @@
 /**
- * JWT bundles: the JWT-SVID signing keys of one trust domain, by key ID (spiffe.md §3.1 `jwt-svid` entries,
- * §5).
+ * JWT bundles: the JWT-SVID signing keys of one trust domain, by key ID
+ * (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md `jwt-svid` entries, §5).
  * @module
  */
 import type { PublicJwk } from './jwk.js';
@@ -8,13 +8,18 @@ import { requireTrustDomain, type TrustDomain } from './spiffe-id.js';
 
 /** One JWT-SVID signing key of a trust domain. */
 export interface JwtAuthority {
-  /** The key ID (`kid`): required for `jwt-svid` entries (JWT §6.1). */
+  /**
+   * The key ID (`kid`): required for `jwt-svid` entries (spiffe/spiffe@665a28f:standards/JWT-SVID.md §6.1).
+   */
   readonly keyId: string;
   /** The public key. */
   readonly publicKey: PublicJwk;
 }
 
-/** The JWT authorities of one trust domain. Immutable. An empty bundle trusts no token (TDB §4.1.3). */
+/**
+ * The JWT authorities of one trust domain. Immutable. An empty bundle trusts no token
+ * (SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
+ */
 export interface JwtBundle {
   /** Discriminates bundle kinds in a {@link BundleSet}. */
   readonly kind: 'jwt';

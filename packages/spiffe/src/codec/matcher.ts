@@ -1,6 +1,8 @@
 /**
- * ID matchers and peer authorizers: go-spiffe `spiffeid.Match*` and `tlsconfig.Authorize*` (spiffe.md §6). An
- * authorizer runs after a peer's chain verified and sees the verified ID and chain (spiffe.md §2.3 step 6).
+ * ID matchers and peer authorizers: go-spiffe `spiffeid.Match*` and `tlsconfig.Authorize*`
+ * (spiffe/go-spiffe@e9973f6:v2/spiffeid/match.go, `v2/spiffetls/tlsconfig/authorizer.go`). An authorizer runs
+ * after a peer's chain verified and sees the verified ID and chain
+ * (spiffe/go-spiffe@e9973f6:v2/spiffetls/tlsconfig/config.go).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -149,7 +151,7 @@ export function authorizeId(expected: SpiffeId | string): Authorizer {
 
 /**
  * Authorizes any peer of a set of IDs (go-spiffe `AuthorizeOneOf`; ztunnel's client accepts a server that
- * carries one of the expected identities, spiffe.md §8.4).
+ * carries one of the expected identities, istio/ztunnel@62d82653:src/tls/workload.rs).
  *
  * @param expected - The accepted peer IDs.
  * @returns The authorizer; others fail with `SPIFFE_ERR_UNEXPECTED_ID`.
@@ -165,7 +167,7 @@ export function authorizeOneOf(expected: Iterable<SpiffeId | string>): Authorize
 
 /**
  * Authorizes any peer of a trust domain (go-spiffe `AuthorizeMemberOf`; ztunnel's server accepts clients of
- * its own trust domain only, spiffe.md §8.4).
+ * its own trust domain only, istio/ztunnel@62d82653:src/tls/workload.rs).
  *
  * @param trustDomain - The accepted trust domain.
  * @returns The authorizer; others fail with `SPIFFE_ERR_TRUST_DOMAIN_MISMATCH`.

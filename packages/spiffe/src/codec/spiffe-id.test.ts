@@ -17,12 +17,12 @@ function code(input: string): SpiffeErrorCode | 'ok' {
   return r.isOk() ? 'ok' : r.error.code;
 }
 
-describe('parseSpiffeId: accepted (spiffe.md §1.1, go-spiffe spiffeid/id_test.go)', () => {
+describe('parseSpiffeId: accepted (SPIFFE-ID §2, go-spiffe id_test.go)', () => {
   it.each([
     ['spiffe://example.org', 'example.org', ''],
     ['spiffe://example.org/workload', 'example.org', '/workload'],
     ['spiffe://cluster.local/ns/default/sa/sleep', 'cluster.local', '/ns/default/sa/sleep'],
-    // IP-looking and odd-but-valid trust domains get no special handling (ID §2.1, ids.json)
+    // IP-looking and odd-but-valid trust domains get no special handling (SPIFFE-ID.md §2.1)
     ['spiffe://192.168.0.1/x', '192.168.0.1', '/x'],
     ['spiffe://-/x', '-', '/x'],
     ['spiffe://../x', '..', '/x'],
@@ -47,7 +47,7 @@ describe('parseSpiffeId: accepted (spiffe.md §1.1, go-spiffe spiffeid/id_test.g
 describe('parseSpiffeId: rejected with the first rule broken', () => {
   it.each<[string, SpiffeErrorCode]>([
     ['', 'SPIFFE_ERR_ID_EMPTY'],
-    // scheme: exact lowercase bytes, never normalised (spiffe.md §1.1 "Case")
+    // scheme: exact lowercase bytes, never normalised (SPIFFE-ID.md §2.4, go-spiffe rejects uppercase)
     ['SPIFFE://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
     ['Spiffe://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
     ['http://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
@@ -87,14 +87,15 @@ describe('parseSpiffeId: rejected with the first rule broken', () => {
     ['spiffe://example.org/a b', 'SPIFFE_ERR_PATH_SEGMENT_CHAR'],
     ['spiffe://example.org/ü', 'SPIFFE_ERR_PATH_SEGMENT_CHAR'],
     ['spiffe://example.org/spiffe://example.org/a', 'SPIFFE_ERR_PATH_SEGMENT_CHAR'],
-    // ordering: a dot segment is reported before a later bad byte (go-spiffe ValidatePath scans left to right)
+    // ordering: a dot segment is reported before a later bad byte (go-spiffe ValidatePath scans left to
+    // right)
     ['spiffe://example.org/../%', 'SPIFFE_ERR_PATH_DOT_SEGMENT'],
   ])('%j → %s', (input, expected) => {
     expect(code(input)).toBe(expected);
     expect(parseSpiffeId(input)._unsafeUnwrapErr().message).toContain('invalid SPIFFE ID');
   });
 
-  it('enforces the 2048-byte limit exactly (ID §2.3)', () => {
+  it('enforces the 2048-byte limit exactly (SPIFFE-ID.md §2.3)', () => {
     const prefix = 'spiffe://example.org/';
     const exact = prefix + 'a'.repeat(MAX_SPIFFE_ID_BYTES - prefix.length);
     expect(exact.length).toBe(2048);

@@ -1,18 +1,22 @@
 /**
  * SPIFFE IDs and trust domains, parsed exactly as the SPIFFE ID standard and go-spiffe `spiffeid` do
- * (spiffe.md §1): byte-level checks, lowercase scheme and trust domain, no normalisation, equality by string.
+ * (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md; spiffe/go-spiffe@e9973f6:v2/spiffeid/id.go): byte-level
+ * checks, lowercase scheme and trust domain, no normalisation, equality by string.
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
 import { quote, SpiffeError, type SpiffeErrorCode } from './errors.js';
 
-/** `spiffe://`: the only accepted scheme prefix, matched byte for byte (spiffe.md §1.1 "Case"). */
+/**
+ * `spiffe://`: the only accepted scheme prefix, matched byte for byte (SPIFFE-ID.md §2.4; go-spiffe rejects
+ * `SPIFFE://`).
+ */
 export const SPIFFE_SCHEME_PREFIX = 'spiffe://';
 
-/** Longest SPIFFE ID accepted, in bytes: implementations MUST support 2048 (spiffe.md §1.1, ID §2.3). */
+/** Longest SPIFFE ID accepted, in bytes: implementations MUST support 2048 (SPIFFE-ID.md §2.3). */
 export const MAX_SPIFFE_ID_BYTES = 2048;
 
-/** Longest trust-domain name accepted, in bytes (spiffe.md §1.1, ID §2.3). */
+/** Longest trust-domain name accepted, in bytes (SPIFFE-ID.md §2.3). */
 export const MAX_TRUST_DOMAIN_BYTES = 255;
 
 const BRAND_ID = Symbol.for('@ambient-kit/spiffe.SpiffeId');
@@ -56,7 +60,8 @@ export interface SpiffeId {
   toJSON(): string;
 }
 
-// The byte classes of spiffe.md §1.1 (go-spiffe spiffeid/charset.go without the backcompat build tag).
+// The byte classes of SPIFFE-ID.md §2.1-2.2 (go-spiffe `v2/spiffeid/charset.go` without the backcompat build
+// tag).
 function isTrustDomainChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x5f;
 }
@@ -158,9 +163,9 @@ export function isTrustDomain(value: unknown): value is TrustDomain {
 }
 
 /**
- * Checks a SPIFFE ID path (go-spiffe `ValidatePath`, spiffe.md §1.2 step 5): `''` or `/seg(/seg)*`, segments of
- * `[a-zA-Z0-9._-]`, none empty, none `.` or `..`, no trailing slash. Segments that merely contain dots
- * (`.a`, `...`) are fine.
+ * Checks a SPIFFE ID path (go-spiffe `ValidatePath`, `v2/spiffeid/path.go`): `''` or `/seg(/seg)*`, segments of
+ * `[a-zA-Z0-9._-]`, none empty, none `.` or `..`, no trailing slash. Segments that merely contain dots (`.a`,
+ * `...`) are fine.
  *
  * @param path - The path to check.
  * @returns `ok(path)` or the first rule it breaks.
@@ -208,11 +213,11 @@ function checkPath(text: string, start: number): [SpiffeErrorCode, string] | und
 }
 
 /**
- * Parses a SPIFFE ID with the exact rules of the SPIFFE ID standard as go-spiffe `spiffeid.FromString`
- * applies them (spiffe.md §1.2): the exact bytes `spiffe://`, a non-empty trust domain of `[a-z0-9._-]`, then a
+ * Parses a SPIFFE ID with the exact rules of the SPIFFE ID standard as go-spiffe `spiffeid.FromString` applies
+ * them (`v2/spiffeid/id.go`): the exact bytes `spiffe://`, a non-empty trust domain of `[a-z0-9._-]`, then a
  * valid path. That rejects uppercase, userinfo, ports, percent-encoding, queries, fragments, empty and dot
  * segments and trailing slashes. Longer than {@link MAX_SPIFFE_ID_BYTES} bytes, or a trust domain longer than
- * {@link MAX_TRUST_DOMAIN_BYTES}, is rejected too (ID §2.3; go-spiffe does not check lengths).
+ * {@link MAX_TRUST_DOMAIN_BYTES}, is rejected too (SPIFFE-ID.md §2.3; go-spiffe does not check lengths).
  *
  * @param input - The text, e.g. `spiffe://cluster.local/ns/default/sa/sleep`.
  * @returns The ID, or a `SpiffeError` whose code names the first rule broken.
@@ -267,7 +272,8 @@ export function parseSpiffeId(input: string): Result<SpiffeId, SpiffeError> {
 
 /**
  * Parses a trust domain from a bare name (`example.org`) or from a SPIFFE ID (`spiffe://example.org/x`), as
- * go-spiffe `TrustDomainFromString` does: input containing `:/` is parsed as an ID and its trust domain taken.
+ * go-spiffe `TrustDomainFromString` does: input containing `:/` is parsed as an ID and its trust domain
+ * taken.
  *
  * @param input - A trust-domain name or a SPIFFE ID.
  * @returns The trust domain, or a `SpiffeError`.
@@ -363,7 +369,7 @@ export function spiffeIdFromSegments(
 
 /**
  * Reads an argument that may be a parsed ID or its text, throwing on bad text: for option values, where a bad
- * ID is a programmer error (contributing.md "Errors", tier 1).
+ * ID is a programmer error (`docs/contributing.md` "Errors", tier 1).
  *
  * @param value - A parsed ID or its string form.
  * @param label - The argument name for the error message.

@@ -1,6 +1,7 @@
 /**
- * X.509 trust bundles: the root certificates of one trust domain (spiffe.md §3.2). A bundle always carries its
- * trust domain, because the bundle format itself does not (TDB §3).
+ * X.509 trust bundles: the root certificates of one trust domain
+ * (spiffe/go-spiffe@e9973f6:v2/bundle/x509bundle/bundle.go). A bundle always carries its trust domain, because
+ * the bundle format itself does not (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §3).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -25,7 +26,10 @@ export interface X509Bundle {
   readonly kind: 'x509';
   /** The trust domain these roots anchor. */
   readonly trustDomain: TrustDomain;
-  /** The root certificates, parsed. An empty list means every SVID of the trust domain is untrusted (TDB §4.1.3). */
+  /**
+   * The root certificates, parsed. An empty list means every SVID of the trust domain is untrusted
+   * (SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
+   */
   readonly authorities: readonly ParsedCertificate[];
   /** Whether `der` is one of the roots (byte-equal). */
   hasAuthority(der: Uint8Array): boolean;
@@ -88,7 +92,8 @@ export function x509BundleFromPem(
 }
 
 /**
- * Splits concatenated DER certificates (the Workload API's bundle and chain encoding, spiffe.md §3.2, §4.2).
+ * Splits concatenated DER certificates (the Workload API's bundle and chain encoding,
+ * spiffe/spiffe@665a28f:standards/SPIFFE_Workload_API.md §5).
  *
  * @param der - Zero or more DER certificates back to back.
  * @param maxCertificates - Cap on the count (default {@link MAX_BUNDLE_AUTHORITIES}).

@@ -22,10 +22,19 @@ describe('EC key material fast path (RFC 5480, RFC 5915)', () => {
       ).toBe(true);
       expect(material.pkcs8Pem).toBe(privateKey.export({ format: 'pem', type: 'pkcs8' }).toString());
       // and OpenSSL reads it back as the same key
-      expect(createPrivateKey(material.pkcs8Pem).export({ format: 'jwk' })).toEqual(
-        privateKey.export({ format: 'jwk' }),
-      );
+      expect(
+        createPrivateKey(material.pkcs8Pem)
+          .export({ format: 'der', type: 'sec1' })
+          .equals(privateKey.export({ format: 'der', type: 'sec1' })),
+      ).toBe(true);
     }
+  });
+});
+
+describe('EC key material from the SEC1 export', () => {
+  it('refuses a key on another curve than the type names (SPIFFE_ERR_DER)', () => {
+    const p384 = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey;
+    expect(() => ecKeyMaterial(p384, 'ec-p256')).toThrow(expect.objectContaining({ code: 'SPIFFE_ERR_DER' }));
   });
 });
 

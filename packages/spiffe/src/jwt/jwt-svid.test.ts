@@ -60,7 +60,7 @@ function code(t: string, audience = [AUD], options = {}): SpiffeErrorCode | 'ok'
   return r.isOk() ? 'ok' : r.error.code;
 }
 
-describe('JWT-SVID: signing and validation with every allowed algorithm (JWT §2.1)', () => {
+describe('JWT-SVID: signing and validation with every allowed algorithm (JWT-SVID §2.1)', () => {
   it.each([
     ['ES256', keys.ES256.privateKey, 'es256'],
     ['ES384', keys.ES384.privateKey, 'es384'],
@@ -115,7 +115,7 @@ describe('JWT-SVID: signing and validation with every allowed algorithm (JWT §2
   });
 });
 
-describe('JWT-SVID: rejections (spiffe.md §5, §12 item 6)', () => {
+describe('JWT-SVID: rejections (JWT-SVID.md §2-§3)', () => {
   const now = Math.floor(Date.now() / 1000);
   const claims = { sub: ID, aud: AUD, exp: now + 300 };
 
@@ -168,6 +168,60 @@ describe('JWT-SVID: rejections (spiffe.md §5, §12 item 6)', () => {
     );
     expect(code(handmade({ alg: 'ES256', kid: 'es256' }, { ...claims, iat: now + 600 }))).toBe(
       'SPIFFE_ERR_JWT_NOT_YET_VALID',
+    );
+  });
+  it('NumericDates outside the range of a Date are a typed error, never a RangeError or a pass (issue 18 item 8)', () => {
+    const at = (extra: object) => code(handmade({ alg: 'ES256', kid: 'es256' }, { ...claims, ...extra }));
+    expect(at({ nbf: 1e300 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    expect(at({ iat: 1e300 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    expect(at({ exp: 1e300 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    expect(at({ nbf: -1e300 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    // An integer past 2^53 (kept exact as a bigint by the strict JSON reader) is out of range too.
+    expect(at({ exp: 1e20 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    expect(at({ exp: 8.64e12 + 1 })).toBe('SPIFFE_ERR_JWT_MALFORMED');
+    // RFC 7519 §2: a NumericDate may have a fraction, and dates before 1970 are negative.
+    expect(at({ exp: now + 300.5 })).toBe('ok');
+    expect(at({ nbf: -5, iat: 0.25 })).toBe('ok');
+    expect(at({ exp: -1 })).toBe('SPIFFE_ERR_JWT_EXPIRED');
+    expect(at({ exp: 8.64e12 })).toBe('ok');
+  });
+  it('no NumericDate makes validation throw or pass out of range (fast-check)', () => {
+    const date = fc.oneof(
+      fc.double(),
+      fc.integer(),
+      fc.constantFrom(1e300, -1e300, 8.64e12, -8.64e12, 8.64e12 + 1, 2 ** 53, 0.5, -0.5, undefined),
+      fc.integer({ min: now - 1000, max: now + 1000 }),
+    );
+    fc.assert(
+      fc.property(date, date, date, (exp, nbf, iat) => {
+        const body: Record<string, unknown> = { sub: ID, aud: AUD };
+        if (exp !== undefined) body['exp'] = exp;
+        if (nbf !== undefined) body['nbf'] = nbf;
+        if (iat !== undefined) body['iat'] = iat;
+        const t = handmade({ alg: 'ES256', kid: 'es256' }, body);
+        const outOfRange = [exp, nbf, iat].some(
+          (d) => typeof d === 'number' && Number.isFinite(d) && Math.abs(d) > 8.64e12,
+        );
+        for (const validate of [validateJwtSvid, validateWithNoble]) {
+          const r = validate(t, bundles, [AUD]);
+          if (r.isOk()) {
+            if (outOfRange || Number.isNaN(r.value.expiresAt.getTime())) return false;
+            if (r.value.issuedAt !== undefined && Number.isNaN(r.value.issuedAt.getTime())) return false;
+          } else if (
+            outOfRange &&
+            r.error.code !== 'SPIFFE_ERR_JWT_MALFORMED' &&
+            // A missing or non-numeric `exp` is reported first.
+            !(
+              r.error.code === 'SPIFFE_ERR_JWT_MISSING_CLAIM' &&
+              !(typeof exp === 'number' && Number.isFinite(exp))
+            )
+          ) {
+            return false;
+          }
+        }
+        return true;
+      }),
+      { numRuns: 300 },
     );
   });
   it('sub must be a SPIFFE ID, and the key comes from the JWT bundle of its trust domain', () => {

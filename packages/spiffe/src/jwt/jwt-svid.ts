@@ -1,66 +1,52 @@
 /**
- * JWT-SVIDs with `node:crypto`: verification of every allowed algorithm (RS*, PS*, ES*) and signing, for tests
- * and for the CA.
+ * JWT-SVIDs with `node:crypto`: the OpenSSL signature verifier for every allowed algorithm (RS*, PS*, ES*), the
+ * package's JWT-SVID validator bound to it, and signing for tests and for the CA. The rules and the encoding
+ * are the codec's (`codec/jwt-svid.ts`); this module only adds OpenSSL.
  * @module
  */
-import {
-  constants,
-  createPrivateKey,
-  createPublicKey,
-  type KeyObject,
-  type SignKeyObjectInput,
-  sign,
-  verify,
-} from 'node:crypto';
-import type { Result } from 'neverthrow';
+import { constants, createPrivateKey, createPublicKey, type KeyObject, sign, verify } from 'node:crypto';
 import { base64UrlEncode } from '../codec/base64.js';
-import type { JwtBundleSource } from '../codec/bundle-set.js';
-import type { SpiffeError } from '../codec/errors.js';
-import type { PublicJwk } from '../codec/jwk.js';
+import { type PublicJwk, spkiFromJwk } from '../codec/jwk.js';
 import {
+  type JwsAlgorithmParameters,
   type JwtSignatureVerifier,
-  type JwtSvid,
   type JwtSvidAlgorithm,
-  type ValidateJwtSvidOptions,
-  validateJwtSvid as validateWith,
+  type JwtSvidValidator,
+  jwsAlgorithmParameters,
+  jwsSigningInput,
+  jwtSvidValidator,
+  MAX_NUMERIC_DATE_SECONDS,
 } from '../codec/jwt-svid.js';
 import { requireSpiffeId, type SpiffeId } from '../codec/spiffe-id.js';
 
-const HASH = { '256': 'sha256', '384': 'sha384', '512': 'sha512' } as const;
-const SALT = { '256': 32, '384': 48, '512': 64 } as const;
-const CURVE = { '256': 'P-256', '384': 'P-384', '512': 'P-521' } as const;
-
 const keys = new WeakMap<PublicJwk, KeyObject>();
 
-// The digest and key options node:crypto signs and verifies a JWS algorithm with (RFC 7518 §3.3-3.5): ECDSA as
-// raw `r || s`, RSA PKCS#1 v1.5, and PSS with salt = hash length.
-function jwsParameters(
-  algorithm: JwtSvidAlgorithm,
-  key: KeyObject,
-): { hash: (typeof HASH)[keyof typeof HASH]; options: SignKeyObjectInput } {
-  const bits = algorithm.slice(2) as keyof typeof HASH;
-  const family = algorithm.slice(0, 2);
-  const options: SignKeyObjectInput =
-    family === 'ES'
-      ? { key, dsaEncoding: 'ieee-p1363' }
-      : family === 'RS'
-        ? { key, padding: constants.RSA_PKCS1_PADDING }
-        : { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: SALT[bits] };
-  return { hash: HASH[bits], options };
+// The key options node:crypto signs and verifies a JWS algorithm with (RFC 7518 §3.3-3.5): ECDSA as raw
+// `r || s`, RSA PKCS#1 v1.5, and PSS with salt = hash length.
+function keyOptions(parameters: JwsAlgorithmParameters, key: KeyObject) {
+  switch (parameters.family) {
+    case 'ES':
+      return { key, dsaEncoding: 'ieee-p1363' as const };
+    case 'RS':
+      return { key, padding: constants.RSA_PKCS1_PADDING };
+    case 'PS':
+      return { key, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: parameters.saltBytes };
+  }
 }
 
 function keyObject(jwk: PublicJwk): KeyObject {
   let key = keys.get(jwk);
   if (key === undefined) {
-    key = createPublicKey({ key: { ...jwk }, format: 'jwk' });
+    // Imported as SPKI DER: the package never hands node:crypto a JWK (see `crypto/keys.ts`).
+    key = createPublicKey({ key: Buffer.from(spkiFromJwk(jwk)), format: 'der', type: 'spki' });
     keys.set(jwk, key);
   }
   return key;
 }
 
 /**
- * Verifies JWS signatures of every JWT-SVID algorithm with OpenSSL (RFC 7518 §3.3-3.5: PKCS#1 v1.5, ECDSA with
- * raw `r || s`, PSS with salt = hash length). Key objects are cached per bundle key.
+ * Verifies JWS signatures of every JWT-SVID algorithm with OpenSSL. Key objects are cached per bundle key (a
+ * `WeakMap`: they live as long as the bundle does).
  *
  * @param algorithm - The token's `alg`.
  * @param jwk - The bundle key.
@@ -69,51 +55,37 @@ function keyObject(jwk: PublicJwk): KeyObject {
  * @returns Whether it verifies.
  * @example
  * ```ts
- * codecValidateJwtSvid(token, bundles, ['api'], { verifySignature: nodeJwtVerifier });
+ * validateJwtSvid(token, bundles, ['api'], { verifySignature: nodeJwtVerifier });
  * ```
  */
 export const nodeJwtVerifier: JwtSignatureVerifier = (algorithm, jwk, signingInput, signature) => {
-  const family = algorithm.slice(0, 2);
-  const bits = algorithm.slice(2) as '256' | '384' | '512';
-  if (family === 'ES' ? jwk.kty !== 'EC' || jwk.crv !== CURVE[bits] : jwk.kty !== 'RSA') return false;
+  const parameters = jwsAlgorithmParameters(algorithm);
+  if (parameters.family === 'ES' ? jwk.kty !== 'EC' || jwk.crv !== parameters.curve : jwk.kty !== 'RSA')
+    return false;
   try {
-    const { hash, options } = jwsParameters(algorithm, keyObject(jwk));
-    return verify(hash, signingInput, options, signature);
+    return verify(parameters.hash, signingInput, keyOptions(parameters, keyObject(jwk)), signature);
   } catch {
     return false;
   }
 };
 
 /**
- * Validates a JWT-SVID with every allowed algorithm (the codec's `validateJwtSvid` with {@link nodeJwtVerifier}
- * as the default verifier). See the codec function for the rules.
+ * Validates a JWT-SVID with every allowed algorithm: the codec's validator (`jwtSvidValidator`) bound to
+ * {@link nodeJwtVerifier}. The rules are the codec's; see `docs/spiffe.md` "JWT-SVIDs".
  *
- * @param token - The compact JWS.
- * @param bundles - JWT bundles by trust domain.
- * @param audience - Accepted audiences: at least one.
- * @param options - Time, leeway, verifier.
- * @returns The validated JWT-SVID, or a `SpiffeError`.
- * @throws {TypeError} When `audience` is empty.
  * @example
  * ```ts
  * const caller = validateJwtSvid(bearer, bundles, ['spiffe://example.org/api']);
- * if (caller.isErr()) return respond(401, caller.error.code);
+ * if (caller.isErr()) respond(401, caller.error.code);
  * ```
  */
-export function validateJwtSvid(
-  token: string,
-  bundles: JwtBundleSource,
-  audience: readonly string[],
-  options: ValidateJwtSvidOptions = {},
-): Result<JwtSvid, SpiffeError> {
-  return validateWith(token, bundles, audience, { verifySignature: nodeJwtVerifier, ...options });
-}
+export const validateJwtSvid: JwtSvidValidator = jwtSvidValidator(nodeJwtVerifier);
 
 /** Options of {@link signJwtSvid}. */
 export interface SignJwtSvidOptions {
   /** `sub`. */
   readonly id: SpiffeId | string;
-  /** `aud`: one audience (recommended, JWT §3.2) or several. */
+  /** `aud`: one audience (recommended, JWT-SVID standard §3.2) or several. */
   readonly audience: string | readonly string[];
   /** `exp`, or use `ttlMs`. */
   readonly expiresAt?: Date;
@@ -140,12 +112,21 @@ function defaultAlgorithm(key: KeyObject): JwtSvidAlgorithm {
   throw new TypeError(`signJwtSvid: no JWT-SVID algorithm for a ${String(key.asymmetricKeyType)} key`);
 }
 
+function seconds(ms: number, what: string): number {
+  const s = Math.floor(ms / 1000);
+  if (!Number.isFinite(s) || Math.abs(s) > MAX_NUMERIC_DATE_SECONDS)
+    throw new RangeError(`signJwtSvid: ${what} is not a representable date`);
+  return s;
+}
+
 /**
- * Signs a JWT-SVID: header `{alg, kid, typ: "JWT"}`, claims `sub`, `aud`, `exp`, `iat` (+ extras).
+ * Signs a JWT-SVID: header `{alg, kid, typ: "JWT"}`, claims `sub`, `aud`, `exp`, `iat` (+ extras), encoded by
+ * the codec (`jwsSigningInput`) and signed with OpenSSL.
  *
  * @param options - Subject, audience, lifetime, key.
  * @returns The compact JWS.
  * @throws {TypeError} For a bad subject, key or algorithm.
+ * @throws {RangeError} When `exp` or `iat` falls outside the range of dates.
  * @example
  * ```ts
  * const token = signJwtSvid({ id: 'spiffe://example.org/client', audience: 'api', privateKey, keyId: 'k1' });
@@ -158,17 +139,17 @@ export function signJwtSvid(options: SignJwtSvidOptions): string {
   const alg = options.algorithm ?? defaultAlgorithm(key);
   const nowMs = (options.now ?? Date.now)();
   const expMs = options.expiresAt?.getTime() ?? nowMs + (options.ttlMs ?? 5 * 60_000);
-  const header = { alg, kid: options.keyId, typ: 'JWT' };
-  const claims = {
-    ...options.claims,
-    sub: id.toString(),
-    aud: typeof options.audience === 'string' ? options.audience : [...options.audience],
-    exp: Math.floor(expMs / 1000),
-    iat: Math.floor(nowMs / 1000),
-  };
-  const enc = (value: object): string => base64UrlEncode(new TextEncoder().encode(JSON.stringify(value)));
-  const signingInput = `${enc(header)}.${enc(claims)}`;
-  const { hash, options: signOptions } = jwsParameters(alg, key);
-  const signature = sign(hash, Buffer.from(signingInput), signOptions);
+  const signingInput = jwsSigningInput(
+    { alg, kid: options.keyId, typ: 'JWT' },
+    {
+      ...options.claims,
+      sub: id.toString(),
+      aud: typeof options.audience === 'string' ? options.audience : [...options.audience],
+      exp: seconds(expMs, 'exp'),
+      iat: seconds(nowMs, 'iat'),
+    },
+  );
+  const parameters = jwsAlgorithmParameters(alg);
+  const signature = sign(parameters.hash, Buffer.from(signingInput), keyOptions(parameters, key));
   return `${signingInput}.${base64UrlEncode(new Uint8Array(signature))}`;
 }

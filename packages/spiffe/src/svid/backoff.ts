@@ -1,7 +1,7 @@
 /**
- * Exponential backoff with jitter, as ztunnel retries certificate fetches (spiffe.md §8.3; ztunnel
- * `src/identity/manager.rs`: `backoff::ExponentialBackoff` from 500 ms, multiplier 2, randomisation 0.2,
- * interval capped at 150 s).
+ * Exponential backoff with jitter, as ztunnel retries certificate fetches
+ * (istio/ztunnel@62d82653:src/identity/manager.rs; `src/identity/manager.rs`: `backoff::ExponentialBackoff`
+ * from 500 ms, multiplier 2, randomisation 0.2, interval capped at 150 s).
  * @module
  */
 

@@ -1,10 +1,11 @@
 /**
  * A rotating SVID source: fetches an SVID, refreshes it at half-life, and on failure retries with exponential
  * backoff while it keeps serving the current SVID until that one expires (ztunnel `src/identity/manager.rs`,
- * `src/tls/certificate.rs` `refresh_at`; spiffe.md §8.3).
+ * `src/tls/certificate.rs` `refresh_at`, at istio/ztunnel@62d82653).
  * @module
  */
 import { SpiffeError } from '../codec/errors.js';
+import { debug, publish } from '../diagnostics.js';
 import { parseX509Svid, type X509Svid } from '../x509/svid.js';
 import { type BackoffOptions, createBackoff } from './backoff.js';
 import type { SvidListener, SvidSource } from './svid-source.js';
@@ -23,7 +24,8 @@ export interface RotatingSvidSourceOptions {
   readonly initial?: X509Svid;
   /**
    * Where in the SVID's lifetime to refresh, from notBefore: 0.5 is ztunnel's exact half-life (default).
-   * istio-agent uses 0.5 ± 0.01 from receipt time (spiffe.md §7.3).
+   * istio-agent uses 0.5 ± 0.01 from receipt time
+   * (istio/istio@86c9f01f:security/pkg/nodeagent/cache/secretcache.go).
    */
   readonly refreshRatio?: number;
   /** Overrides `refreshRatio`: when to refresh a given SVID. */
@@ -34,7 +36,11 @@ export interface RotatingSvidSourceOptions {
   readonly fetchTimeoutMs?: number;
   /** How long the factory waits for a first SVID when no `initial` is given (default 60 000 ms). */
   readonly initialTimeoutMs?: number;
-  /** Told about every failed fetch (`SPIFFE_ERR_FETCH_FAILED`, the cause attached). */
+  /**
+   * Told about every failed fetch of this source (`SPIFFE_ERR_FETCH_FAILED`, the cause attached). Every source
+   * also publishes its failures on the `ambient-kit:spiffe:svid:refresh-failed` diagnostics channel; this hook
+   * is for the one caller that owns the source (to log which identity failed, say).
+   */
   readonly onError?: (error: SpiffeError) => void;
   /** The clock (default `Date.now`), for tests. Timers still run in real time. */
   readonly now?: () => number;
@@ -186,6 +192,11 @@ export async function createRotatingSvidSource(
         current = svid;
         backoff.reset();
         arm(Math.max(refreshDueMs(svid), now() + minDelayMs));
+        debug('SVID %s rotated, valid until %s', svid.id.toString(), svid.notAfter.toISOString());
+        publish('svidRotated', () => ({
+          svid,
+          nextRefreshAt: dueAtMs === undefined ? undefined : new Date(dueAtMs),
+        }));
         emit(svid);
         return svid;
       } catch (cause) {
@@ -199,12 +210,16 @@ export async function createRotatingSvidSource(
                 { cause },
               );
         lastFailure = error;
-        options.onError?.(error);
-        // ztunnel manager.rs: retry after the backoff, but never later than the current certificate's expiry.
+        // ztunnel `src/identity/manager.rs`: retry after the backoff, but never later than the current
+        // certificate's expiry.
         let retryAt = now() + backoff.next();
         if (current !== undefined && current.notAfter.getTime() > now())
           retryAt = Math.min(retryAt, current.notAfter.getTime());
         arm(retryAt);
+        debug('SVID refresh failed (%s), retrying at %s', error.message, new Date(retryAt).toISOString());
+        const served = current;
+        publish('svidRefreshFailed', () => ({ error, current: served, retryAt: new Date(retryAt) }));
+        options.onError?.(error);
         throw error;
       } finally {
         inflight = undefined;

@@ -1,6 +1,7 @@
 /**
  * SVID sources: where TLS gets the SVID to present, read on every handshake so rotation needs no restart
- * (spiffe.md §9 "Rotation"; go-spiffe `x509svid.Source`, grpc-js `CertificateProvider`).
+ * (go-spiffe `x509svid.Source`, spiffe/go-spiffe@e9973f6:v2/spiffetls/tlsconfig/config.go `GetCertificate`;
+ * grpc-js `CertificateProvider`).
  * @module
  */
 import { SpiffeError } from '../codec/errors.js';

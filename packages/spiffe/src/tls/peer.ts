@@ -9,10 +9,13 @@ import { SpiffeError } from '../codec/errors.js';
 import type { Authorizer } from '../codec/matcher.js';
 import type { SpiffeId } from '../codec/spiffe-id.js';
 import { MAX_CHAIN_CERTIFICATES, type TlsPeerRole, type VerifiedSvid } from '../codec/x509/verify-chain.js';
+import { debug, publish } from '../diagnostics.js';
 import { verifyX509Svid } from '../x509/verify.js';
+import { secureContextOf } from './node-internals.js';
 
-// A module-private symbol: only this module can record a verified peer on a socket. It is a property rather than
-// a WeakMap entry so lookups also work through node:http2's `session.socket` proxy, which forwards property reads.
+// A module-private symbol: only this module can record a verified peer on a socket. It is a property rather
+// than a WeakMap entry so lookups also work through node:http2's `session.socket` proxy, which forwards
+// property reads.
 const VERIFIED = Symbol('@ambient-kit/spiffe.verifiedPeer');
 
 // Client-side verification runs in `checkServerIdentity`, which gets the certificate but not the socket; the
@@ -21,10 +24,18 @@ const byContext = new WeakMap<SecureContext, VerifiedSvid>();
 
 /** Options of {@link verifyTlsPeer}. */
 export interface VerifyTlsPeerOptions {
-  /** The peer's TLS role, to require the matching extended key usage (unset: no EKU check, like go-spiffe). */
+  /**
+   * The peer's TLS role, to require the matching extended key usage (unset: no EKU check, like go-spiffe).
+   */
   readonly role?: TlsPeerRole;
   /** Validity time (default now). */
   readonly now?: Date;
+}
+
+/** What {@link verifyPeerChain} reports on the diagnostics channels, besides the verdict. */
+interface PeerContext {
+  /** The socket, when the caller has it. */
+  readonly socket?: TLSSocket;
 }
 
 /**
@@ -68,7 +79,24 @@ export function verifyPeerChain(
   chain: readonly Uint8Array[],
   bundles: BundleSource,
   authorize: Authorizer,
-  options: VerifyTlsPeerOptions = {},
+  options: VerifyTlsPeerOptions & PeerContext = {},
+): Result<VerifiedSvid, SpiffeError> {
+  const result = checkPeerChain(chain, bundles, authorize, options);
+  const { role: peerRole, socket } = options;
+  if (result.isOk()) {
+    publish('peerVerified', () => ({ peerRole, peer: result.value, socket }));
+  } else {
+    debug('refused a TLS peer (%s): %s', result.error.code, result.error.message);
+    publish('peerRejected', () => ({ peerRole, error: result.error, socket }));
+  }
+  return result;
+}
+
+function checkPeerChain(
+  chain: readonly Uint8Array[],
+  bundles: BundleSource,
+  authorize: Authorizer,
+  options: VerifyTlsPeerOptions,
 ): Result<VerifiedSvid, SpiffeError> {
   if (chain.length === 0) {
     return err(new SpiffeError('SPIFFE_ERR_NO_PEER_CERTIFICATE', 'the peer presented no certificate'));
@@ -112,16 +140,16 @@ export function recordVerifiedContext(context: SecureContext, verified: Verified
 }
 
 /**
- * Verifies the peer of a connected TLS socket the SPIFFE way (spiffe.md §2.3) and authorizes it; on success the
- * result is recorded, so {@link peerSpiffeId} returns it. Chains come from the DER Node received, never from its
- * display strings.
+ * Verifies the peer of a connected TLS socket the SPIFFE way (`docs/spiffe.md` "Verifying X.509-SVIDs") and
+ * authorizes it; on success the result is recorded, so {@link peerSpiffeId} returns it. Chains come from the
+ * DER Node received, never from its display strings.
  *
  * @param socket - A TLS socket after its handshake (client or server side).
  * @param bundles - Bundles by trust domain.
  * @param authorize - The authorizer.
  * @param options - Peer role (for EKU) and time.
- * @returns The verified SVID, or `SPIFFE_ERR_NO_PEER_CERTIFICATE` and the errors of {@link verifyX509Svid} and
- * the authorizer.
+ * @returns The verified SVID, or `SPIFFE_ERR_NO_PEER_CERTIFICATE` and the errors of {@link verifyX509Svid}
+ * and the authorizer.
  * @example
  * ```ts
  * socket.once('secureConnect', () => {
@@ -136,7 +164,10 @@ export function verifyTlsPeer(
   authorize: Authorizer,
   options: VerifyTlsPeerOptions = {},
 ): Result<VerifiedSvid, SpiffeError> {
-  const result = verifyPeerChain(peerChain(socket.getPeerCertificate(true)), bundles, authorize, options);
+  const result = verifyPeerChain(peerChain(socket.getPeerCertificate(true)), bundles, authorize, {
+    ...options,
+    socket,
+  });
   if (result.isOk()) recordVerifiedPeer(socket, result.value);
   return result;
 }
@@ -156,8 +187,7 @@ export function verifiedPeer(socket: TLSSocket): VerifiedSvid | undefined {
   if (own !== undefined) return own;
   // Client side: the builder's per-connection SecureContext, reachable from the socket's TLS handle. Node
   // clears the handle when the socket closes, so the result is copied onto the socket on first read.
-  const context = (socket as unknown as { ssl?: { _secureContext?: SecureContext } | null }).ssl
-    ?._secureContext;
+  const context = secureContextOf(socket);
   const found = context === undefined ? undefined : byContext.get(context);
   // Through node:http2's socket proxy this lands on the session object, which is harmless.
   if (found !== undefined) recordVerifiedPeer(socket, found);

@@ -1,12 +1,13 @@
 /**
  * mTLS server options and binding for `node:tls` and `node:http2` servers: the server half of ztunnel's HBONE
- * TLS (spiffe.md §8.4).
+ * TLS (istio/ztunnel@62d82653:src/tls/workload.rs).
  * @module
  */
 import { constants } from 'node:crypto';
 import type { SecureContextOptions, Server, TLSSocket, TlsOptions } from 'node:tls';
 import type { SpiffeError } from '../codec/errors.js';
 import type { X509Svid } from '../x509/svid.js';
+import { setServerRejectUnauthorized } from './node-internals.js';
 import { verifyTlsPeer } from './peer.js';
 import { allRootsPem, alpnList, checkMtlsConfig, type MtlsConfig, svidContextOptions } from './settings.js';
 
@@ -23,8 +24,8 @@ export interface MtlsServerBinding {
 }
 
 // The per-context part of the server settings: what `server.setSecureContext` must be given again on rotation.
-// `ca` is set only for the stand-alone options (OpenSSL's union check as a safety net); the bound server drops it:
-// the decision is ours, per trust domain, and with a CA store Node 24 (OpenSSL 3.5) no longer reports the
+// `ca` is set only for the stand-alone options (OpenSSL's union check as a safety net); the bound server drops
+// it: the decision is ours, per trust domain, and with a CA store Node 24 (OpenSSL 3.5) no longer reports the
 // client's presented intermediates in `getPeerCertificate(true)`.
 function contextOptions(svid: X509Svid, config: MtlsConfig, withCa: boolean): SecureContextOptions {
   return {
@@ -68,7 +69,8 @@ export function mtlsServerOptions(config: MtlsConfig): TlsOptions {
  * Binds SPIFFE mTLS to a `tls.Server` (or `http2.createSecureServer`) built from {@link mtlsServerOptions}:
  *
  * - installs, as the **first** `secureConnection` listener, the strict verification of the client chain
- *   (spiffe.md §2.3: the client's own trust-domain bundle, EKU clientAuth if present) and `authorize`. A
+ *   (the client's own trust-domain bundle, extended key usage clientAuth through the chain) and `authorize`.
+ * A
  *   rejected client (including one with no certificate) is destroyed before any later listener, such as
  *   node:http2's session set-up, can use the socket; the verified ID is recorded for {@link peerSpiffeId};
  * - keeps the server's SecureContext on the current SVID: `server.setSecureContext` on every rotation, so new
@@ -91,8 +93,7 @@ export function mtlsServerOptions(config: MtlsConfig): TlsOptions {
 export function bindMtlsServer(server: Server, config: BindMtlsServerConfig): MtlsServerBinding {
   checkMtlsConfig(config, 'bindMtlsServer');
   const { bundles, authorize, onReject } = config;
-  // tls.Server reads this per connection when it wraps the socket.
-  (server as unknown as { rejectUnauthorized: boolean }).rejectUnauthorized = false;
+  setServerRejectUnauthorized(server, false);
 
   const onSecureConnection = (socket: TLSSocket): void => {
     // verifyTlsPeer records an accepted peer for peerSpiffeId.

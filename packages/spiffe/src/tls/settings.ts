@@ -1,6 +1,6 @@
 /**
- * The TLS parameters ztunnel uses for HBONE mTLS (spiffe.md §8.4, hbone.md §1): TLS 1.3 only, AES-GCM suites
- * only, ALPN `h2`, no SNI, no session resumption.
+ * The TLS parameters ztunnel uses for HBONE mTLS (istio/ztunnel@62d82653:src/tls/lib.rs,
+ * `src/tls/workload.rs`): TLS 1.3 only, AES-GCM suites only, ALPN `h2`, no SNI, no session resumption.
  * @module
  */
 import type { SecureContextOptions, SecureVersion } from 'node:tls';
@@ -15,8 +15,8 @@ import type { X509Svid } from '../x509/svid.js';
 export const TLS_VERSION: SecureVersion = 'TLSv1.3';
 
 /**
- * ztunnel's TLS 1.3 suites: AES-256-GCM and AES-128-GCM, no ChaCha20 (`src/tls/lib.rs` l.97-111). Node takes TLS
- * 1.3 suites through `ciphers` (names starting `TLS_`).
+ * ztunnel's TLS 1.3 suites: AES-256-GCM and AES-128-GCM, no ChaCha20 (`src/tls/lib.rs` l.97-111). Node takes
+ * TLS 1.3 suites through `ciphers` (names starting `TLS_`).
  */
 export const TLS13_CIPHERS = 'TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256';
 
@@ -38,8 +38,8 @@ export interface MtlsConfig {
 /**
  * The union of every bundle's roots as PEM, for OpenSSL's own pre-check only: Node runs `checkServerIdentity`
  * only when OpenSSL's verification against the context's CA store passed, so the store must know every root
- * we might accept. The decision itself is ours, per trust domain (spiffe.md §9: a union pool alone accepts
- * cross-trust-domain chains).
+ * we might accept. The decision itself is ours, per trust domain (`docs/spiffe.md` "Node.js and OpenSSL
+ * behaviours": a union pool alone accepts cross-trust-domain chains).
  *
  * @param bundles - Every X.509 bundle (`BundleSource.x509Bundles()`).
  * @returns PEM strings, one per root.

@@ -1,10 +1,10 @@
 /// <reference lib="dom" />
 /**
- * The one module that imports `@peculiar/x509` (style.md convention 23): PKCS#10 certificate requests, which
- * are off the hot path and where a full ASN.1 schema library earns its keep. It is loaded lazily by
- * `createCsr` and `CertificateAuthority.signCsr`, so importing this package neither pays for @peculiar/x509's
- * start-up nor installs its Reflect polyfill unless CSRs are used. Crypto is passed explicitly (Node's
- * WebCrypto), never through @peculiar/x509's global provider.
+ * The one module that imports `@peculiar/x509`: PKCS#10 certificate requests, which are off the hot path and
+ * where a full ASN.1 schema library earns its keep. It is loaded lazily by `createCsr` and
+ * `CertificateAuthority.signCsr`, so importing this package neither pays for @peculiar/x509's start-up nor
+ * installs its Reflect polyfill unless CSRs are used. Crypto is passed explicitly (Node's WebCrypto), never
+ * through @peculiar/x509's global provider.
  * @module
  */
 // Must come first: @peculiar/x509's DI container (tsyringe) needs the Reflect metadata API at import time.
@@ -21,8 +21,8 @@ export type CsrKeyAlgorithm =
   | { readonly name: 'Ed25519' };
 
 /**
- * Builds a PKCS#10 request the way ztunnel's `csr.rs` does (spiffe.md §8.1): empty subject, exactly one
- * extension (a critical SAN with the single SPIFFE URI), signed with the workload key.
+ * Builds a PKCS#10 request the way ztunnel's `csr.rs` does (istio/ztunnel@62d82653:src/tls/csr.rs): empty
+ * subject, exactly one extension (a critical SAN with the single SPIFFE URI), signed with the workload key.
  *
  * @param uri - The SPIFFE ID text.
  * @param pkcs8 - The private key, PKCS#8 DER.

@@ -31,9 +31,9 @@ export interface X509Svid {
 
 /**
  * Builds an {@link X509Svid} from parsed parts, applying the profile checks of go-spiffe `x509svid.Parse`: the
- * leaf rules of spiffe.md §2.3 step 3, every further certificate a CA allowed to sign, and the key matching the
- * leaf. A trailing self-issued CA certificate (a root, as istiod's `cert_chain` ends with) is dropped, since an
- * SVID's chain carries no root.
+ * leaf rules of `docs/spiffe.md` "Verifying X.509-SVIDs", every further certificate a CA allowed to sign, and
+ * the key matching the leaf. A trailing self-issued CA certificate (a root, as istiod's `cert_chain` ends with)
+ * is dropped, since an SVID's chain carries no root.
  *
  * @param chain - Parsed certificates, leaf first.
  * @param privateKeyPem - The key, PKCS#8 or legacy SEC1/PKCS#1 PEM (normalised to PKCS#8).

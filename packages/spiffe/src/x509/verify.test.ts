@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { forge, forgeIntermediate, forgeLeaf, forgeRoot, newKey } from '../../test/support/forge.js';
 import { createBundleSet } from '../codec/bundle-set.js';
 import type { SpiffeErrorCode } from '../codec/errors.js';
-import { encodeExtension } from '../codec/x509/build.js';
+import { encodeExtension, nameConstraintsExtension } from '../codec/x509/build.js';
 import { KEY_USAGE, OID } from '../codec/x509/oids.js';
 import { createX509Bundle } from '../codec/x509-bundle.js';
 import { verifyX509Svid } from './verify.js';
@@ -22,7 +22,7 @@ function code(chain: readonly Uint8Array[] | string, options = {}): SpiffeErrorC
   return r.isOk() ? 'ok' : r.error.code;
 }
 
-describe('verifyX509Svid: accepted chains (spiffe.md §2.3)', () => {
+describe('verifyX509Svid: accepted chains (docs/spiffe.md "Verifying X.509-SVIDs")', () => {
   it('leaf signed by the root of its own trust domain', () => {
     const leaf = forgeLeaf(root, ID);
     const v = verifyX509Svid([leaf.der], bundles)._unsafeUnwrap();
@@ -48,7 +48,7 @@ describe('verifyX509Svid: accepted chains (spiffe.md §2.3)', () => {
     expect(code([leaf.der, intermediate.der, root.der])).toBe('ok');
     expect(code([leaf.der, otherRoot.der, intermediate.der])).toBe('ok');
   });
-  it('accepts DNS SANs next to the one URI SAN (spiffe.md §2.1)', () => {
+  it('accepts DNS SANs next to the one URI SAN (spiffe/spiffe@665a28f:standards/X509-SVID.md §2)', () => {
     expect(code([forgeLeaf(root, ID, { dnsNames: ['a.example', 'b.example'] }).der])).toBe('ok');
   });
   it('RSA and Ed25519 issuers and leaves', () => {
@@ -73,7 +73,7 @@ describe('verifyX509Svid: accepted chains (spiffe.md §2.3)', () => {
   });
 });
 
-describe('verifyX509Svid: leaf profile (X509 §2, §4, §5)', () => {
+describe('verifyX509Svid: leaf profile (X509-SVID.md §2, §4, §5)', () => {
   it.each<[string, () => Uint8Array, SpiffeErrorCode]>([
     [
       'no URI SAN',
@@ -142,24 +142,106 @@ describe('verifyX509Svid: leaf profile (X509 §2, §4, §5)', () => {
     expect(code([forge({ issuer: root, uris: [ID], keyUsage: KEY_USAGE.digitalSignature }).der])).toBe('ok');
   });
 
-  it('EKU is enforced only for a TLS role, webpki-style', () => {
+  it('EKU is enforced only for a TLS role, as OpenSSL does: anyExtendedKeyUsage alone does not do', () => {
     const serverOnly = forgeLeaf(root, ID, { eku: [OID.serverAuth] }).der;
     expect(code([serverOnly])).toBe('ok');
     expect(code([serverOnly], { requiredExtendedKeyUsage: 'serverAuth' })).toBe('ok');
     expect(code([serverOnly], { requiredExtendedKeyUsage: 'clientAuth' })).toBe(
       'SPIFFE_ERR_EXTENDED_KEY_USAGE',
     );
-    expect(
-      code([forgeLeaf(root, ID, { eku: [OID.anyExtendedKeyUsage] }).der], {
-        requiredExtendedKeyUsage: 'clientAuth',
-      }),
-    ).toBe('ok');
+    // openssl verify -purpose sslclient: "unsuitable certificate purpose" (error 26 at depth 0).
+    const anyEku = forgeLeaf(root, ID, { eku: [OID.anyExtendedKeyUsage] }).der;
+    expect(code([anyEku])).toBe('ok');
+    expect(code([anyEku], { requiredExtendedKeyUsage: 'clientAuth' })).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
+    // Server Gated Crypto stands in for serverAuth in OpenSSL's SSL server purpose.
+    const sgc = forgeLeaf(root, ID, { eku: [OID.msSgc] }).der;
+    expect(code([sgc], { requiredExtendedKeyUsage: 'serverAuth' })).toBe('ok');
+    expect(code([sgc], { requiredExtendedKeyUsage: 'clientAuth' })).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
   });
 });
 
-describe('verifyX509Svid: trust domains and roots (spiffe.md §2.3 step 4, §12 item 2)', () => {
+describe('verifyX509Svid: extended key usage chains through the CAs (OpenSSL check_purpose)', () => {
+  const role = (r: 'clientAuth' | 'serverAuth') => ({ requiredExtendedKeyUsage: r });
+  it('an intermediate whose EKU lacks clientAuth cannot issue a client, and the other way round', () => {
+    const serverCa = forgeIntermediate(root, 'server-ca', { eku: [OID.serverAuth] });
+    const leaf = forgeLeaf(serverCa, ID).der;
+    expect(code([leaf, serverCa.der], role('clientAuth'))).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
+    expect(code([leaf, serverCa.der], role('serverAuth'))).toBe('ok');
+    expect(code([leaf, serverCa.der])).toBe('ok');
+  });
+  it('an intermediate with both usages, or with no EKU at all, may issue either', () => {
+    for (const eku of [[OID.serverAuth, OID.clientAuth], undefined]) {
+      const ca = forgeIntermediate(root, 'ca', eku === undefined ? {} : { eku });
+      const leaf = forgeLeaf(ca, ID).der;
+      expect(code([leaf, ca.der], role('clientAuth'))).toBe('ok');
+      expect(code([leaf, ca.der], role('serverAuth'))).toBe('ok');
+    }
+  });
+  it('anyExtendedKeyUsage on an intermediate does not stand in for clientAuth', () => {
+    const ca = forgeIntermediate(root, 'any-ca', { eku: [OID.anyExtendedKeyUsage] });
+    expect(code([forgeLeaf(ca, ID).der, ca.der], role('clientAuth'))).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
+  });
+  it("the root's EKU counts too", () => {
+    const serverRoot = forgeRoot('example.org', { eku: [OID.serverAuth] });
+    const set = createBundleSet([createX509Bundle('example.org', [serverRoot.cert])]);
+    const leaf = forgeLeaf(serverRoot, ID).der;
+    const r = (rr: 'clientAuth' | 'serverAuth') => {
+      const v = verifyX509Svid([leaf], set, role(rr));
+      return v.isOk() ? 'ok' : v.error.code;
+    };
+    expect(r('clientAuth')).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
+    expect(r('serverAuth')).toBe('ok');
+  });
+  it('a leaf whose nsCertType lacks the SSL client bit is not a client', () => {
+    // nsCertType BIT STRING: sslServer only (0x40).
+    const ns = encodeExtension(OID.netscapeCertType, false, new Uint8Array([0x03, 0x02, 0x06, 0x40]));
+    const leaf = forgeLeaf(root, ID, { extraExtensions: [ns] }).der;
+    expect(code([leaf], role('serverAuth'))).toBe('ok');
+    expect(code([leaf], role('clientAuth'))).toBe('SPIFFE_ERR_EXTENDED_KEY_USAGE');
+  });
+});
+
+describe('verifyX509Svid: name constraints on a real chain', () => {
+  it('a self-issued intermediate is exempt from its issuer constraints; the leaf below it is not', () => {
+    const constrained = forgeRoot('example.org', {
+      extraExtensions: [
+        nameConstraintsExtension({ excluded: [{ kind: 'uniformResourceIdentifier', base: 'other.org' }] }),
+      ],
+    });
+    const set = createBundleSet([createX509Bundle('example.org', [constrained.cert])]);
+    // Same subject as the root's: a key-rollover certificate.
+    const rollover = forgeIntermediate(constrained, 'x', {
+      subject: [{ oid: OID.organization, value: 'example.org' }],
+      uris: ['spiffe://other.org'],
+    });
+    const verdict = (chain: Uint8Array[]) => {
+      const v = verifyX509Svid(chain, set);
+      return v.isOk() ? 'ok' : v.error.code;
+    };
+    expect(verdict([forgeLeaf(rollover, ID).der, rollover.der])).toBe('ok');
+    // Not self-issued: its URI SAN falls in the excluded subtree.
+    const named = forgeIntermediate(constrained, 'named', { uris: ['spiffe://other.org'] });
+    expect(verdict([forgeLeaf(named, ID).der, named.der])).toBe('SPIFFE_ERR_NAME_CONSTRAINTS');
+  });
+  it('a violating path does not stop the search for another one', () => {
+    const constrained = forgeIntermediate(root, 'intermediate', {
+      key: intermediate.key,
+      extraExtensions: [
+        nameConstraintsExtension({ permitted: [{ kind: 'uniformResourceIdentifier', base: 'other.org' }] }),
+      ],
+    });
+    // Same name and key as `intermediate`: the leaf verifies under either. Its AKI points at the constrained
+    // one, which is tried first and fails; the search goes on to the unconstrained one.
+    const leaf = forgeLeaf(constrained, ID).der;
+    expect(code([leaf, constrained.der])).toBe('SPIFFE_ERR_NAME_CONSTRAINTS');
+    expect(code([leaf, constrained.der, intermediate.der])).toBe('ok');
+  });
+});
+
+describe('verifyX509Svid: trust domains and roots (Workload API §4.6)', () => {
   it('selects the bundle of the leaf trust domain: a leaf of other.org signed by example.org root fails', () => {
-    // Both roots are trusted: a union pool (Node's `ca`) would accept this chain (spiffe.md §9, obs).
+    // Both roots are trusted: a union pool (Node's `ca`) would accept this chain (docs/spiffe.md "Node.js
+    // and OpenSSL behaviours").
     const crossSigned = forgeLeaf(root, 'spiffe://other.org/client');
     expect(code([crossSigned.der])).toBe('SPIFFE_ERR_UNKNOWN_AUTHORITY');
   });
@@ -171,7 +253,7 @@ describe('verifyX509Svid: trust domains and roots (spiffe.md §2.3 step 4, §12 
   it('fails without a bundle for the trust domain', () => {
     expect(code([forgeLeaf(root, 'spiffe://unknown.org/x').der])).toBe('SPIFFE_ERR_NO_BUNDLE');
   });
-  it('an empty bundle revokes the whole trust domain (TDB §4.1.3)', () => {
+  it('an empty bundle revokes the whole trust domain (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.1.3)', () => {
     const set = createBundleSet([createX509Bundle('example.org', [])]);
     expect(verifyX509Svid([forgeLeaf(root, ID).der], set)._unsafeUnwrapErr().code).toBe(
       'SPIFFE_ERR_UNKNOWN_AUTHORITY',

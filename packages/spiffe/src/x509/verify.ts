@@ -13,30 +13,33 @@ import {
   type VerifiedSvid,
   verifySvidChain,
 } from '../codec/x509/verify-chain.js';
-import { parseCertificateCached } from './certificate-cache.js';
-import { nodeSignatureCheck } from './signature.js';
+import { clearCertificateCache, parseCertificateCached } from './certificate-cache.js';
+import { clearSignatureCaches, nodeSignatureCheck } from './signature.js';
 
 /** Options of {@link verifyX509Svid}. */
 export interface VerifyX509SvidOptions {
   /** The time to check validity at (default: now). */
   readonly now?: Date;
   /**
-   * Require this extended key usage of the leaf when it has an EKU extension (webpki semantics), as a TLS peer
-   * in that role must. Unset by default, like go-spiffe `x509svid.Verify`.
+   * The TLS role of the chain's owner: every certificate of the path, the root included, that has an
+   * extendedKeyUsage extension must list this usage, as OpenSSL's SSL client/server purposes require
+   * (`anyExtendedKeyUsage` alone does not do). Unset by default: no usage check, like go-spiffe
+   * `x509svid.Verify`.
    */
   readonly requiredExtendedKeyUsage?: TlsPeerRole;
 }
 
 /**
- * Verifies an X509-SVID chain presented by a peer (spiffe.md §2.3): the leaf has exactly one URI SAN (a second
- * URI of any scheme is an error), a SPIFFE ID with a path, CA:false, digitalSignature and neither keyCertSign
- * nor cRLSign; issuers are CAs allowed to sign, path lengths hold, every signature and validity window is
- * checked at `now`; intermediates come only from the presented chain and roots only from the bundle of the
- * leaf's own trust domain, never from a union of all roots. SANs are read from DER, never from Node's display
- * strings.
+ * Verifies an X509-SVID chain presented by a peer (`docs/spiffe.md` "Verifying X.509-SVIDs"): the leaf has
+ * exactly one URI SAN (a second URI of any scheme is an error), a SPIFFE ID with a path, CA:false,
+ * digitalSignature and neither keyCertSign nor cRLSign; issuers are CAs allowed to sign, path lengths hold,
+ * name constraints hold as OpenSSL evaluates them, every signature and validity window is checked at `now`, and
+ * for a TLS role the extended key usage chains through every certificate; intermediates come only from the
+ * presented chain and roots only from the bundle of the leaf's own trust domain, never from a union of all
+ * roots. SANs are read from DER, never from Node's display strings.
  *
- * Roots and known intermediates are cached (parsed once per distinct DER, their signatures proven once), so a
- * warm bundle costs one signature check per new leaf.
+ * Roots and known intermediates are cached (parsed once per distinct DER, their signatures proven once; bounded
+ * caches, see {@link clearVerificationCaches}), so a warm bundle costs one signature check per new leaf.
  *
  * @param chain - PEM text, or DER certificates leaf first (e.g. `getPeerCertificate(true)` raws).
  * @param bundles - Bundles by trust domain.
@@ -96,4 +99,20 @@ export function verifyX509Svid(
       ? {}
       : { requiredExtendedKeyUsage: options.requiredExtendedKeyUsage }),
   });
+}
+
+/**
+ * Empties the process-wide verification caches (parsed intermediates, issuer keys, proven signatures). They are
+ * bounded and need no care; this is for a process that retired many bundles and wants the memory back at once,
+ * and for measuring cold verification.
+ *
+ * @example
+ * ```ts
+ * bundles.delete('old.example');
+ * clearVerificationCaches();
+ * ```
+ */
+export function clearVerificationCaches(): void {
+  clearCertificateCache();
+  clearSignatureCaches();
 }

@@ -4,11 +4,14 @@
  * @module
  */
 import { createPublicKey, generateKeyPairSync, type KeyObject, randomBytes, sign } from 'node:crypto';
+import { readChildren, readTlv } from '../../src/codec/der/reader.js';
+import { derSequence } from '../../src/codec/der/writer.js';
 import { encodePem } from '../../src/codec/pem.js';
 import {
   authorityKeyIdExtension,
   basicConstraintsExtension,
   encodeCertificate,
+  encodeExtension,
   encodeName,
   encodeTbsCertificate,
   extendedKeyUsageExtension,
@@ -37,12 +40,18 @@ export interface ForgeOptions {
   readonly subject?: readonly NameAttribute[];
   readonly uris?: readonly string[];
   readonly dnsNames?: readonly string[];
+  readonly ipAddresses?: readonly Uint8Array[];
+  /** Extra GeneralName DERs appended to the SAN (emails, directory names, otherNames…). */
+  readonly rawSubjectAltNames?: readonly Uint8Array[];
+  /** Whether the SAN extension is critical (default true). */
+  readonly sanCritical?: boolean;
   /** `undefined` leaves basicConstraints out. */
   readonly ca?: boolean | undefined;
   readonly pathLen?: number;
   /** `undefined` leaves keyUsage out. */
   readonly keyUsage?: number | undefined;
-  readonly eku?: readonly string[];
+  /** `undefined` leaves extendedKeyUsage out. */
+  readonly eku?: readonly string[] | undefined;
   readonly notBeforeMs?: number;
   readonly notAfterMs?: number;
   readonly extraExtensions?: readonly Uint8Array[];
@@ -52,6 +61,24 @@ export interface ForgeOptions {
 
 const HOUR = 3600_000;
 
+// OpenSSL's SPKI encoder is slow; tests that forge thousands of certificates reuse keys.
+const spkis = new WeakMap<KeyObject, Uint8Array>();
+
+// Re-encodes a SAN Extension with extra GeneralNames appended to its SEQUENCE.
+function withExtraNames(extension: Uint8Array, extra: readonly Uint8Array[]): Uint8Array {
+  const parsed = parseExtension(extension);
+  const names = readTlv(parsed.value, 0, parsed.value.length);
+  const inner = parsed.value.subarray(names.valueStart, names.end);
+  return encodeExtension(OID.subjectAltName, parsed.critical, derSequence(inner, ...extra));
+}
+
+function parseExtension(extension: Uint8Array): { critical: boolean; value: Uint8Array } {
+  const outer = readTlv(extension, 0, extension.length);
+  const [, second, third] = readChildren(extension, outer, 3);
+  const octets = (third ?? second) as { valueStart: number; end: number };
+  return { critical: third !== undefined, value: extension.subarray(octets.valueStart, octets.end) };
+}
+
 export function newKey(type: 'ec' | 'rsa' | 'ed25519' = 'ec'): KeyObject {
   if (type === 'rsa') return generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
   if (type === 'ed25519') return generateKeyPairSync('ed25519').privateKey;
@@ -60,7 +87,11 @@ export function newKey(type: 'ec' | 'rsa' | 'ed25519' = 'ec'): KeyObject {
 
 export function forge(options: ForgeOptions = {}): Forged {
   const key = options.key ?? newKey();
-  const spki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
+  let spki = spkis.get(key);
+  if (spki === undefined) {
+    spki = new Uint8Array(createPublicKey(key).export({ format: 'der', type: 'spki' }));
+    spkis.set(key, spki);
+  }
   const subject = encodeName(options.subject ?? []);
   const signerKey = options.signWith ?? options.issuer?.key ?? key;
   const alg = signingAlgorithmFor(options.issuer?.key ?? key);
@@ -73,8 +104,18 @@ export function forge(options: ForgeOptions = {}): Forged {
   extensions.push(subjectKeyIdExtension(skid));
   if (options.issuer?.cert.subjectKeyId !== undefined)
     extensions.push(authorityKeyIdExtension(options.issuer.cert.subjectKeyId));
-  if ((options.uris?.length ?? 0) > 0 || (options.dnsNames?.length ?? 0) > 0) {
-    extensions.push(subjectAltNameExtension({ uris: options.uris ?? [], dnsNames: options.dnsNames ?? [] }));
+  const raw = options.rawSubjectAltNames ?? [];
+  if (
+    (options.uris?.length ?? 0) > 0 ||
+    (options.dnsNames?.length ?? 0) > 0 ||
+    (options.ipAddresses?.length ?? 0) > 0 ||
+    raw.length > 0
+  ) {
+    const san = subjectAltNameExtension(
+      { uris: options.uris ?? [], dnsNames: options.dnsNames ?? [], ipAddresses: options.ipAddresses ?? [] },
+      options.sanCritical ?? true,
+    );
+    extensions.push(raw.length === 0 ? san : withExtraNames(san, raw));
   }
   extensions.push(...(options.extraExtensions ?? []));
   const now = Date.now();
@@ -90,12 +131,19 @@ export function forge(options: ForgeOptions = {}): Forged {
   });
   const signature = new Uint8Array(sign(alg.kind === 'ed25519' ? null : alg.hash, tbs, signerKey));
   const der = encodeCertificate(tbs, algorithm, signature);
+  let cert: ParsedCertificate | undefined;
   return {
     der,
     pem: encodePem('CERTIFICATE', der),
-    cert: parseCertificate(der)._unsafeUnwrap(),
+    // Parsed on first use, so a deliberately malformed certificate can still be forged.
+    get cert(): ParsedCertificate {
+      cert ??= parseCertificate(der)._unsafeUnwrap();
+      return cert;
+    },
     key,
-    keyPem: key.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    get keyPem(): string {
+      return key.export({ format: 'pem', type: 'pkcs8' }).toString();
+    },
   };
 }
 

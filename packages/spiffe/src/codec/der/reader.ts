@@ -1,7 +1,7 @@
 /**
  * A strict DER reader (ITU-T X.690 §10): definite, minimal lengths, single-byte tags. It hands out offsets into
  * the input rather than copies, which keeps certificate parsing allocation-light on the verification hot path
- * (spiffe.md §9: peer chains are parsed per handshake).
+ * (peer chains are parsed on every handshake).
  * @module
  */
 import { SpiffeError } from '../errors.js';

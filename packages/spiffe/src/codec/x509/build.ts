@@ -1,7 +1,7 @@
 /**
  * Certificate templates in DER: the TBSCertificate and extensions the CA signs (RFC 5280 §4.1-4.2), shaped like
- * istiod's workload certificates (spiffe.md §7.1, §10). Pure: the caller supplies keys, serials, times and the
- * signature.
+ * istiod's workload certificates (istio/istio@86c9f01f:security/pkg/pki/util/generate_cert.go; `docs/spiffe.md`
+ * "A CA that issues like istiod"). Pure: the caller supplies keys, serials, times and the signature.
  * @module
  */
 
@@ -107,7 +107,8 @@ export function encodeExtension(oid: string, critical: boolean, value: Uint8Arra
 }
 
 /**
- * basicConstraints, always critical (Go's `crypto/x509` marks it so, spiffe.md §7.1).
+ * basicConstraints, always critical (Go's `crypto/x509` marks it so: golang/go `src/crypto/x509/x509.go`
+ * `marshalBasicConstraints`).
  *
  * @param ca - `cA`.
  * @param pathLen - `pathLenConstraint` for a CA, if any.
@@ -125,7 +126,7 @@ export function basicConstraintsExtension(ca: boolean, pathLen?: number): Uint8A
 }
 
 /**
- * keyUsage, always critical (X509 §4.3).
+ * keyUsage, always critical (spiffe/spiffe@665a28f:standards/X509-SVID.md §4.3).
  *
  * @param mask - A {@link KEY_USAGE} mask.
  * @returns The Extension DER.
@@ -185,6 +186,66 @@ export function subjectAltNameExtension(names: SubjectAltNames, critical = true)
     general.push(derTlv(0x87, ip));
   }
   return encodeExtension(OID.subjectAltName, critical, derSequence(...general));
+}
+
+/** The base of a name-constraint subtree (RFC 5280 §4.2.1.10), by GeneralName form. */
+export type NameSubtreeBase =
+  | { readonly kind: 'dNSName' | 'uniformResourceIdentifier' | 'rfc822Name'; readonly base: string }
+  | {
+      /**
+       * `iPAddress`: address then mask (8 or 32 octets); `directoryName`: a DER `Name` (see {@link
+       * encodeName}).
+       */
+      readonly kind: 'iPAddress' | 'directoryName';
+      readonly base: Uint8Array;
+    };
+
+function generalNameOf(subtree: NameSubtreeBase): Uint8Array {
+  switch (subtree.kind) {
+    case 'rfc822Name':
+      return derAsciiString(0x81, subtree.base);
+    case 'dNSName':
+      return derAsciiString(0x82, subtree.base);
+    case 'uniformResourceIdentifier':
+      return derAsciiString(0x86, subtree.base);
+    case 'iPAddress':
+      if (subtree.base.length !== 8 && subtree.base.length !== 32)
+        throw new RangeError('nameConstraintsExtension: an iPAddress base is 8 or 32 octets (address, mask)');
+      return derTlv(0x87, subtree.base);
+    case 'directoryName':
+      // directoryName is [4] EXPLICIT: Name is a CHOICE, so the tag wraps the Name's own SEQUENCE.
+      return derTlv(0xa4, subtree.base);
+  }
+}
+
+/**
+ * nameConstraints (RFC 5280 §4.2.1.10), critical by default as the RFC requires of conforming CAs.
+ *
+ * @param constraints - Permitted and excluded subtrees (at least one of the two lists non-empty).
+ * @param critical - Default `true`.
+ * @returns The Extension DER.
+ * @throws {RangeError} When both lists are empty, or for a malformed base.
+ * @example
+ * ```ts
+ * nameConstraintsExtension({ permitted: [{ kind: 'uniformResourceIdentifier', base: 'cluster.local' }] });
+ * ```
+ */
+export function nameConstraintsExtension(
+  constraints: {
+    readonly permitted?: readonly NameSubtreeBase[];
+    readonly excluded?: readonly NameSubtreeBase[];
+  },
+  critical = true,
+): Uint8Array {
+  const parts: Uint8Array[] = [];
+  const subtrees = (list: readonly NameSubtreeBase[]): Uint8Array[] =>
+    list.map((subtree) => derSequence(generalNameOf(subtree)));
+  if ((constraints.permitted?.length ?? 0) > 0)
+    parts.push(derTlv(0xa0, ...subtrees(constraints.permitted ?? [])));
+  if ((constraints.excluded?.length ?? 0) > 0)
+    parts.push(derTlv(0xa1, ...subtrees(constraints.excluded ?? [])));
+  if (parts.length === 0) throw new RangeError('nameConstraintsExtension: no subtree given');
+  return encodeExtension(OID.nameConstraints, critical, derSequence(...parts));
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * An X.509 v3 certificate parser for the fields SPIFFE validation needs (RFC 5280 §4.1-4.2, spiffe.md §2).
+ * An X.509 v3 certificate parser for the fields SPIFFE validation needs (RFC 5280 §4.1-4.2,
+ * spiffe/spiffe@665a28f:standards/X509-SVID.md §2-§5).
  *
  * Why not `@peculiar/x509` here: peer chains are parsed on every handshake, and measured on this project's CI
  * machine `new X509Certificate(der)` from @peculiar/x509 costs about 1.3 ms and `AsnConvert.parse(der,
@@ -55,6 +56,57 @@ export interface BasicConstraints {
   readonly critical: boolean;
 }
 
+/**
+ * A GeneralName form (RFC 5280 §4.2.1.6), named as the ASN.1 module names its alternatives.
+ */
+export type GeneralNameKind =
+  | 'otherName'
+  | 'rfc822Name'
+  | 'dNSName'
+  | 'x400Address'
+  | 'directoryName'
+  | 'ediPartyName'
+  | 'uniformResourceIdentifier'
+  | 'iPAddress'
+  | 'registeredID';
+
+/**
+ * A GeneralName other than the URI, DNS and IP SANs that {@link ParsedCertificate} lists on their own: its form
+ * and its raw contents (for a `directoryName`, the DER `Name`).
+ */
+export interface OtherGeneralName {
+  /** The form. */
+  readonly kind: GeneralNameKind;
+  /** The contents octets (a view into the certificate). */
+  readonly value: Uint8Array;
+}
+
+/** One GeneralSubtree of a nameConstraints extension (RFC 5280 §4.2.1.10). */
+export interface GeneralSubtree {
+  /** The form of `base`. */
+  readonly kind: GeneralNameKind;
+  /**
+   * The base as text for `dNSName`, `uniformResourceIdentifier` and `rfc822Name` (IA5String); the raw contents
+   * otherwise (for `iPAddress`, address then mask: 8 or 32 octets; for `directoryName`, the DER `Name`).
+   */
+  readonly base: string | Uint8Array;
+  /**
+   * Whether `minimum` is 0 and `maximum` absent, the only values RFC 5280 allows. OpenSSL refuses to evaluate
+   * a subtree that breaks this (`X509_V_ERR_SUBTREE_MINMAX`) and so does this package.
+   */
+  readonly minMaxValid: boolean;
+}
+
+/** nameConstraints (RFC 5280 §4.2.1.10). */
+export interface NameConstraints {
+  /** `permittedSubtrees` (empty when absent). */
+  readonly permitted: readonly GeneralSubtree[];
+  /** `excludedSubtrees` (empty when absent). */
+  readonly excluded: readonly GeneralSubtree[];
+  /** Whether the extension is marked critical (it is enforced either way, as OpenSSL does). */
+  readonly critical: boolean;
+}
+
 /** The parts of a certificate SPIFFE validation reads. Byte fields are views into {@link der}. */
 export interface ParsedCertificate {
   /** The whole certificate. */
@@ -95,12 +147,14 @@ export interface ParsedCertificate {
   readonly keyUsageCritical: boolean;
   /** extendedKeyUsage OIDs, if present. */
   readonly extendedKeyUsage: readonly string[] | undefined;
-  /** Every URI SAN, in order. An X509-SVID has exactly one (spiffe.md §2.1). */
+  /** Every URI SAN, in order. An X509-SVID has exactly one (X509-SVID.md §2). */
   readonly uris: readonly string[];
   /** DNS SANs. */
   readonly dnsNames: readonly string[];
   /** IP SANs (4 or 16 octets each). */
   readonly ipAddresses: readonly Uint8Array[];
+  /** SANs of every other form (email, directoryName, otherName…), in order. */
+  readonly otherSubjectAltNames: readonly OtherGeneralName[];
   /** Whether a SAN extension is present. */
   readonly hasSubjectAltName: boolean;
   /** Whether the SAN extension is critical. */
@@ -109,7 +163,17 @@ export interface ParsedCertificate {
   readonly subjectKeyId: Uint8Array | undefined;
   /** authorityKeyIdentifier's keyIdentifier, if present. */
   readonly authorityKeyId: Uint8Array | undefined;
-  /** OIDs of critical extensions this parser does not process (RFC 5280 §4.2: such a certificate MUST be rejected). */
+  /** nameConstraints, if present (enforced on the certificates below this one in a path). */
+  readonly nameConstraints: NameConstraints | undefined;
+  /**
+   * The Netscape certificate type bits (`nsCertType`, OID 2.16.840.1.113730.1.1), first octet, if present:
+   * OpenSSL still refuses a TLS peer whose nsCertType lacks its role, so the TLS purpose check does too.
+   */
+  readonly netscapeCertType: number | undefined;
+  /**
+   * OIDs of critical extensions this parser does not process (RFC 5280 §4.2: such a certificate MUST be
+   * rejected).
+   */
   readonly unhandledCriticalExtensions: readonly string[];
 }
 
@@ -188,11 +252,84 @@ interface Extensions {
   uris: string[];
   dnsNames: string[];
   ipAddresses: Uint8Array[];
+  otherSubjectAltNames: OtherGeneralName[];
   hasSubjectAltName: boolean;
   subjectAltNameCritical: boolean;
   subjectKeyId: Uint8Array | undefined;
   authorityKeyId: Uint8Array | undefined;
+  nameConstraints: NameConstraints | undefined;
+  netscapeCertType: number | undefined;
   unhandledCriticalExtensions: string[];
+}
+
+// GeneralName tags (RFC 5280 §4.2.1.6, implicit tagging; directoryName is EXPLICIT because Name is a CHOICE).
+const GENERAL_NAME_KIND: ReadonlyMap<number, GeneralNameKind> = new Map([
+  [0xa0, 'otherName'],
+  [0x81, 'rfc822Name'],
+  [0x82, 'dNSName'],
+  [0xa3, 'x400Address'],
+  [0xa4, 'directoryName'],
+  [0xa5, 'ediPartyName'],
+  [0x86, 'uniformResourceIdentifier'],
+  [0x87, 'iPAddress'],
+  [0x88, 'registeredID'],
+]);
+
+/** Most subtrees read from one nameConstraints extension (OpenSSL caps names x constraints at 2^20). */
+const MAX_SUBTREES = 1024;
+
+function generalNameKind(tag: number): GeneralNameKind {
+  const kind = GENERAL_NAME_KIND.get(tag);
+  if (kind === undefined) derFail(`unknown GeneralName tag 0x${tag.toString(16)}`);
+  return kind;
+}
+
+// GeneralSubtree ::= SEQUENCE { base GeneralName, minimum [0] BaseDistance DEFAULT 0, maximum [1] BaseDistance
+// OPTIONAL } (RFC 5280 §4.2.1.10).
+function readSubtrees(der: Uint8Array, list: Tlv): GeneralSubtree[] {
+  const out: GeneralSubtree[] = [];
+  for (const subtree of readChildren(der, list, MAX_SUBTREES)) {
+    if (subtree.tag !== TAG.sequence) derFail('GeneralSubtree must be a SEQUENCE');
+    const [base, ...distances] = readChildren(der, subtree, 3);
+    if (base === undefined) derFail('GeneralSubtree without a base');
+    const kind = generalNameKind(base.tag);
+    let minMaxValid = true;
+    let lastTag = 0;
+    for (const distance of distances) {
+      if ((distance.tag !== 0x80 && distance.tag !== 0x81) || distance.tag <= lastTag)
+        derFail('malformed GeneralSubtree');
+      lastTag = distance.tag;
+      const zero = distance.end - distance.valueStart === 1 && der[distance.valueStart] === 0;
+      if (distance.tag === 0x81 || !zero) minMaxValid = false;
+    }
+    let value: string | Uint8Array = der.subarray(base.valueStart, base.end);
+    if (kind === 'dNSName' || kind === 'uniformResourceIdentifier' || kind === 'rfc822Name') {
+      const text = readAscii(der, base);
+      if (text === undefined) derFail(`${kind} constraint is not an IA5String`);
+      value = text;
+    } else if (kind === 'directoryName') {
+      const name = expectTlv(der, base.valueStart, base.end, TAG.sequence, 'directoryName constraint');
+      if (name.end !== base.end) derFail('trailing data in a directoryName constraint');
+    }
+    out.push({ kind, base: value, minMaxValid });
+  }
+  if (out.length === 0) derFail('GeneralSubtrees must not be empty');
+  return out;
+}
+
+function readNameConstraints(der: Uint8Array, value: Tlv, critical: boolean): NameConstraints {
+  const seq = expectTlv(der, value.valueStart, value.end, TAG.sequence, 'nameConstraints');
+  if (seq.end !== value.end) derFail('trailing data in nameConstraints');
+  let permitted: GeneralSubtree[] = [];
+  let excluded: GeneralSubtree[] = [];
+  let lastTag = 0;
+  for (const part of readChildren(der, seq, 2)) {
+    if ((part.tag !== 0xa0 && part.tag !== 0xa1) || part.tag <= lastTag) derFail('malformed nameConstraints');
+    lastTag = part.tag;
+    if (part.tag === 0xa0) permitted = readSubtrees(der, part);
+    else excluded = readSubtrees(der, part);
+  }
+  return { permitted, excluded, critical };
 }
 
 function readSubjectAltName(der: Uint8Array, value: Tlv, into: Extensions): void {
@@ -220,17 +357,12 @@ function readSubjectAltName(der: Uint8Array, value: Tlv, into: Extensions): void
         break;
       }
       default:
-        // otherName, rfc822Name, directoryName, registeredID…: allowed in any number (spiffe.md §2.1).
-        if (
-          name.tag !== 0xa0 &&
-          name.tag !== 0x81 &&
-          name.tag !== 0xa3 &&
-          name.tag !== 0xa4 &&
-          name.tag !== 0xa5 &&
-          name.tag !== 0x88
-        ) {
-          derFail(`unknown GeneralName tag 0x${name.tag.toString(16)}`);
-        }
+        // otherName, rfc822Name, directoryName, registeredID…: allowed in any number (X509-SVID.md §2), kept
+        // for name constraints.
+        into.otherSubjectAltNames.push({
+          kind: generalNameKind(name.tag),
+          value: der.subarray(name.valueStart, name.end),
+        });
     }
   }
 }
@@ -290,6 +422,17 @@ function readExtension(der: Uint8Array, oid: string, critical: boolean, value: T
       }
       return;
     }
+    case OID.nameConstraints:
+      into.nameConstraints = readNameConstraints(der, value, critical);
+      return;
+    case OID.netscapeCertType: {
+      const bits = readBitString(
+        der,
+        expectTlv(der, value.valueStart, value.end, TAG.bitString, 'nsCertType'),
+      );
+      into.netscapeCertType = bits.bytes[0] ?? 0;
+      return;
+    }
     default:
       if (critical) into.unhandledCriticalExtensions.push(oid);
   }
@@ -304,10 +447,13 @@ function readExtensions(der: Uint8Array, wrapper: Tlv): Extensions {
     uris: [],
     dnsNames: [],
     ipAddresses: [],
+    otherSubjectAltNames: [],
     hasSubjectAltName: false,
     subjectAltNameCritical: false,
     subjectKeyId: undefined,
     authorityKeyId: undefined,
+    nameConstraints: undefined,
+    netscapeCertType: undefined,
     unhandledCriticalExtensions: [],
   };
   if (wrapper.end === wrapper.start) return into;

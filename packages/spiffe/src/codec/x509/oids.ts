@@ -17,10 +17,18 @@ export const OID = {
   policyConstraints: '2.5.29.36',
   extKeyUsage: '2.5.29.37',
   inhibitAnyPolicy: '2.5.29.54',
+  // Netscape certificate type (still honoured by OpenSSL's purpose checks)
+  netscapeCertType: '2.16.840.1.113730.1.1',
   // extended key usages (RFC 5280 §4.2.1.12)
   anyExtendedKeyUsage: '2.5.29.37.0',
   serverAuth: '1.3.6.1.5.5.7.3.1',
   clientAuth: '1.3.6.1.5.5.7.3.2',
+  codeSigning: '1.3.6.1.5.5.7.3.3',
+  emailProtection: '1.3.6.1.5.5.7.3.4',
+  // Server Gated Crypto (Microsoft, Netscape): OpenSSL's SSL server purpose accepts either in place of
+  // serverAuth
+  msSgc: '1.3.6.1.4.1.311.10.3.3',
+  nsSgc: '2.16.840.1.113730.4.1',
   // public keys
   ecPublicKey: '1.2.840.10045.2.1',
   rsaEncryption: '1.2.840.113549.1.1.1',
@@ -43,6 +51,9 @@ export const OID = {
   // name attributes (RFC 5280 §4.1.2.4)
   commonName: '2.5.4.3',
   organization: '2.5.4.10',
+  organizationalUnit: '2.5.4.11',
+  // PKCS#9 emailAddress in a subject (OpenSSL checks it against email name constraints)
+  emailAddress: '1.2.840.113549.1.9.1',
   // PKCS#9 extension request (RFC 2986 §4.1 attributes)
   extensionRequest: '1.2.840.113549.1.9.14',
 } as const;

@@ -1,7 +1,8 @@
 /**
- * X509-SVID validation (spiffe.md §2.3): the leaf profile, then RFC 5280 path validation against the roots of
- * the leaf ID's own trust domain only, with intermediates taken from the presented chain. Signature checks are
- * injected, so this stays pure; the runtime layer plugs in `node:crypto` with caches.
+ * X509-SVID validation (spiffe/spiffe@665a28f:standards/X509-SVID.md §5; `docs/spiffe.md` "Verifying
+ * X.509-SVIDs"): the leaf profile, then RFC 5280 path validation against the roots of the leaf ID's own trust
+ * domain only, with intermediates taken from the presented chain. Signature checks are injected, so this stays
+ * pure; the runtime layer plugs in `node:crypto` with caches.
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -10,14 +11,19 @@ import { equalBytes } from '../bytes.js';
 import { quote, SpiffeError } from '../errors.js';
 import { parseSpiffeId, type SpiffeId } from '../spiffe-id.js';
 import type { ParsedCertificate } from './certificate.js';
-import { KEY_USAGE, OID } from './oids.js';
+import { checkNameConstraints } from './name-constraints.js';
+import { KEY_USAGE } from './oids.js';
+import { type TlsPeerRole, tlsPurposeViolation } from './purpose.js';
+
+export type { TlsPeerRole } from './purpose.js';
 
 /** Longest chain accepted, leaf and intermediates (the root comes from the bundle). */
 export const MAX_CHAIN_CERTIFICATES = 16;
 
 /**
  * Most signature checks one path search may spend: a presented chain of certificates that all claim to issue
- * each other could otherwise make the search factorial (Go's x509 caps it at 100 too, `maxChainSignatureChecks`).
+ * each other could otherwise make the search factorial (Go's x509 caps it at 100 too,
+ * `maxChainSignatureChecks`).
  */
 export const MAX_SIGNATURE_CHECKS = 100;
 
@@ -39,9 +45,6 @@ export interface VerifiedSvid {
  */
 export type SignatureCheck = (child: ParsedCertificate, issuer: ParsedCertificate) => SpiffeError | undefined;
 
-/** The extended key usage a TLS role needs from its peer (webpki semantics: absent EKU allows any). */
-export type TlsPeerRole = 'serverAuth' | 'clientAuth';
-
 /** Options of {@link verifySvidChain}. */
 export interface ChainVerificationOptions {
   /** The time to check validity at, in milliseconds since the epoch. */
@@ -49,8 +52,11 @@ export interface ChainVerificationOptions {
   /** The signature verifier. */
   readonly checkSignature: SignatureCheck;
   /**
-   * When set, a leaf that has an extendedKeyUsage extension must list this usage (or anyExtendedKeyUsage), as
-   * rustls/webpki in ztunnel require of TLS peers (spiffe.md §8.4). X509 §4.4 requires both usages anyway.
+   * The TLS role the chain's owner plays. When set, every certificate of the path, the root included, must
+   * allow it as OpenSSL's SSL client/server purpose decides (an extendedKeyUsage, where present, lists the
+   * usage; `anyExtendedKeyUsage` alone does not do), which is what `openssl verify -purpose`, Node's own
+   * handshake check and ztunnel's webpki apply (see `purpose.ts`). Unset: no usage check, like go-spiffe's
+   * `x509svid.Verify`.
    */
   readonly requiredExtendedKeyUsage?: TlsPeerRole;
 }
@@ -60,7 +66,7 @@ function fail(code: SpiffeError['code'], message: string): Result<never, SpiffeE
 }
 
 /**
- * The X509-SVID leaf rules (spiffe.md §2.3 step 3; X509 §4, §5): exactly one URI SAN that is a SPIFFE ID with a
+ * The X509-SVID leaf rules (X509-SVID.md §4, §5): exactly one URI SAN that is a SPIFFE ID with a
  * non-root path, `cA` false, keyUsage present with digitalSignature and without keyCertSign and cRLSign, no
  * unhandled critical extension.
  *
@@ -72,7 +78,7 @@ function fail(code: SpiffeError['code'], message: string): Result<never, SpiffeE
  * ```
  */
 export function checkLeafProfile(leaf: ParsedCertificate): Result<SpiffeId, SpiffeError> {
-  // X509 §2, §5.2: exactly one URI SAN, and a second one of any scheme is an error (spiffe.md §12 item 1).
+  // X509-SVID.md §2, §5.2: exactly one URI SAN, and a second one of any scheme is an error.
   if (leaf.uris.length === 0) return fail('SPIFFE_ERR_NO_URI_SAN', 'leaf certificate has no URI SAN');
   if (leaf.uris.length > 1) {
     return fail(
@@ -88,7 +94,7 @@ export function checkLeafProfile(leaf: ParsedCertificate): Result<SpiffeId, Spif
   if (id.path === '') {
     return fail(
       'SPIFFE_ERR_LEAF_ID_NO_PATH',
-      `leaf SPIFFE ID ${quote(id.toString())} has no path (X509 §3.1)`,
+      `leaf SPIFFE ID ${quote(id.toString())} has no path (X509-SVID §3.1)`,
     );
   }
   if (leaf.basicConstraints?.ca === true)
@@ -109,8 +115,8 @@ export function checkLeafProfile(leaf: ParsedCertificate): Result<SpiffeId, Spif
   return ok(id);
 }
 
-// `what` names the certificate for messages; it is a function so the text is built only on failure (these checks
-// run for every path candidate).
+// `what` names the certificate for messages; it is a function so the text is built only on failure (these
+// checks run for every path candidate).
 function checkValidity(cert: ParsedCertificate, nowMs: number, what: () => string): SpiffeError | undefined {
   if (nowMs < cert.notBeforeMs) {
     return new SpiffeError(
@@ -179,22 +185,26 @@ function candidates(child: ParsedCertificate, pool: readonly ParsedCertificate[]
   return out.sort((a, b) => a[0] - b[0]).map(([, c]) => c);
 }
 
-function checkEku(leaf: ParsedCertificate, role: TlsPeerRole | undefined): SpiffeError | undefined {
-  const eku = leaf.extendedKeyUsage;
-  if (role === undefined || eku === undefined) return undefined;
-  const want = role === 'serverAuth' ? OID.serverAuth : OID.clientAuth;
-  if (eku.includes(want) || eku.includes(OID.anyExtendedKeyUsage)) return undefined;
-  return new SpiffeError(
-    'SPIFFE_ERR_EXTENDED_KEY_USAGE',
-    `leaf certificate extendedKeyUsage does not allow ${role}`,
-  );
+function checkPurpose(
+  cert: ParsedCertificate,
+  role: TlsPeerRole | undefined,
+  asCa: boolean,
+  what: () => string,
+): SpiffeError | undefined {
+  if (role === undefined) return undefined;
+  const violation = tlsPurposeViolation(cert, role, asCa);
+  return violation === undefined
+    ? undefined
+    : new SpiffeError('SPIFFE_ERR_EXTENDED_KEY_USAGE', `${what()}: ${violation}`);
 }
 
 /**
- * Verifies a presented chain as an X509-SVID (spiffe.md §2.3): leaf profile, bundle of the leaf ID's trust
- * domain (never a union of all roots: bundles of different trust domains are never merged, FED l.87), then a
- * path from the leaf through presented intermediates to one of that bundle's roots, checking every signature,
- * every validity window at `nowMs`, CA and keyCertSign on issuers, and path lengths.
+ * Verifies a presented chain as an X509-SVID (`docs/spiffe.md` "Verifying X.509-SVIDs"): leaf profile, bundle
+ * of the leaf ID's trust domain (never a union of all roots: bundles of different trust domains are never
+ * merged), then a path from the leaf through presented intermediates to one of that bundle's roots, checking
+ * every signature, every validity window at `nowMs`, CA and keyCertSign on issuers, path lengths, name
+ * constraints (as OpenSSL evaluates them, `name-constraints.ts`) and, for a TLS role, extended key usage on
+ * every certificate of the path (`purpose.ts`).
  *
  * @param certs - The presented chain, parsed, leaf first (at most {@link MAX_CHAIN_CERTIFICATES}).
  * @param bundles - Where to find the leaf's trust-domain bundle.
@@ -221,7 +231,8 @@ export function verifySvidChain(
   const profile = checkLeafProfile(leaf);
   if (profile.isErr()) return err(profile.error);
   const id = profile.value;
-  const ekuError = checkEku(leaf, options.requiredExtendedKeyUsage);
+  const role = options.requiredExtendedKeyUsage;
+  const ekuError = checkPurpose(leaf, role, false, () => 'leaf certificate');
   if (ekuError !== undefined) return err(ekuError);
 
   const bundle = bundles.getX509BundleForTrustDomain(id.trustDomain);
@@ -251,23 +262,35 @@ export function verifySvidChain(
     return checkSignature(child, issuer);
   };
 
-  // Whether `issuer` signed `child` (the end of `path`) and may issue above the intermediates already in `path`.
-  // The first reason a candidate failed is kept for the error.
+  // Whether `issuer` signed `child` (the end of `path`) and may issue above the intermediates already in
+  // `path`. The first reason a candidate failed is kept for the error.
   const issued = (
     child: ParsedCertificate,
     issuer: ParsedCertificate,
     kind: 'root' | 'intermediate',
   ): boolean => {
+    const what = (): string => `${kind} ${describe(issuer)}`;
     const bad =
       verify(child, issuer) ??
-      checkIssuer(issuer, path.length - 1, nowMs, () => `${kind} ${describe(issuer)}`);
+      checkIssuer(issuer, path.length - 1, nowMs, what) ??
+      checkPurpose(issuer, role, true, what);
     firstError ??= bad;
     return bad === undefined;
   };
 
-  // Depth-first search; each certificate appears at most once in a path, so it ends within the chain's length.
+  // Name constraints bind the whole path (RFC 5280 §6.1.4 (g)), so they are checked once it reaches a root; a
+  // violation sends the search on to the next candidate, as any other failure does.
+  const anchored = (root: ParsedCertificate): boolean => {
+    const bad = checkNameConstraints([...path, root]);
+    firstError ??= bad;
+    return bad === undefined;
+  };
+
+  // Depth-first search; each certificate appears at most once in a path, so it ends within the chain's
+  // length.
   const extend = (child: ParsedCertificate): ParsedCertificate | undefined => {
-    for (const root of candidates(child, roots)) if (issued(child, root, 'root')) return root;
+    for (const root of candidates(child, roots))
+      if (issued(child, root, 'root') && anchored(root)) return root;
     for (const next of candidates(child, pool)) {
       if (path.includes(next) || !issued(child, next, 'intermediate')) continue;
       path.push(next);
