@@ -1,9 +1,10 @@
 /**
  * The far end of every benchmark path, in a worker thread (its own event loop and heap, like the peer proxy
- * on another node): a TCP sink and a TCP echo (the applications), and three proxies in front of them on
- * loopback: an HBONE server, a plain TLS 1.3 proxy and a plain TCP proxy.
+ * on another node): a TCP sink, a hashing sink and a TCP echo (the applications), and three proxies in front
+ * of them on loopback: an HBONE server (default settings), a plain TLS 1.3 proxy and a plain TCP proxy.
  * @module
  */
+import { createHash } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -21,6 +22,8 @@ export interface RemoteInit {
 /** What the worker answers: every port, on 127.0.0.1. */
 export interface RemotePorts {
   readonly sink: number;
+  /** Hashes what it receives and answers the SHA-256 (hex) and the byte count at the client's FIN. */
+  readonly hashSink: number;
   readonly echo: number;
   readonly hbone: number;
   readonly tlsProxy: number;
@@ -42,12 +45,23 @@ const sink = net.createServer({ allowHalfOpen: true }, (socket) => {
   socket.resume();
   socket.on('end', () => socket.end('done'));
 });
+const hashSink = net.createServer({ allowHalfOpen: true }, (socket) => {
+  socket.on('error', () => {});
+  const hash = createHash('sha256');
+  let bytes = 0;
+  socket.on('data', (chunk: Buffer) => {
+    hash.update(chunk);
+    bytes += chunk.length;
+  });
+  socket.on('end', () => socket.end(`${hash.digest('hex')} ${bytes}`));
+});
 const echo = net.createServer({ allowHalfOpen: true }, (socket) => {
   socket.setNoDelay(true);
   socket.on('error', () => {});
   socket.pipe(socket);
 });
 const sinkPort = await listen(sink);
+const hashSinkPort = await listen(hashSink);
 const echoPort = await listen(echo);
 
 function relay(from: net.Socket, port: number): void {
@@ -86,6 +100,7 @@ const { port: hbonePort } = await hbone.listen({ port: 0, host: '127.0.0.1' });
 
 const ports: RemotePorts = {
   sink: sinkPort,
+  hashSink: hashSinkPort,
   echo: echoPort,
   hbone: hbonePort,
   tlsProxy: await listen(tlsProxy),
@@ -95,7 +110,7 @@ parentPort?.postMessage(ports);
 parentPort?.on('message', async (message: unknown) => {
   if (message === 'stop') {
     await hbone.close({ deadlineMs: 100 });
-    for (const server of [sink, echo, tlsProxy, tcpProxy]) server.close();
+    for (const server of [sink, hashSink, echo, tlsProxy, tcpProxy]) server.close();
     parentPort?.close();
   }
 });

@@ -104,7 +104,11 @@ export interface InboundServer {
   /** `podIP:15008` (in-pod too, where the listener itself is bound to the wildcard inside the pod). */
   readonly address: string;
   readonly hbone: HboneServer;
-  close(): Promise<void>;
+  /**
+   * Stops accepting, sends GOAWAY, lets open tunnels finish and closes what is left at `deadlineMs` (default
+   * 1 s) (the hbone server's drain).
+   */
+  close(options?: { readonly deadlineMs?: number }): Promise<void>;
 }
 
 interface Pending {
@@ -179,7 +183,6 @@ export async function startInboundServer(
   svid: SvidSource,
   listen: number | net.Server,
 ): Promise<InboundServer> {
-  const pending = new WeakMap<HboneRequestContext, Pending>();
   const ip = workload.workloadIps[0];
   if (ip === undefined) throw new TypeError(`workload ${workload.uid} has no IP to listen on`);
 
@@ -231,14 +234,15 @@ export async function startInboundServer(
     return p;
   };
 
-  const server = createHboneServer({
+  // What authorize() works out for a CONNECT is in its per-request state for connectUpstream().
+  const server = createHboneServer<{ pending: Pending }>({
     svid,
     bundles: ctx.bundles,
     illegalPorts: ctx.illegalPorts,
     baggage: baggageOf(workload),
     authorize(hctx) {
       const p = prepare(hctx);
-      pending.set(hctx, p);
+      hctx.state.pending = p;
       if (p.conn === undefined || p.result === undefined) return true; // answered 503 by connectUpstream
       const decision = assertRbac(ctx.store, p.workload, p.conn);
       if (!decision.allow) {
@@ -250,7 +254,7 @@ export async function startInboundServer(
       return decision.allow;
     },
     async connectUpstream(_target, hctx) {
-      const p = pending.get(hctx);
+      const p = hctx.state.pending;
       if (p?.target === undefined || p.result === undefined || p.conn === undefined) {
         throw new HboneError(
           'HBONE_ERR_UNKNOWN_TARGET',
@@ -291,6 +295,6 @@ export async function startInboundServer(
     workload,
     address,
     hbone: server,
-    close: () => server.close({ deadlineMs: 1000 }),
+    close: (options) => server.close({ deadlineMs: options?.deadlineMs ?? 1000 }),
   };
 }

@@ -1,35 +1,26 @@
 /**
  * One outbound HBONE connection: TCP → TLS 1.3 (ALPN `h2`, SPIFFE mTLS) → HTTP/2 with ztunnel's client
- * settings (hbone.md §1.4, checklist H1), PING keepalive, and the bookkeeping the pool needs.
+ * settings (istio/ztunnel@62d82653:src/proxy/h2/client.rs: 4 MiB stream and 16 MiB connection windows, 1 MiB
+ * frames, no push, 16 KiB header lists), PING keepalive, and the bookkeeping the pool needs.
  *
  * State machine: `ready` (takes new streams while below its stream limit) → `draining` (GOAWAY received,
  * evicted as idle, or the client closing: no new streams, closes once its streams are done) → `closed`.
  * @module
  */
-import http2, { type ClientHttp2Session, type ClientHttp2Stream } from 'node:http2';
 import type { Duplex } from 'node:stream';
 import tls from 'node:tls';
+import type { ClientConnectionSettings } from './client-options.js';
 import type { HboneClock } from './clock.js';
 import { HboneError } from './codec/errors.js';
 import { connectTcp, type HboneSocketFactory, openSocket } from './connect-socket.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { newConnectionId, publish } from './diagnostics.js';
+import { H2Session } from './h2-session.js';
+import type { H2Stream } from './h2-stream.js';
 import { hostPort } from './host-port.js';
-import { startKeepalive } from './keepalive.js';
 import { describeTlsFailure, peerIdentityOf } from './tls.js';
 
-/** The HTTP/2 and transport settings of a client connection. */
-export interface ClientConnectionSettings {
-  readonly streamWindowBytes: number;
-  readonly connectionWindowBytes: number;
-  readonly maxFrameBytes: number;
-  readonly maxHeaderListBytes: number;
-  readonly maxStreamsPerConnection: number;
-  readonly maxSessionMemoryMb: number;
-  readonly connectTimeoutMs: number;
-  readonly pingIntervalMs: number;
-  readonly pingTimeoutMs: number;
-}
+export type { ClientConnectionSettings } from './client-options.js';
 
 /** Where and how to dial. */
 export interface DialTarget {
@@ -54,102 +45,54 @@ export interface DialTarget {
 type ConnectionState = 'ready' | 'draining' | 'closed';
 
 /**
-
  * A connected HBONE client connection. Built by {@link dialClientConnection}.
-
  *
  * @example
  * ```ts
  * const connection = await dialClientConnection(target, settings, systemClock);
  * connection.reserve();
- * const stream = connection.request(buildConnectRequest({ authority }));
- * stream.once('close', () => connection.release());
+ * const stream = connection.request(fields);
  * ```
  */
 export class ClientConnection {
   readonly id: number;
-  readonly session: ClientHttp2Session;
+  readonly session: H2Session;
   /** The server's SPIFFE ID, from its verified certificate. */
   readonly peerIdentity: string | undefined;
-  /** min(the client's per-connection limit, the server's SETTINGS_MAX_CONCURRENT_STREAMS). */
-  readonly maxStreams: number;
   readonly localAddress: string;
   readonly remoteAddress: string;
+  readonly #limit: number;
   #state: ConnectionState = 'ready';
   #active = 0;
   #total = 0;
   #lastUsedAt: number;
   #clock: HboneClock;
   #openedAt: number;
-  #error: Error | undefined;
   #onGone: Set<(connection: ClientConnection) => void> = new Set();
 
   /**
-   * @param session - A connected session whose SETTINGS arrived.
-   * @param init - Identity, limits and the clock.
+   * @param session - A session whose peer SETTINGS arrived.
+   * @param init - Identity, limits, the clock and the socket's addresses.
    */
   constructor(
-    session: ClientHttp2Session,
+    session: H2Session,
     init: {
       peerIdentity: string | undefined;
-      maxStreams: number;
+      maxStreamsPerConnection: number;
       clock: HboneClock;
-      keepalive: ClientConnectionSettings;
-      socket: tls.TLSSocket;
+      localAddress: string;
+      remoteAddress: string;
     },
   ) {
     this.id = newConnectionId();
     this.session = session;
     this.peerIdentity = init.peerIdentity;
-    this.maxStreams = init.maxStreams;
+    this.#limit = init.maxStreamsPerConnection;
     this.#clock = init.clock;
     this.#lastUsedAt = init.clock.now();
     this.#openedAt = performance.now();
-    const socket = session.socket;
-    this.localAddress = hostPort(socket.localAddress, socket.localPort);
-    this.remoteAddress = hostPort(socket.remoteAddress, socket.remotePort);
-
-    // hbone.md §1.9 / checklist P3: a GOAWAY'd connection is never used for a new stream.
-    session.on('goaway', () => this.retire());
-    session.on('error', (error: Error) => {
-      this.#error ??= error;
-    });
-    const gone = (): void => {
-      if (this.#state === 'closed') return;
-      this.#state = 'closed';
-      for (const gone of this.#onGone) gone(this);
-      this.#onGone.clear();
-      publish('connectionClosed', () => ({
-        direction: 'outbound',
-        connectionId: this.id,
-        localAddress: this.localAddress,
-        remoteAddress: this.remoteAddress,
-        peerIdentity: this.peerIdentity,
-        streams: this.#total,
-        durationMs: performance.now() - this.#openedAt,
-        ...(this.#error === undefined ? {} : { error: this.#error }),
-      }));
-    };
-    session.once('close', gone);
-    // A socket that fails while node:http2 is busy may leave the session without a 'close' event: the
-    // socket's own close is the backstop.
-    init.socket.once('close', () => {
-      if (!session.destroyed) session.destroy();
-      gone();
-    });
-    startKeepalive(session, {
-      intervalMs: init.keepalive.pingIntervalMs,
-      timeoutMs: init.keepalive.pingTimeoutMs,
-      onTimeout: () => {
-        const error = new HboneError(
-          'HBONE_ERR_PING_TIMEOUT',
-          `no PING answer from ${this.remoteAddress} within ${init.keepalive.pingTimeoutMs} ms: dropping the connection`,
-        );
-        this.#error ??= error;
-        this.#state = 'draining';
-        session.destroy(error);
-      },
-    });
+    this.localAddress = init.localAddress;
+    this.remoteAddress = init.remoteAddress;
     publish('connectionOpened', () => ({
       direction: 'outbound',
       connectionId: this.id,
@@ -159,9 +102,37 @@ export class ClientConnection {
     }));
   }
 
+  /** @internal The session's GOAWAY: no new streams here (a GOAWAY'd connection is never reused). */
+  onGoaway(): void {
+    this.retire();
+  }
+
+  /** @internal The session is gone. */
+  onClosed(error: Error | undefined): void {
+    if (this.#state === 'closed') return;
+    this.#state = 'closed';
+    for (const gone of this.#onGone) gone(this);
+    this.#onGone.clear();
+    publish('connectionClosed', () => ({
+      direction: 'outbound',
+      connectionId: this.id,
+      localAddress: this.localAddress,
+      remoteAddress: this.remoteAddress,
+      peerIdentity: this.peerIdentity,
+      streams: this.#total,
+      durationMs: performance.now() - this.#openedAt,
+      ...(error === undefined ? {} : { error }),
+    }));
+  }
+
+  /** min(the client's per-connection limit, the server's SETTINGS_MAX_CONCURRENT_STREAMS now). */
+  get maxStreams(): number {
+    return Math.min(this.#limit, this.session.remoteSettings.maxConcurrentStreams);
+  }
+
   /** `ready`, `draining` or `closed`. */
   get state(): ConnectionState {
-    if (this.#state === 'ready' && (this.session.closed || this.session.destroyed)) this.#state = 'draining';
+    if (this.#state === 'ready' && this.session.state !== 'open') this.#state = 'draining';
     return this.#state;
   }
 
@@ -177,12 +148,12 @@ export class ClientConnection {
 
   /** Whether a new stream may be opened now. */
   get hasCapacity(): boolean {
-    return this.state === 'ready' && this.#active < this.maxStreams;
+    return this.state === 'ready' && this.#active < this.maxStreams && this.session.canOpenStream;
   }
 
   /** Why the connection failed, if it did. */
   get error(): Error | undefined {
-    return this.#error;
+    return this.session.error;
   }
 
   /**
@@ -206,26 +177,25 @@ export class ClientConnection {
   release(): void {
     this.#active--;
     this.#lastUsedAt = this.#clock.now();
-    if (this.#active === 0 && this.#state === 'draining' && !this.session.closed) this.session.close();
+    if (this.#active === 0 && this.#state === 'draining') void this.session.close(Number.POSITIVE_INFINITY);
   }
 
   /**
    * Sends a CONNECT on this connection.
    *
-   * @param headers - From `buildConnectRequest`.
+   * @param fields - The request header block.
    * @returns The request stream.
-   * @throws {Error} Node's `ERR_HTTP2_GOAWAY_SESSION` / `ERR_HTTP2_INVALID_SESSION` when the session closed
-   *   in the meantime.
+   * @throws {HboneError} `HBONE_ERR_GOAWAY` when the connection takes no new streams.
    */
-  request(headers: Record<string, string>): ClientHttp2Stream {
-    return this.session.request(headers, { endStream: false });
+  request(fields: readonly (readonly [string, string])[]): H2Stream {
+    return this.session.request(fields);
   }
 
   /** Stops taking new streams; closes the connection (with GOAWAY) once its streams are done. */
   retire(): void {
     if (this.#state !== 'ready') return;
     this.#state = 'draining';
-    if (this.#active === 0 && !this.session.closed && !this.session.destroyed) this.session.close();
+    if (this.#active === 0) void this.session.close(Number.POSITIVE_INFINITY);
   }
 
   /**
@@ -236,19 +206,10 @@ export class ClientConnection {
    */
   close(deadlineMs: number): Promise<void> {
     if (this.#state === 'closed') return Promise.resolve();
+    this.#state = 'draining';
     return new Promise((resolve) => {
       this.onGone(() => resolve());
-      this.#state = 'draining';
-      if (!this.session.closed && !this.session.destroyed) this.session.close();
-      const timer = setTimeout(() => {
-        if (!this.session.destroyed) {
-          this.session.destroy(
-            new HboneError('HBONE_ERR_DRAIN_TIMEOUT', `streams still open after ${deadlineMs} ms`),
-          );
-        }
-      }, deadlineMs);
-      timer.unref();
-      this.onGone(() => clearTimeout(timer));
+      void this.session.close(deadlineMs);
     });
   }
 }
@@ -291,7 +252,7 @@ export async function dialClientConnection(
           )
         : new HboneError(
             'HBONE_ERR_CONNECT_TIMEOUT',
-            // zt:src/proxy/pool.rs L88-93: the most common cause in a cluster.
+            // istio/ztunnel@62d82653:src/proxy/pool.rs: the most common cause in a cluster.
             `connection to ${where} timed out, maybe a NetworkPolicy is blocking HBONE port 15008`,
           ),
     );
@@ -309,7 +270,7 @@ export async function dialClientConnection(
           sourceIp: target.sourceIp,
           signal,
         });
-        // hbone.md §1.5: TCP_NODELAY on, keepalive 180 s.
+        // TCP_NODELAY on, keepalive 180 s (istio/ztunnel@62d82653:src/proxy.rs).
         raw.setNoDelay(true);
         raw.setKeepAlive(true, HBONE_DEFAULTS.tcpKeepaliveMs);
         transport = raw;
@@ -342,7 +303,8 @@ function secureSession(
   signal: AbortSignal,
 ): Promise<ClientConnection> {
   const socket = tls.connect({ ...target.tlsOptions(), socket: transport });
-  let session: ClientHttp2Session | undefined;
+  let session: H2Session | undefined;
+  let connection: ClientConnection | undefined;
   let settled = false;
   return new Promise<ClientConnection>((resolve, reject) => {
     const fail = (error: HboneError): void => {
@@ -350,7 +312,7 @@ function secureSession(
       settled = true;
       signal.removeEventListener('abort', onAbort);
       reject(error);
-      if (session !== undefined) session.destroy();
+      session?.destroy(error);
       socket.destroy();
       transport.destroy();
     };
@@ -361,8 +323,8 @@ function secureSession(
     }
     signal.addEventListener('abort', onAbort, { once: true });
 
-    // Until the server's SETTINGS arrive, any socket failure fails the dial. Watch the socket itself: when
-    // it fails while node:http2 is still setting the session up, the session may never report it.
+    // Until the server's SETTINGS arrive, any socket failure fails the dial. TLS 1.3: the server checks our
+    // certificate after our side of the handshake is done, so its refusal (an alert, a reset) comes here.
     socket.on('error', (error: Error) => fail(describeTlsFailure(error, where)));
     socket.once('close', () =>
       fail(new HboneError('HBONE_ERR_TLS_HANDSHAKE', `${where} closed the connection during setup`)),
@@ -378,48 +340,55 @@ function secureSession(
         return;
       }
       const peerIdentity = peerIdentityOf(socket);
-      const s = http2.connect(`https://${where}`, {
-        createConnection: () => socket,
-        // Checklist H1: INITIAL_WINDOW_SIZE 4 MiB, MAX_FRAME_SIZE 1 MiB, ENABLE_PUSH 0, 16 KiB header list.
+      const s: H2Session = new H2Session(socket, {
+        role: 'client',
         settings: {
-          enablePush: false,
           initialWindowSize: settings.streamWindowBytes,
           maxFrameSize: settings.maxFrameBytes,
           maxHeaderListSize: settings.maxHeaderListBytes,
         },
-        maxSessionMemory: settings.maxSessionMemoryMb,
-        // Until the server's SETTINGS arrive, assume ztunnel's own limit.
-        peerMaxConcurrentStreams: settings.maxStreamsPerConnection,
+        connectionWindowBytes: settings.connectionWindowBytes,
+        pingIntervalMs: settings.pingIntervalMs,
+        pingTimeoutMs: settings.pingTimeoutMs,
+        peer: where,
+        events: {
+          onRemoteSettings: (remote, first) => {
+            if (!first || settled) return;
+            if (remote.maxConcurrentStreams < 1) {
+              fail(new HboneError('HBONE_ERR_PROTOCOL', `${where} allows no concurrent streams`));
+              return;
+            }
+            settled = true;
+            signal.removeEventListener('abort', onAbort);
+            connection = new ClientConnection(s, {
+              peerIdentity,
+              maxStreamsPerConnection: settings.maxStreamsPerConnection,
+              clock,
+              localAddress: hostPort(socket.localAddress, socket.localPort),
+              remoteAddress: hostPort(socket.remoteAddress, socket.remotePort),
+            });
+            resolve(connection);
+          },
+          onGoaway: () => connection?.onGoaway(),
+          onClose: (error) => {
+            if (!settled) {
+              fail(
+                error instanceof HboneError
+                  ? error
+                  : error !== undefined
+                    ? describeTlsFailure(error, where)
+                    : new HboneError(
+                        'HBONE_ERR_TLS_HANDSHAKE',
+                        `${where} closed the connection during setup`,
+                      ),
+              );
+              return;
+            }
+            connection?.onClosed(error);
+          },
+        },
       });
       session = s;
-      // TLS 1.3: the server checks our certificate after our side of the handshake is done, so its refusal
-      // (an alert, or a reset) arrives here, before its SETTINGS.
-      const onSetupError = (error: Error): void => fail(describeTlsFailure(error, where));
-      s.on('error', onSetupError);
-      s.once('connect', () => {
-        // The 16 MiB connection window is a WINDOW_UPDATE on stream 0, not a setting (checklist H1).
-        if (!s.destroyed) s.setLocalWindowSize(settings.connectionWindowBytes);
-      });
-      s.once('remoteSettings', (remote) => {
-        if (settled) return;
-        const peerLimit = remote.maxConcurrentStreams ?? 2 ** 32 - 1;
-        const maxStreams = Math.min(settings.maxStreamsPerConnection, peerLimit);
-        if (maxStreams < 1) {
-          fail(new HboneError('HBONE_ERR_PROTOCOL', `${where} allows no concurrent streams`));
-          return;
-        }
-        settled = true;
-        signal.removeEventListener('abort', onAbort);
-        const connection = new ClientConnection(s, {
-          peerIdentity,
-          maxStreams,
-          clock,
-          keepalive: settings,
-          socket,
-        });
-        s.removeListener('error', onSetupError);
-        resolve(connection);
-      });
     });
   });
 }

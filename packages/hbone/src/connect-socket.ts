@@ -2,7 +2,7 @@
  * The TCP leg of an outbound HBONE connection: the socket that TLS and HTTP/2 run over. By default the client
  * dials it with `net.connect`; a `connectSocket` factory brings its own, as ztunnel's in-pod mode does when
  * it creates the socket inside the source pod's network namespace with `SO_MARK` 0x539 so the pod's own
- * redirection rules let it out (workload-api-and-redirect.md §B.5; `zt:src/inpod/config.rs`).
+ * redirection rules let it out (istio/ztunnel@62d82653:src/inpod/config.rs).
  * @module
  */
 import net from 'node:net';

@@ -1,17 +1,17 @@
 /**
- * Telemetry through `node:diagnostics_channel` (style.md §3.12, after undici): connection and tunnel events
- * carrying what ztunnel's access log and `istio_tcp_*` metrics need (hbone.md §3), with no logger or metrics
- * dependency. Subscribe with `diagnostics_channel.subscribe(HBONE_CHANNELS.streamClosed, fn)`.
+ * Telemetry through `node:diagnostics_channel`, as undici does it: connection and tunnel events carrying what
+ * ztunnel's access log and `istio_tcp_*` metrics need (istio/ztunnel@62d82653:src/proxy/metrics.rs;
+ * `docs/hbone.md` "Telemetry"), with no logger or metrics dependency, plus `util.debuglog('ambient-kit:hbone')`
+ * (`NODE_DEBUG=ambient-kit:hbone`). Subscribe with `diagnostics_channel.subscribe(HBONE_CHANNELS.streamClosed, fn)`.
  * @module
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { debuglog } from 'node:util';
 import type { Baggage } from './codec/baggage.js';
 import type { HboneError } from './codec/errors.js';
 
 /**
-
- * The channel names. Stable.
-
+ * The channel names, `ambient-kit:hbone:<event>`. Stable.
  *
  * @example
  * ```ts
@@ -32,6 +32,11 @@ export const HBONE_CHANNELS = {
   streamClosed: 'ambient-kit:hbone:stream:closed',
   /** A tunnel could not be opened: dial, handshake, refusal (400/401/503) or upstream failure. */
   streamFailed: 'ambient-kit:hbone:stream:failed',
+  /**
+   * A server closed a TCP connection before serving it: over `maxConnections`, TLS handshake or HTTP/2
+   * preface not done within `handshakeTimeoutMs`, or a handshake that failed (no `h2`, an identity refused).
+   */
+  connectionRejected: 'ambient-kit:hbone:connection:rejected',
 } as const;
 
 /** `outbound` on the client (ztunnel `reporter=source`), `inbound` on the server (`reporter=destination`). */
@@ -60,7 +65,7 @@ export interface HboneConnectionClosedEvent extends HboneConnectionEvent {
 }
 
 /**
- * The fields of ztunnel's access log (hbone.md §3.2): `src.addr`, `src.identity`, `dst.addr` (the HBONE
+ * The fields of ztunnel's access log (istio/ztunnel@62d82653:src/proxy/metrics.rs): `src.addr`, `src.identity`, `dst.addr` (the HBONE
  * hop, `:15008`), `dst.hbone_addr` (the `:authority`), `dst.identity`, `direction`.
  */
 export interface HboneStreamEvent {
@@ -96,6 +101,18 @@ export interface HboneStreamClosedEvent extends HboneStreamEvent {
   readonly error?: Error;
 }
 
+/** The message of {@link HBONE_CHANNELS.connectionRejected}. */
+export interface HboneConnectionRejectedEvent {
+  /** `limit` (over `maxConnections`), `handshake-timeout`, or `handshake-failed`. */
+  readonly reason: 'limit' | 'handshake-timeout' | 'handshake-failed';
+  /** The client's address, `ip:port`. */
+  readonly remoteAddress: string;
+  /** The server's address the client connected to, `ip:port`. */
+  readonly localAddress: string;
+  /** The TLS error, when there was one. */
+  readonly error?: Error;
+}
+
 /** The message of {@link HBONE_CHANNELS.streamFailed}. */
 export interface HboneStreamFailedEvent extends HboneStreamEvent {
   /** The failure; `error.code` is the reason and `error.status` the HTTP status, if any. */
@@ -109,6 +126,7 @@ const channels = {
   streamOpened: diagnosticsChannel.channel(HBONE_CHANNELS.streamOpened),
   streamClosed: diagnosticsChannel.channel(HBONE_CHANNELS.streamClosed),
   streamFailed: diagnosticsChannel.channel(HBONE_CHANNELS.streamFailed),
+  connectionRejected: diagnosticsChannel.channel(HBONE_CHANNELS.connectionRejected),
 };
 
 interface EventByChannel {
@@ -117,6 +135,7 @@ interface EventByChannel {
   streamOpened: HboneStreamEvent;
   streamClosed: HboneStreamClosedEvent;
   streamFailed: HboneStreamFailedEvent;
+  connectionRejected: HboneConnectionRejectedEvent;
 }
 
 /**
@@ -150,3 +169,13 @@ let nextConnectionId = 1;
 export function newConnectionId(): number {
   return nextConnectionId++;
 }
+
+/**
+ * Debug output for `NODE_DEBUG=ambient-kit:hbone`, as `util.debuglog` formats it.
+ *
+ * @example
+ * ```ts
+ * debug('refusing %s: %s', remote, reason);
+ * ```
+ */
+export const debug: (format: string, ...args: unknown[]) => void = debuglog('ambient-kit:hbone');

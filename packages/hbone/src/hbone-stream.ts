@@ -1,20 +1,26 @@
 /**
  * The byte stream of one tunnel: a `Duplex` over an HTTP/2 CONNECT stream with ztunnel's byte semantics
- * (hbone.md §1.8, checklist S1).
+ * (`docs/hbone.md` "Byte semantics"; istio/ztunnel@62d82653:src/proxy/h2.rs).
  *
- * - `end()` sends an empty DATA frame with END_STREAM; the peer's END_STREAM ends the readable side; both
- *   directions close independently (half-close).
- * - RST_STREAM `NO_ERROR` or `CANCEL` from the peer reads as a clean EOF; any other code destroys the stream
- *   with `HBONE_ERR_STREAM_RESET`.
- * - Backpressure end to end: a slow reader pauses the HTTP/2 stream, so Node stops returning flow-control
- *   window and the peer stops sending once the 4 MiB stream window is used; a slow peer leaves writes
- *   unacknowledged, so `write()` returns `false`.
+ * - `end()` sends END_STREAM; the peer's END_STREAM ends the readable side; both directions close
+ *   independently (half-close).
+ * - RST_STREAM `NO_ERROR` or `CANCEL` from the peer reads as a clean EOF; any other code destroys the tunnel
+ *   with `HBONE_ERR_STREAM_RESET`, and never after an `'end'` (a truncated stream must not look complete).
+ * - `destroy()` resets the stream with CANCEL (the peer reads EOF); `destroy(error)` with CONNECT_ERROR
+ *   (RFC 9113 §8.5: the TCP side failed), which the server turns into a TCP RST towards the upstream.
+ * - Backpressure end to end: what the reader has not consumed is not handed back as flow-control window,
+ *   so the peer stops once the 4 MiB stream window is used; a write's callback fires once its bytes left
+ *   through the socket, so a slow peer holds writers back.
  * @module
  */
-import { type Http2Session, type Http2Stream, constants as h2constants } from 'node:http2';
 import { Duplex } from 'node:stream';
 import type { Baggage } from './codec/baggage.js';
+import { copyBytes } from './codec/bytes.js';
 import { HboneError } from './codec/errors.js';
+import { H2_ERROR } from './codec/h2-constants.js';
+import type { H2HeaderMap } from './codec/h2-header-fields.js';
+import type { H2Stream, H2StreamEvents } from './h2-stream.js';
+import { isEofReset, lostError, resetError } from './stream-close.js';
 
 /** A tunnel: a `Duplex` of the user connection's bytes, plus what is known about its two ends. */
 export interface HboneStream extends Duplex {
@@ -107,63 +113,16 @@ export interface TunnelStreamInit {
   readonly peerBaggage: Baggage | undefined;
   /** Called once, when both the tunnel and the HTTP/2 stream are closed. */
   readonly onClose?: (close: TunnelClose) => void;
+  /** Called once, when the HTTP/2 stream is closed (its connection's stream slot is free again). */
+  readonly onStreamClosed?: () => void;
 }
 
-const { NGHTTP2_NO_ERROR, NGHTTP2_CANCEL } = h2constants;
+// Writes up to this size are copied and acknowledged at once; larger ones are sent from the writer's buffer.
+const COPY_BYTES = 16 * 1024;
 
-/**
- * Whether a CONNECT stream's RST_STREAM code reads as a clean EOF: none, `NO_ERROR` or `CANCEL`
- * (`zt:src/proxy/h2.rs` L215-243).
- *
- * @param code - The stream's `rstCode`.
- * @returns `false` for any other error code.
- * @example
- * ```ts
- * h2.on('end', () => {
- *   if (isEofReset(h2.rstCode)) upstream.end();
- * });
- * ```
- */
-export function isEofReset(code: number | undefined): boolean {
-  return code === undefined || code === NGHTTP2_NO_ERROR || code === NGHTTP2_CANCEL;
-}
-
-/**
- * Why a CONNECT stream's close was not a clean end, the same on both sides of a tunnel: a reset with an error
- * code, an error the stream reported, or the connection failing under it before the peer's END_STREAM.
- *
- * @param code - The stream's `rstCode` when it closed.
- * @param lost - Whether the connection went away before the peer's END_STREAM arrived.
- * @param cause - An error the stream reported, kept as the cause.
- * @param resetBy - Who reset it, for the message: `peer` or `client`.
- * @returns `HBONE_ERR_STREAM_RESET` or `HBONE_ERR_CONNECTION_CLOSED`; `undefined` for a clean close.
- * @example
- * ```ts
- * const error = streamCloseError(h2.rstCode, session.destroyed && !endStreamReceived, undefined, 'peer');
- * if (error !== undefined) tunnel.destroy(error);
- * ```
- */
-export function streamCloseError(
-  code: number | undefined,
-  lost: boolean,
-  cause: Error | undefined,
-  resetBy: 'peer' | 'client',
-): HboneError | undefined {
-  if (!isEofReset(code)) {
-    return new HboneError(
-      'HBONE_ERR_STREAM_RESET',
-      `the ${resetBy} reset the tunnel with HTTP/2 error code ${code}`,
-      { cause },
-    );
-  }
-  if (cause === undefined && !lost) return undefined;
-  return new HboneError('HBONE_ERR_CONNECTION_CLOSED', 'the HBONE connection failed under the tunnel', {
-    cause,
-  });
-}
-
-// 256 KiB buffers on our side of the wrapper, as ztunnel's copy loop grows to after 10 MiB (hbone.md §1.8):
-// big enough to keep a 1 MiB-frame connection busy, small against the 4 MiB window that bounds memory.
+// 256 KiB buffers on our side of the wrapper, as ztunnel's copy loop grows to after 10 MiB
+// (istio/ztunnel@62d82653:src/copy.rs): big enough to keep a connection busy, small against the 4 MiB
+// window that bounds memory.
 const HIGH_WATER_MARK_BYTES = 256 * 1024;
 
 /**
@@ -173,66 +132,53 @@ const HIGH_WATER_MARK_BYTES = 256 * 1024;
  *
  * @example
  * ```ts
- * const tunnel = new TunnelStream(h2stream, { authority: '10.0.0.2:8080', peerIdentity, peerBaggage: undefined });
+ * const tunnel = new TunnelStream(stream, { authority: '10.0.0.2:8080', peerIdentity, peerBaggage: undefined });
  * tunnel.end('bytes');
  * ```
  */
-export class TunnelStream extends Duplex implements HboneStream {
+export class TunnelStream extends Duplex implements HboneStream, H2StreamEvents {
   readonly authority: string;
   readonly peerIdentity: string | undefined;
   readonly peerBaggage: Baggage | undefined;
-  #h2: Http2Stream;
-  #session: Http2Session | undefined;
-  #endStreamReceived = false;
+  readonly #stream: H2Stream;
   #sent = 0;
   #received = 0;
-  #pendingWrite: ((error?: Error | null) => void) | undefined;
-  #pendingFinal: (() => void) | undefined;
+  // Bytes pushed while the readable buffer was over its mark: handed back to flow control on _read.
+  #owed = 0;
   #readableDone = false;
   #h2Closed = false;
   #closeError: Error | undefined;
   #onClose: ((close: TunnelClose) => void) | undefined;
-  #forwardingTimeout = false;
+  #onStreamClosed: (() => void) | undefined;
+  // The callback of a small write held back while the queues are over their marks.
+  #pendingCallback: ((error?: Error | null) => void) | undefined;
+  // setTimeout(): the idle limit and when a byte last went either way.
+  #idleMs = 0;
+  #idleTimer: NodeJS.Timeout | undefined;
+  #lastActivity = 0;
 
   /**
-   * @param h2 - The CONNECT stream, after a 200 was sent or received.
+   * @param stream - The CONNECT stream, after a 200 was received; its events are taken over.
    * @param init - What is known about the tunnel.
    */
-  constructor(h2: Http2Stream, init: TunnelStreamInit) {
+  constructor(stream: H2Stream, init: TunnelStreamInit) {
     super({
       allowHalfOpen: true,
       readableHighWaterMark: HIGH_WATER_MARK_BYTES,
       writableHighWaterMark: HIGH_WATER_MARK_BYTES,
     });
-    this.#h2 = h2;
-    // node:http2 detaches the session from a stream when it closes; keep it to tell why the stream closed.
-    this.#session = h2.session;
+    this.#stream = stream;
     this.authority = init.authority;
     this.peerIdentity = init.peerIdentity;
     this.peerBaggage = init.peerBaggage;
     this.#onClose = init.onClose;
-    h2.on('data', (chunk: Buffer) => {
-      this.#received += chunk.length;
-      if (!this.push(chunk)) h2.pause();
-    });
-    h2.on('end', () => {
-      // node:http2 ends the readable side before it reports a reset with an error code; that is not an EOF.
-      if (isEofReset(h2.rstCode)) {
-        this.#endStreamReceived = !h2.destroyed;
-        this.#endReadable();
-      }
-    });
-    h2.on('drain', () => this.#flushPendingWrite());
-    // The stream's own 'error' is reported through 'close' and rstCode; keep it from being unhandled.
-    h2.on('error', (error: Error) => {
-      this.#closeError ??= error;
-    });
-    h2.once('close', () => this.#onH2Close());
+    this.#onStreamClosed = init.onStreamClosed;
     this.once('close', () => this.#maybeReport());
+    stream.setEvents(this);
   }
 
   get streamId(): number | undefined {
-    return this.#h2.id;
+    return this.#stream.id;
   }
 
   get bytesSent(): number {
@@ -259,13 +205,31 @@ export class TunnelStream extends Duplex implements HboneStream {
       if (timeoutMs === 0) this.removeListener('timeout', callback);
       else this.once('timeout', callback);
     }
-    // node:http2 keeps the idle timer of the stream itself, refreshed by every DATA frame either way.
-    if (!this.#forwardingTimeout) {
-      this.#forwardingTimeout = true;
-      this.#h2.on('timeout', () => this.emit('timeout'));
+    this.#idleMs = timeoutMs;
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (timeoutMs > 0 && !this.destroyed) {
+      this.#lastActivity = performance.now();
+      this.#armIdle(timeoutMs);
     }
-    if (!this.#h2.destroyed) this.#h2.setTimeout(timeoutMs);
     return this;
+  }
+
+  #armIdle(delayMs: number): void {
+    this.#idleTimer = setTimeout(() => {
+      this.#idleTimer = undefined;
+      if (this.#idleMs === 0 || this.destroyed) return;
+      const idle = performance.now() - this.#lastActivity;
+      if (idle >= this.#idleMs - 1) {
+        this.emit('timeout');
+        // As net.Socket: the timer keeps running; the listener decides what to do.
+        this.#lastActivity = performance.now();
+        this.#armIdle(this.#idleMs);
+      } else {
+        this.#armIdle(this.#idleMs - idle);
+      }
+    }, delayMs);
+    this.#idleTimer.unref();
   }
 
   ref(): this {
@@ -276,52 +240,147 @@ export class TunnelStream extends Duplex implements HboneStream {
     return this;
   }
 
+  // ---- H2StreamEvents: what the connection tells the tunnel ----
+
+  onHeaders(_headers: H2HeaderMap, _endStream: boolean): void {}
+
+  onData(chunk: Uint8Array): void {
+    this.#received += chunk.length;
+    if (this.#idleMs > 0) this.#lastActivity = performance.now();
+    if (this.#readableDone || this.destroyed) {
+      this.#stream.release(chunk.length);
+      return;
+    }
+    // What sits in the readable buffer up to its mark is as good as consumed; past it, the window waits
+    // for the reader (_read), so a reader that stops reading stops the peer.
+    if (this.push(chunk)) this.#stream.release(chunk.length);
+    else this.#owed += chunk.length;
+  }
+
+  onEnd(): void {
+    this.#endReadable();
+  }
+
+  onReset(code: number): void {
+    if (this.destroyed) return;
+    if (isEofReset(code)) {
+      // istio/ztunnel@62d82653:src/proxy/h2.rs: NO_ERROR and CANCEL read as EOF; the bytes received so far are still delivered.
+      this.#endReadable();
+      return;
+    }
+    this.#closeError ??= resetError(code, 'peer');
+    this.destroy(this.#closeError);
+  }
+
+  onWritable(): void {
+    const pending = this.#pendingCallback;
+    this.#pendingCallback = undefined;
+    pending?.();
+  }
+
+  onClose(error: Error | undefined): void {
+    this.#h2Closed = true;
+    const pending = this.#pendingCallback;
+    this.#pendingCallback = undefined;
+    pending?.(
+      error ?? new HboneError('HBONE_ERR_STREAM_RESET', 'the tunnel closed before its data was sent'),
+    );
+    const streamClosed = this.#onStreamClosed;
+    this.#onStreamClosed = undefined;
+    streamClosed?.();
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    if (this.destroyed) {
+      this.#maybeReport();
+      return;
+    }
+    if (error !== undefined && !this.#stream.endReceived && this.#stream.resetCode === undefined) {
+      // The connection went away before the peer's END_STREAM: not an EOF.
+      this.#closeError ??= lostError(error);
+      this.destroy(this.#closeError);
+      return;
+    }
+    this.#endReadable();
+    // The write side can no longer deliver anything: end it so 'close' follows once the reader is done.
+    if (!this.writableEnded) this.end();
+  }
+
+  // ---- Duplex ----
+
   override _read(): void {
-    if (this.#h2.isPaused()) this.#h2.resume();
+    const owed = this.#owed;
+    if (owed > 0) {
+      this.#owed = 0;
+      this.#stream.release(owed);
+    }
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
-    if (this.#h2Closed) {
+    if (this.#h2Closed || !this.#stream.writable) {
       callback(new HboneError('HBONE_ERR_STREAM_RESET', 'write after the peer closed the tunnel'));
       return;
     }
     this.#sent += chunk.length;
-    // The HTTP/2 stream acknowledges a write once nghttp2 has sent it, which flow control can delay: its
-    // buffered length is what the peer has not granted yet. Wait for 'drain' when it is over its mark.
-    if (this.#h2.write(chunk)) callback();
-    else this.#pendingWrite = callback;
+    if (this.#idleMs > 0) this.#lastActivity = performance.now();
+    if (chunk.length <= COPY_BYTES) {
+      // A small write is copied now (it would be copied into its frame anyway), so the writer may go on at
+      // once, while the queues have room: an `end(data)` then leaves as one DATA frame with END_STREAM.
+      if (this.#stream.write(copyBytes(chunk))) callback();
+      else this.#pendingCallback = callback;
+      return;
+    }
+    // A large one is sent from the writer's buffer, not copied: the callback fires once its bytes left
+    // through the socket, so the writer may then reuse the buffer, and a peer that does not drain holds the
+    // writer back.
+    this.#stream.write(chunk, callback);
   }
 
   override _writev(chunks: { chunk: Buffer }[], callback: (error?: Error | null) => void): void {
-    if (this.#h2Closed) {
+    if (this.#h2Closed || !this.#stream.writable) {
       callback(new HboneError('HBONE_ERR_STREAM_RESET', 'write after the peer closed the tunnel'));
       return;
     }
-    let ok = true;
-    this.#h2.cork();
-    for (const { chunk } of chunks) {
-      this.#sent += chunk.length;
-      ok = this.#h2.write(chunk);
+    if (this.#idleMs > 0) this.#lastActivity = performance.now();
+    // As _write: small chunks are copied; the callback waits for the last large one to leave.
+    let lastLarge = -1;
+    for (let i = 0; i < chunks.length; i++) {
+      if ((chunks[i] as { chunk: Buffer }).chunk.length > COPY_BYTES) lastLarge = i;
     }
-    this.#h2.uncork();
-    if (ok) callback();
-    else this.#pendingWrite = callback;
+    let room = true;
+    for (let i = 0; i < chunks.length; i++) {
+      const { chunk } = chunks[i] as { chunk: Buffer };
+      this.#sent += chunk.length;
+      if (chunk.length <= COPY_BYTES) room = this.#stream.write(copyBytes(chunk));
+      else this.#stream.write(chunk, i === lastLarge ? callback : undefined);
+    }
+    if (lastLarge >= 0) return;
+    if (room) callback();
+    else this.#pendingCallback = callback;
   }
 
   override _final(callback: (error?: Error | null) => void): void {
-    // FIN from the app → an empty DATA frame with END_STREAM (zt:src/proxy/h2.rs poll_shutdown).
-    if (this.#h2Closed) {
-      callback();
-      return;
-    }
-    this.#pendingFinal = () => callback();
-    this.#h2.end(() => this.#finishFinal());
+    // FIN from the app → END_STREAM (istio/ztunnel@62d82653:src/proxy/h2.rs poll_shutdown), after what is queued.
+    this.#stream.end();
+    callback();
   }
 
-  #finishFinal(): void {
-    const pending = this.#pendingFinal;
-    this.#pendingFinal = undefined;
-    pending?.();
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    if (this.#idleTimer !== undefined) clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    const stream = this.#stream;
+    if (!this.#h2Closed && !stream.closed) {
+      if (error === null) {
+        // Both END_STREAMs out (the normal end of a tunnel): the stream closes by itself. A RST_STREAM here
+        // would be noise, and nghttp2 servers count resets (rapid-reset protection). Otherwise an abort:
+        // CANCEL, which the peer reads as EOF (as ztunnel dropping a stream).
+        if (!(stream.endPending && stream.endReceived)) stream.reset(H2_ERROR.CANCEL);
+      } else {
+        // A failure: CONNECT_ERROR (RFC 9113 §8.5), so the peer resets its TCP side rather than FIN it.
+        stream.reset(H2_ERROR.CONNECT_ERROR);
+      }
+    }
+    if (error !== null) this.#closeError ??= error;
+    callback(error);
   }
 
   #endReadable(): void {
@@ -330,67 +389,10 @@ export class TunnelStream extends Duplex implements HboneStream {
     this.push(null);
   }
 
-  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (!this.#h2Closed && !this.#h2.destroyed) {
-      if (error === null) {
-        // Both END_STREAMs are out (the normal end of a tunnel): the stream closes by itself. A RST_STREAM here
-        // would be noise, and nghttp2 servers (Node's among them) answer a burst of resets with
-        // GOAWAY(INTERNAL_ERROR) as rapid-reset protection.
-        // A local abort otherwise: CANCEL, which the peer reads as EOF (as ztunnel dropping a stream).
-        if (!(this.#h2.writableEnded && this.#endStreamReceived)) this.#h2.close(NGHTTP2_CANCEL);
-      } else {
-        // A failure: RST_STREAM INTERNAL_ERROR, and no END_STREAM before it (close() would send one, and the
-        // peer would take a truncated stream for a complete one).
-        this.#h2.destroy(error);
-      }
-    }
-    this.#flushPendingWrite(error ?? undefined);
-    if (error !== null) this.#closeError ??= error;
-    callback(error);
-  }
-
-  #flushPendingWrite(error?: Error): void {
-    const pending = this.#pendingWrite;
-    this.#pendingWrite = undefined;
-    pending?.(error ?? null);
-  }
-
-  #onH2Close(): void {
-    this.#h2Closed = true;
-    this.#finishFinal();
-    // Destroyed locally first: the local reason stands.
-    if (this.destroyed) return;
-    // A stream error, or the connection failing under the stream, is an error; a reset with NO_ERROR or
-    // CANCEL is not.
-    // The connection going away under an open stream (a hard close after GOAWAY, a dropped socket) closes it
-    // with NO_ERROR too; unless the peer's END_STREAM had arrived, that is a failure, not an EOF.
-    const lost = this.#session?.destroyed === true && !this.#endStreamReceived;
-    const error = streamCloseError(this.#h2.rstCode, lost, this.#closeError, 'peer');
-    if (error !== undefined) {
-      this.#closeError = error;
-      this.destroy(error);
-      return;
-    }
-    // RST_STREAM NO_ERROR/CANCEL, or the session going away under us: zt:src/proxy/h2.rs L215-243 reads
-    // NO_ERROR and CANCEL as a clean EOF. Bytes already received are still delivered.
-    this.#endReadable();
-    if (this.#pendingWrite !== undefined) {
-      this.#flushPendingWrite(
-        new HboneError('HBONE_ERR_STREAM_RESET', 'the peer closed the tunnel before reading all data'),
-      );
-    }
-    if (this.writableFinished || this.destroyed) return;
-    // The write side can no longer deliver anything: end it so 'close' follows once the reader is done.
-    if (!this.writableEnded) this.end();
-  }
-
   #maybeReport(): void {
     const report = this.#onClose;
-    if (report === undefined) return;
+    if (report === undefined || !this.destroyed || !this.#h2Closed) return;
     this.#onClose = undefined;
-    const done = (): void =>
-      report({ bytesSent: this.#sent, bytesReceived: this.#received, error: this.#closeError });
-    if (this.#h2Closed) done();
-    else this.#h2.once('close', done);
+    report({ bytesSent: this.#sent, bytesReceived: this.#received, error: this.#closeError });
   }
 }

@@ -1,8 +1,8 @@
 /**
  * `@ambient-kit/hbone`: HBONE tunnels for Node.js, wire-compatible with Istio ztunnel. HTTP/2 CONNECT over
- * SPIFFE mTLS on `node:http2` and `node:tls`: a client with ztunnel's connection pool, a server with
- * ztunnel's inbound checks, double HBONE, PROXY protocol v2, and telemetry through
- * `node:diagnostics_channel`. The pure wire codec is `@ambient-kit/hbone/codec`.
+ * SPIFFE mTLS on `node:tls`, with its own HTTP/2 framing (`docs/hbone.md` "Design"): a client with ztunnel's
+ * connection pool, a server with ztunnel's inbound checks, double HBONE, PROXY protocol v2, and telemetry
+ * through `node:diagnostics_channel`. The pure wire codec is `@ambient-kit/hbone/codec`.
  * @module
  */
 export {
@@ -26,12 +26,13 @@ export type { Forwarded } from './codec/forwarded.js';
 export type { ProxyV2Header } from './codec/proxy-v2.js';
 export type { TraceParent } from './codec/traceparent.js';
 export type { HboneSocketFactory, HboneSocketRequest } from './connect-socket.js';
-export type { ConnectUpstream, HboneAuthorize, HboneRequestContext } from './context.js';
+export type { ConnectUpstream, HboneAuthorize, HboneRequestContext, HostnameResolver } from './context.js';
 export { HBONE_DEFAULTS } from './defaults.js';
 export {
   HBONE_CHANNELS,
   type HboneConnectionClosedEvent,
   type HboneConnectionEvent,
+  type HboneConnectionRejectedEvent,
   type HboneDirection,
   type HboneStreamClosedEvent,
   type HboneStreamEvent,

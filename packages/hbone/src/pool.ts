@@ -1,5 +1,5 @@
 /**
- * The client connection pool, as ztunnel's (hbone.md §1.9, checklist P1-P5; `zt:src/proxy/pool.rs`).
+ * The client connection pool, as ztunnel's (istio/ztunnel@62d82653:src/proxy/pool.rs; `docs/hbone.md` "Pooling").
  *
  * - Key = (source identity, expected destination identities, destination address, source IP).
  * - A connection takes at most min(100, the server's SETTINGS_MAX_CONCURRENT_STREAMS) streams; the next
@@ -17,7 +17,7 @@ import type { ClientConnection } from './client-connection.js';
 import type { HboneClock } from './clock.js';
 import { HboneError } from './codec/errors.js';
 
-/** The identity of a pooled connection (`zt:src/proxy/h2/client.rs` `WorkloadKey`). */
+/** The identity of a pooled connection (`istio/ztunnel@62d82653:src/proxy/h2/client.rs` `WorkloadKey`). */
 export interface HbonePoolKey {
   /** The client's own SPIFFE ID. */
   readonly sourceIdentity: string;

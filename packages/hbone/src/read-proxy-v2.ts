@@ -1,6 +1,6 @@
 /**
  * Reads a PROXY protocol v2 header off the start of a Node stream, for the receiving end of an application
- * tunnel (a sandwiched waypoint, hbone.md §1.11).
+ * tunnel (a sandwiched waypoint; `docs/hbone.md` "PROXY protocol v2").
  * @module
  */
 import type { Readable } from 'node:stream';

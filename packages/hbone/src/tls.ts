@@ -1,8 +1,9 @@
 /**
- * The TLS side of HBONE, delegated to `@ambient-kit/spiffe` (hbone.md §1.2-§1.3, checklist T1-T5): TLS 1.3,
- * ALPN exactly `h2`, no SNI, no resumption, the current SVID per handshake, and strict SPIFFE verification of
- * the peer: the server's ID must be one of the expected identities; the client's must pass the server's
- * peer authorizer (by default, its own trust domain).
+ * The TLS side of HBONE, delegated to `@ambient-kit/spiffe` (`docs/hbone.md` "What goes on the wire";
+ * istio/ztunnel@62d82653:src/tls/certificate.rs, src/tls/workload.rs): TLS 1.3, ALPN exactly `h2`, no SNI,
+ * no resumption, the current SVID per handshake, and strict SPIFFE verification of the peer: the server's ID
+ * must be one of the expected identities; the client's must pass the server's peer authorizer (by default,
+ * its own trust domain).
  * @module
  */
 
@@ -30,9 +31,7 @@ import { HboneError } from './codec/errors.js';
 export type SvidInput = SvidSource | X509Svid;
 
 /**
-
- * ALPN: exactly `h2` on both ends (`zt:src/tls/certificate.rs` L353, L377).
-
+ * ALPN: exactly `h2` on both ends (istio/ztunnel@62d82653:src/tls/certificate.rs).
  *
  * @example
  * ```ts
@@ -139,11 +138,11 @@ function serverMtlsConfig(
  * @param source - This workload's SVID.
  * @param bundles - Trust bundles.
  * @param authorizePeer - Which client IDs may connect.
- * @returns Options for `http2.createSecureServer`.
+ * @returns Options for `tls.createServer`.
  *
  * @example
  * ```ts
- * const server = http2.createSecureServer(serverTlsOptions(source, bundles, (id) => id.startsWith('spiffe://cluster.local/')));
+ * const server = tls.createServer(serverTlsOptions(source, bundles, (id) => id.startsWith('spiffe://cluster.local/')));
  * ```
  */
 export function serverTlsOptions(
@@ -157,10 +156,11 @@ export function serverTlsOptions(
 /**
  * Binds SVID rotation and the SPIFFE check of clients to a server.
  *
- * @param server - The HTTP/2 secure server.
+ * @param server - The TLS server.
  * @param source - This workload's SVID.
  * @param bundles - Trust bundles.
  * @param authorizePeer - Which client IDs may connect.
+ * @param onReject - Told about each client refused after its handshake (identity checks).
  * @returns A handle whose `close()` stops following rotations.
  *
  * @example
@@ -174,8 +174,12 @@ export function bindServerTls(
   source: SvidSource,
   bundles: BundleSource,
   authorizePeer: (peerIdentity: string) => boolean,
+  onReject?: (error: Error) => void,
 ): { close(): void } {
-  return bindMtlsServer(server, serverMtlsConfig(source, bundles, authorizePeer));
+  return bindMtlsServer(server, {
+    ...serverMtlsConfig(source, bundles, authorizePeer),
+    ...(onReject === undefined ? {} : { onReject }),
+  });
 }
 
 /**
@@ -197,7 +201,8 @@ const IDENTITY_CODES = new Set(['SPIFFE_ERR_UNEXPECTED_ID', 'SPIFFE_ERR_TRUST_DO
 
 /**
  * Names a TLS failure: the server's identity was not one we expected (`HBONE_ERR_PEER_IDENTITY`, ztunnel's
- * `TlsError::SanError`), or anything else about the handshake (`HBONE_ERR_TLS_HANDSHAKE`).
+ * `TlsError::SanError`, istio/ztunnel@62d82653:src/tls/lib.rs), or anything else about the handshake
+ * (`HBONE_ERR_TLS_HANDSHAKE`).
  *
  * @param error - What the TLS socket or the HTTP/2 session failed with.
  * @param where - The peer, for the message.

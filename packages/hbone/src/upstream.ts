@@ -1,12 +1,21 @@
 /**
- * The default upstream of an HBONE server: a TCP connect with ztunnel's 10 s timeout, optionally preceded
- * by a PROXY protocol v2 header as ztunnel writes to an application tunnel (hbone.md §1.11).
+ * The default upstream of an HBONE server: a TCP connect to an IP address with ztunnel's 10 s timeout,
+ * optionally preceded by a PROXY protocol v2 header as ztunnel writes to an application tunnel
+ * (istio/ztunnel@62d82653:src/proxy.rs `write_proxy_protocol`; `docs/hbone.md` "PROXY protocol v2").
+ *
+ * It never resolves a name. ztunnel never puts a CONNECT authority through DNS: an IP authority names a
+ * local workload, a hostname is looked up among the services it knows (istio/ztunnel@62d82653:
+ * src/proxy/inbound.rs). Handing a hostname to `getaddrinfo` would turn `127.0.0.02`, `2130706434`,
+ * `0x7f000002`, `127.2` or `localhost` (not IP addresses to ztunnel's strict parser, so exempt from the
+ * destination-IP check) back into IP addresses: an open proxy. A hostname target is answered 503 here; a
+ * server maps hostnames through its own `resolveHostname` registry instead.
  * @module
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { HboneAddress } from './codec/authority.js';
 import { HboneError } from './codec/errors.js';
+import { canonicalIp } from './codec/ip.js';
 import { encodeProxyV2 } from './codec/proxy-v2.js';
 import type { ConnectUpstream, HboneRequestContext } from './context.js';
 import { HBONE_DEFAULTS } from './defaults.js';
@@ -18,7 +27,7 @@ export interface TcpUpstreamOptions {
   readonly connectTimeoutMs?: number;
   /**
    * Write a PROXY v2 header before any payload: source = the HBONE client's address, destination = the
-   * `:authority` (for a hostname, the address actually dialed), TLV `0xD0` = the client's SPIFFE ID. This is
+   * `:authority` (for a hostname, the address `resolveHostname` gave), TLV `0xD0` = the client's SPIFFE ID. This is
    * ztunnel's `application_tunnel { protocol: PROXY }`. Default `false`.
    */
   readonly proxyProtocol?: boolean;
@@ -28,11 +37,17 @@ export interface TcpUpstreamOptions {
   readonly localAddress?: string;
 }
 
-const UNKNOWN_HOST_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI_NODATA', 'EAI_FAIL']);
+// net.connect skips the lookup for an IP host; this one makes sure nothing ever reaches getaddrinfo.
+function noLookup(hostname: string, _options: unknown, callback: (error: Error) => void): void {
+  const error = Object.assign(new Error(`refusing to resolve ${JSON.stringify(hostname)}`), {
+    code: 'ENOTFOUND',
+  });
+  callback(error);
+}
 
 /**
- * Builds a {@link ConnectUpstream} that dials the target over TCP. Errors map to 503 reasons:
- * `HBONE_ERR_UNKNOWN_TARGET` (a hostname that does not resolve), `HBONE_ERR_UPSTREAM_TIMEOUT`,
+ * Builds a {@link ConnectUpstream} that dials an IP target over TCP. Errors map to 503 reasons:
+ * `HBONE_ERR_UNKNOWN_TARGET` (a hostname target: nothing is resolved), `HBONE_ERR_UPSTREAM_TIMEOUT`,
  * `HBONE_ERR_UPSTREAM_REFUSED` (any other connect failure).
  *
  * @param options - Timeout, PROXY protocol, port override, local address.
@@ -43,7 +58,9 @@ const UNKNOWN_HOST_CODES = new Set(['ENOTFOUND', 'EAI_AGAIN', 'EAI_NONAME', 'EAI
  * const server = createHboneServer({ svid, bundles, connectUpstream: tcpUpstream({ proxyProtocol: true, port: 15088 }) });
  * ```
  */
-export function tcpUpstream(options: TcpUpstreamOptions = {}): ConnectUpstream {
+export function tcpUpstream<State extends object = Record<string, unknown>>(
+  options: TcpUpstreamOptions = {},
+): ConnectUpstream<State> {
   const timeoutMs = options.connectTimeoutMs ?? HBONE_DEFAULTS.upstreamConnectTimeoutMs;
   if (!Number.isFinite(timeoutMs) || timeoutMs <= 0) {
     throw new RangeError(`tcpUpstream: "connectTimeoutMs" must be a positive number, got ${timeoutMs}`);
@@ -57,19 +74,31 @@ export function tcpUpstream(options: TcpUpstreamOptions = {}): ConnectUpstream {
   return (target, context) => connectTcp(target, context, options, timeoutMs);
 }
 
-function connectTcp(
+function connectTcp<State extends object>(
   target: HboneAddress,
-  context: HboneRequestContext,
+  context: HboneRequestContext<State>,
   options: TcpUpstreamOptions,
   timeoutMs: number,
 ): Promise<Duplex> {
-  const host = target.kind === 'socket' ? target.ip : target.hostname;
+  // Only an address the strict parser accepts (Rust's `SocketAddr` rules: no octal, hex or short forms).
+  const ip = target.kind === 'socket' ? canonicalIp(target.ip) : undefined;
+  if (ip === undefined) {
+    const name = target.kind === 'socket' ? target.ip : target.hostname;
+    return Promise.reject(
+      new HboneError(
+        'HBONE_ERR_UNKNOWN_TARGET',
+        `no service or workload for ${JSON.stringify(`${name}:${target.port}`)} (tcpUpstream dials IP addresses only)`,
+      ),
+    );
+  }
+  const host = ip.ip;
   const port = options.port ?? target.port;
   const where = hostPort(host, port);
   return new Promise<Duplex>((resolve, reject) => {
     const socket = net.connect({
       host,
       port,
+      lookup: noLookup as unknown as net.LookupFunction,
       allowHalfOpen: true,
       noDelay: true,
       keepAlive: true,
@@ -89,11 +118,15 @@ function connectTcp(
     const onAbort = (): void =>
       fail(new HboneError('HBONE_ERR_ABORTED', `upstream connect to ${where} aborted`));
     const onError = (error: NodeJS.ErrnoException): void => {
-      const code =
-        error.code !== undefined && UNKNOWN_HOST_CODES.has(error.code)
-          ? 'HBONE_ERR_UNKNOWN_TARGET'
-          : 'HBONE_ERR_UPSTREAM_REFUSED';
-      fail(new HboneError(code, `upstream connect to ${where} failed: ${error.message}`, { cause: error }));
+      fail(
+        new HboneError(
+          'HBONE_ERR_UPSTREAM_REFUSED',
+          `upstream connect to ${where} failed: ${error.message}`,
+          {
+            cause: error,
+          },
+        ),
+      );
     };
     const timer = setTimeout(
       () =>
@@ -114,12 +147,10 @@ function connectTcp(
     socket.once('connect', () => {
       cleanup();
       if (options.proxyProtocol === true) {
-        const destination =
-          target.kind === 'socket'
-            ? { ip: target.ip, port: target.port }
-            : { ip: socket.remoteAddress ?? '0.0.0.0', port: target.port };
+        const destination = { ip: host, port: target.port };
         const sameFamily = net.isIPv6(context.remoteAddress) === net.isIPv6(destination.ip);
-        // zt:src/proxy.rs write_proxy_protocol: (client address, tunnel target) + TLV 0xD0 = peer identity.
+        // istio/ztunnel@62d82653:src/proxy.rs write_proxy_protocol: (client address, tunnel target) + TLV
+        // 0xD0 = peer identity.
         socket.write(
           encodeProxyV2({
             command: 'proxy',

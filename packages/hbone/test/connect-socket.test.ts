@@ -12,7 +12,7 @@ import {
 import { collect, dialLoopback, echoServer, pki, type TcpServer, waitFor } from './fixtures.js';
 
 // The client's `connectSocket` factory: every TCP connection the client opens comes from it (ztunnel in-pod
-// mode dials from inside the source pod's netns with SO_MARK 0x539, workload-api-and-redirect.md §B.5).
+// mode dials from inside the source pod's netns with SO_MARK 0x539, istio/ztunnel@62d82653:src/inpod).
 // Real loopback sockets; the factories below bind a distinctive source address so the server can tell.
 
 const GATEWAY_ID = 'spiffe://cluster.local/ns/istio-system/sa/istio-eastwestgateway';
@@ -119,7 +119,7 @@ describe('connectSocket: the client dials through the factory', () => {
   it('makes the outer connection of double HBONE; the inner one runs inside the outer tunnel', async () => {
     const p = await pki();
     const dial = (port: number) => (): Promise<net.Socket> => dialLoopback(port);
-    // The destination resolves the hostname to its app (zt:src/proxy/inbound.rs L637-664).
+    // The destination resolves the hostname to its app (istio/ztunnel@62d82653:src/proxy/inbound.rs L637-664).
     const destination = createHboneServer({
       svid: p.server,
       bundles: p.bundles,

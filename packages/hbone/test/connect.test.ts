@@ -41,7 +41,7 @@ describe('a tunnel', () => {
     expect([tunnel.bytesSent, tunnel.bytesReceived]).toEqual([11, 11]);
   });
 
-  it("sends ztunnel's CONNECT: only :method and :authority, baggage, forwarded, traceparent (checklist H3)", async () => {
+  it("sends ztunnel's CONNECT: only :method and :authority, baggage, forwarded, traceparent (istio/ztunnel@62d82653:src/proxy/outbound.rs)", async () => {
     let seen: HboneRequestContext | undefined;
     h = await harness(
       {
@@ -119,7 +119,7 @@ describe('a tunnel', () => {
   });
 });
 
-describe('status mapping as ztunnel (hbone.md §1.7, checklist H5)', () => {
+describe('status mapping as ztunnel (istio/ztunnel@62d82653:src/proxy/inbound.rs)', () => {
   const refusal = async (promise: Promise<unknown>): Promise<HboneError> => {
     const error = await promise.then(
       () => undefined,
@@ -196,7 +196,7 @@ describe('status mapping as ztunnel (hbone.md §1.7, checklist H5)', () => {
     expect(h.server.stats().refused[503]).toBe(2);
   });
 
-  it('200 only after the upstream connected (checklist H6)', async () => {
+  it('200 only after the upstream connected (istio/ztunnel@62d82653:src/proxy/inbound.rs)', async () => {
     let release: (() => void) | undefined;
     let dialed = false;
     h = await harness({
@@ -266,7 +266,7 @@ describe('status mapping as ztunnel (hbone.md §1.7, checklist H5)', () => {
   });
 });
 
-describe('HTTP/2 settings on the wire (checklist H1, H2)', () => {
+describe('HTTP/2 settings on the wire (istio/ztunnel@62d82653:src/proxy/h2/client.rs, server.rs)', () => {
   it('the server advertises 200 streams, 4 MiB stream window, 1 MiB frames, 64 KiB headers and a 16 MiB connection window', async () => {
     h = await harness();
     const session = await rawH2Client(h.via);

@@ -8,7 +8,7 @@ import {
 } from '../src/index.js';
 import { collect, dialLoopback, echoServer, pki, type TcpServer, tcpServer } from './fixtures.js';
 
-// Double HBONE (hbone.md §1.10): client → E/W gateway (outer CONNECT, pooled) → inner TLS + CONNECT (not
+// Double HBONE (docs/hbone.md "Double HBONE"): client → E/W gateway (outer CONNECT, pooled) → inner TLS + CONNECT (not
 // pooled, x-forwarded-network) → destination HBONE server → app. Three real servers on loopback.
 
 const SERVICE = 'reviews.bookinfo.svc.cluster.local';
@@ -34,7 +34,7 @@ beforeAll(async () => {
       destinationSaw.push(ctx);
       return true;
     },
-    // The destination resolves the service hostname to its local app (zt:src/proxy/inbound.rs L637-664).
+    // The destination resolves the service hostname to its local app (istio/ztunnel@62d82653:src/proxy/inbound.rs L637-664).
     connectUpstream: (target, ctx) => {
       if (target.kind !== 'hostname' || target.hostname !== SERVICE) throw new Error('unknown service');
       return dialLoopback(echo.port, ctx.signal);
@@ -55,7 +55,7 @@ beforeAll(async () => {
       gatewaySaw.push(ctx);
       return true;
     },
-    // The E/W gateway forwards the inner bytes opaquely to <pod>:15008 (hbone.md §1.10).
+    // The E/W gateway forwards the inner bytes opaquely to <pod>:15008 (istio/istio@86c9f01f:pilot/pkg/networking/core/listener_waypoint.go).
     connectUpstream: () => dialLoopback(wire.port),
   });
   const { port } = await gateway.listen({ port: 0, host: '127.0.0.1' });

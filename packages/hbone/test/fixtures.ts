@@ -287,11 +287,22 @@ export async function rawH2Server(): Promise<RawH2Server> {
       alpn: ['h2'],
     }),
   );
+  // node:http2 sometimes stops reading a socket for good (it pauses reads while one of its writes is
+  // pending) and then never sees the peer's close: close() destroys what is left rather than wait on it.
+  const sessions = new Set<http2.ServerHttp2Session>();
+  server.on('session', (session) => {
+    sessions.add(session);
+    session.once('close', () => sessions.delete(session));
+  });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     server,
     via: `127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        for (const session of sessions) session.destroy();
+      }),
   };
 }
 

@@ -11,7 +11,7 @@ import { collect, echoServer, type Pki, pki, type TcpServer } from './fixtures.j
 import { buildGoPeer, type GoPeer, startGoPeer, writeCredentials } from './go-peer.js';
 
 // Interop with an independent HTTP/2 CONNECT stack: Go's crypto/tls + golang.org/x/net/http2, the libraries
-// of istio's Go HBONE code (pkg/hbone), with SPIFFE mTLS as ztunnel does it (hbone.md §4).
+// of istio's Go HBONE code (pkg/hbone), with SPIFFE mTLS as ztunnel does it (istio/istio@86c9f01f:pkg/hbone).
 
 const GO_SERVER_ID = 'spiffe://cluster.local/ns/go/sa/go-server';
 const GO_CLIENT_ID = 'spiffe://cluster.local/ns/go/sa/go-client';

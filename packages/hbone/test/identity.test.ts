@@ -5,7 +5,8 @@ import { createHboneClient, HboneError } from '../src/index.js';
 import { collect, type Harness, harness, pki, useEchoServer } from './fixtures.js';
 import { FRAME, frameServer } from './raw-h2.js';
 
-// TLS and identity rules of hbone.md §1.2-§1.3 (checklist T1-T5), over real handshakes.
+// TLS and identity rules of ztunnel (istio/ztunnel@62d82653:src/tls/certificate.rs, src/tls/workload.rs),
+// over real handshakes.
 
 const echo = useEchoServer();
 let h: Harness | undefined;

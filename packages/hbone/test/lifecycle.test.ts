@@ -3,7 +3,7 @@ import { createHboneClient, type HboneError } from '../src/index.js';
 import { collect, type Harness, harness, pki, useEchoServer, waitFor } from './fixtures.js';
 import { FRAME, frameClient, frameServer } from './raw-h2.js';
 
-// Keepalive (hbone.md §1.5, checklist H7) and drain, with short timers so the suite stays fast.
+// Keepalive (istio/ztunnel@62d82653:src/proxy/h2.rs) and drain, with short timers so the suite stays fast.
 
 const echo = useEchoServer();
 let h: Harness | undefined;

@@ -15,7 +15,7 @@ import {
 import { collect, dialLoopback, pki, useEchoServer, waitFor } from './fixtures.js';
 
 // Serving sockets made elsewhere: `listen({ server })` for listeners someone else opened (ztunnel opens
-// 15008 inside each pod's network namespace, workload-api-and-redirect.md §B.5) and `handleConnection` for
+// 15008 inside each pod's network namespace, istio/ztunnel@62d82653:src/inpod) and `handleConnection` for
 // raw TCP connections accepted elsewhere. Real listeners on loopback, real TLS and HTTP/2.
 
 const echo = useEchoServer();

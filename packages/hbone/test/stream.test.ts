@@ -14,9 +14,10 @@ import {
   useEchoServer,
   waitFor,
 } from './fixtures.js';
-import { FRAME, frameServer, type RawH2 } from './raw-h2.js';
+import { FRAME, frameServer, type RawH2, resettingServer } from './raw-h2.js';
 
-// Byte semantics of hbone.md §1.8 / checklist S1, over real loopback sockets.
+// Byte semantics (docs/hbone.md "Byte semantics"; istio/ztunnel@62d82653:src/proxy/h2.rs), over real
+// loopback sockets.
 
 const echo = useEchoServer();
 let h: Harness | undefined;
@@ -77,17 +78,8 @@ describe('half-close (client FIN → END_STREAM, END_STREAM → TCP FIN)', () =>
 
 describe('resets', () => {
   // A peer that answers 200, sends some data, then RST_STREAM (without END_STREAM) with `code`.
-  async function resettingServer(code: number): Promise<string> {
-    const server = await frameServer((peer) => {
-      peer.handshake();
-      void peer
-        .waitFor((f) => f.type === FRAME.HEADERS)
-        .then((headers) => {
-          peer.respond200(headers.streamId);
-          peer.send(FRAME.DATA, 0, headers.streamId, Buffer.from('partial data'));
-          setTimeout(() => peer.reset(headers.streamId, code), 20);
-        });
-    });
+  async function resetting(code: number): Promise<string> {
+    const server = await resettingServer(code);
     cleanup.push(() => server.close());
     return server.via;
   }
@@ -103,15 +95,15 @@ describe('resets', () => {
     ['NO_ERROR', http2.constants.NGHTTP2_NO_ERROR],
     ['CANCEL', http2.constants.NGHTTP2_CANCEL],
   ])(
-    'RST_STREAM %s without END_STREAM reads as a clean EOF (zt:src/proxy/h2.rs L215-243)',
+    'RST_STREAM %s without END_STREAM reads as a clean EOF (istio/ztunnel@62d82653:src/proxy/h2.rs L215-243)',
     async (_name, code) => {
-      const tunnel = await tunnelThrough(await resettingServer(code));
+      const tunnel = await tunnelThrough(await resetting(code));
       expect((await collect(tunnel)).toString()).toBe('partial data');
     },
   );
 
   it('RST_STREAM with an error code destroys the tunnel with HBONE_ERR_STREAM_RESET', async () => {
-    const tunnel = await tunnelThrough(await resettingServer(http2.constants.NGHTTP2_INTERNAL_ERROR));
+    const tunnel = await tunnelThrough(await resetting(http2.constants.NGHTTP2_INTERNAL_ERROR));
     const error = await collect(tunnel).then(
       () => undefined,
       (e: unknown) => e,
@@ -188,7 +180,8 @@ describe('resets', () => {
 });
 
 describe('volume', () => {
-  it('moves 1 GiB through one tunnel byte-exact', { timeout: 120_000 }, async () => {
+  // 1 GiB (issue 10: too slow for the test suite) runs in bench/hbone, checked the same way.
+  it('moves 64 MiB through one tunnel byte-exact', { timeout: 60_000 }, async () => {
     let result: Promise<{ sha256: string; bytes: number }> | undefined;
     const sink = await upstream((socket) => {
       result = hashStream(socket);
@@ -196,7 +189,7 @@ describe('volume', () => {
     });
     h = await harness();
     const tunnel = await tunnelTo(sink.port);
-    const total = 1024 * 1024 * 1024;
+    const total = 64 * 1024 * 1024;
     const block = randomBytes(1024 * 1024);
     const sent = createHash('sha256');
     for (let offset = 0, i = 0; offset < total; offset += block.length, i++) {
@@ -231,7 +224,7 @@ describe('volume', () => {
         throw new Error(`tunnel ${n}: ${back.length} bytes back, ${payload.length} sent`);
     };
     await Promise.all(Array.from({ length: 1000 }, (_, n) => one(n)));
-    // 100 streams per connection (hbone.md §1.9): at least ten connections were needed.
+    // 100 streams per connection (istio/ztunnel@62d82653:src/config.rs): at least ten connections were needed.
     expect(h.client.pool.stats().handshakes).toBeGreaterThanOrEqual(10);
     await waitFor(() => h?.server.stats().streams === 0, 'every tunnel closed at the server');
   });

@@ -1,6 +1,7 @@
 import diagnosticsChannel from 'node:diagnostics_channel';
+import net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { ProxyV2Header } from '../src/codec/index.js';
+import { decodeProxyV2, encodeProxyV2, type ProxyV2Header } from '../src/codec/index.js';
 import {
   HBONE_CHANNELS,
   type HboneConnectionEvent,
@@ -45,7 +46,7 @@ function on<T>(events: Recorded[], channel: string, direction: string): T[] {
     .map((e) => e.message as T);
 }
 
-describe('diagnostics_channel events (ztunnel access-log and metric fields, hbone.md §3)', () => {
+describe('diagnostics_channel events (ztunnel access-log and metric fields, docs/hbone.md "Telemetry")', () => {
   it('opened / closed with bytes each way and duration, on both ends', async () => {
     const rec = record();
     try {
@@ -131,7 +132,7 @@ describe('diagnostics_channel events (ztunnel access-log and metric fields, hbon
   });
 });
 
-describe('PROXY protocol v2 to an application tunnel (hbone.md §1.11)', () => {
+describe('PROXY protocol v2 to an application tunnel (istio/ztunnel@62d82653:src/proxy/inbound.rs)', () => {
   it('writes the client address, the :authority and TLV 0xD0 before the payload', async () => {
     const headers: ProxyV2Header[] = [];
     const app = await tcpServer((socket) => {
@@ -166,6 +167,35 @@ describe('PROXY protocol v2 to an application tunnel (hbone.md §1.11)', () => {
           sourceIdentity: h.pki.clientId,
         },
       ]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('decodes a header as a socket delivers it twice over, without changing the bytes (issue 18 item 7)', async () => {
+    // What an application tunnel receives from ztunnel, with a CRC32C TLV, read off a real socket.
+    const header = encodeProxyV2({
+      command: 'proxy',
+      source: { ip: '10.0.0.1', port: 41234 },
+      destination: { ip: '10.0.0.2', port: 8080 },
+      sourceIdentity: 'spiffe://cluster.local/ns/default/sa/sleep',
+      checksum: true,
+    });
+    let received: Promise<Buffer> | undefined;
+    const app = await tcpServer((socket) => {
+      received = collect(socket);
+    });
+    try {
+      const sender = net.connect({ host: '127.0.0.1', port: app.port });
+      sender.end(Buffer.concat([header, Buffer.from('payload')]));
+      await waitFor(() => received !== undefined, 'the app connection');
+      const bytes = await (received as Promise<Buffer>);
+      const copy = Buffer.from(bytes);
+      const first = decodeProxyV2(bytes);
+      const second = decodeProxyV2(bytes);
+      expect(first.isOk() && second.isOk()).toBe(true);
+      expect(second._unsafeUnwrap()).toEqual(first._unsafeUnwrap());
+      expect(bytes.equals(copy)).toBe(true);
     } finally {
       await app.close();
     }

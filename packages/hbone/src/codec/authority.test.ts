@@ -4,7 +4,7 @@ import { hboneAddressArb } from '../../test/arbitraries.js';
 import { formatAuthority, type HboneAddress, parseAuthority, socketAddress } from './authority.js';
 
 describe('parseAuthority', () => {
-  // Checklist H4 and ztunnel's outbound tests (zt:src/proxy/outbound.rs L980-2052).
+  // ztunnel's outbound tests (istio/ztunnel@62d82653:src/proxy/outbound.rs L980-2052).
   it.each<[string, HboneAddress]>([
     ['10.0.0.1:8080', { kind: 'socket', ip: '10.0.0.1', port: 8080 }],
     ['[ff06::c3]:80', { kind: 'socket', ip: 'ff06::c3', port: 80 }],
@@ -18,7 +18,7 @@ describe('parseAuthority', () => {
 
   it.each([
     '',
-    '10.0.0.1', // zt:src/proxy.rs L875-892: a missing port is a 400
+    '10.0.0.1', // istio/ztunnel@62d82653:src/proxy.rs L875-892: a missing port is a 400
     'svc.cluster.local',
     'ff06::c3:80',
     '[ff06::c3]',

@@ -1,5 +1,5 @@
 /**
- * The HBONE target carried in `:authority` (hbone.md §1.6): a socket address, or a service hostname and port
+ * The HBONE target carried in `:authority` (istio/ztunnel@62d82653:src/proxy.rs `HboneAddress`): a socket address, or a service hostname and port
  * for double HBONE (§1.10).
  * @module
  */
@@ -8,7 +8,7 @@ import { HboneError } from './errors.js';
 import { canonicalIp } from './ip.js';
 
 /**
- * An HBONE target. Mirrors ztunnel's `HboneAddress` (`zt:src/proxy.rs` L819-866): either a socket address
+ * An HBONE target. Mirrors ztunnel's `HboneAddress` (`istio/ztunnel@62d82653:src/proxy.rs` L819-866): either a socket address
  * (`ip` is canonical text, IPv6 without brackets) or a service hostname with a port.
  */
 export type HboneAddress =
@@ -67,7 +67,7 @@ export function isValidHostname(hostname: string): boolean {
 }
 
 /**
- * Parses `:authority` as ztunnel's inbound does (`zt:src/proxy.rs` L875-892): first as a socket address
+ * Parses `:authority` as ztunnel's inbound does (`istio/ztunnel@62d82653:src/proxy.rs` L875-892): first as a socket address
  * (`10.0.0.1:8080`, `[ff06::c3]:80`), else as `host:port` into a service hostname. A missing port, an
  * unbracketed IPv6 address or an invalid hostname is a 400 (`HBONE_ERR_BAD_AUTHORITY`).
  *

@@ -4,7 +4,7 @@ import { baggageArb } from '../../test/arbitraries.js';
 import { formatBaggage, MAX_BAGGAGE_BYTES, parseBaggage } from './baggage.js';
 
 describe('formatBaggage', () => {
-  it('writes ztunnel key order (zt:src/baggage.rs L32-67)', () => {
+  it('writes ztunnel key order (istio/ztunnel@62d82653:src/baggage.rs L32-67)', () => {
     expect(
       formatBaggage({
         zone: 'z1',
@@ -30,7 +30,7 @@ describe('formatBaggage', () => {
 });
 
 describe('parseBaggage', () => {
-  it('reads ztunnel test vectors (zt:src/baggage.rs tests)', () => {
+  it('reads ztunnel test vectors (istio/ztunnel@62d82653:src/baggage.rs tests)', () => {
     expect(
       parseBaggage(
         'k8s.cluster.name=K1,k8s.namespace.name=NS1,k8s.deployment.name=N1,service.name=N2,service.version=V1',

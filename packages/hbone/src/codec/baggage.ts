@@ -1,6 +1,6 @@
 /**
  * The `baggage` header ztunnel puts on CONNECT requests and 200 answers: workload metadata for telemetry
- * (hbone.md §1.6, `zt:src/baggage.rs`).
+ * (istio/ztunnel@62d82653:src/baggage.rs).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -9,7 +9,7 @@ import type { HeaderValue } from './headers.js';
 
 /**
  * The workload kinds ztunnel names in `k8s.<type>.name` (istio `workload.proto` `WorkloadType`, lower-cased)
- * and accepts back (`zt:src/baggage.rs` L80-84).
+ * and accepts back (`istio/ztunnel@62d82653:src/baggage.rs` L80-84).
  *
  * @example
  * ```ts
@@ -65,7 +65,7 @@ function isBaggageValue(value: string): boolean {
 }
 
 /**
- * Formats `baggage` exactly as ztunnel's `baggage_header_val` does (`zt:src/baggage.rs` L32-67): the keys
+ * Formats `baggage` exactly as ztunnel's `baggage_header_val` does (`istio/ztunnel@62d82653:src/baggage.rs` L32-67): the keys
  * `k8s.cluster.name`, `k8s.namespace.name`, `k8s.<type>.name`, `service.name`, `service.version`,
  * `cloud.region`, `cloud.availability_zone`, in that order, comma-joined, absent ones left out.
  *
@@ -124,7 +124,7 @@ function isPrintableAscii(line: string): boolean {
 }
 
 /**
- * Parses one or several `baggage` header lines as ztunnel does (`zt:src/baggage.rs` L69-100): members in
+ * Parses one or several `baggage` header lines as ztunnel does (`istio/ztunnel@62d82653:src/baggage.rs` L69-100): members in
  * any order, later members override earlier ones, an empty value unsets the field, unknown keys are
  * ignored, and `k8s.{deployment,cronjob,pod,job}.name` all fill the workload name. Beyond ztunnel, optional
  * whitespace around members and W3C properties after `;` are tolerated, so lines joined with `, ` (as

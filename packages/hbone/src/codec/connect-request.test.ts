@@ -5,7 +5,7 @@ import { buildConnectHeaders, buildConnectRequest, parseConnectRequest } from '.
 import { buildConnectResponse, parseConnectResponse } from './connect-response.js';
 
 describe('buildConnectRequest', () => {
-  it('writes a plain CONNECT with only :method and :authority as pseudo-headers (checklist H3)', () => {
+  it('writes a plain CONNECT with only :method and :authority as pseudo-headers (RFC 9113 §8.5)', () => {
     const headers = buildConnectRequest({
       authority: { kind: 'socket', ip: '10.0.0.2', port: 8080 },
       baggage: { clusterName: 'Kubernetes', namespace: 'default', workloadName: 'sleep' },
@@ -70,7 +70,7 @@ describe('buildConnectRequest', () => {
 });
 
 describe('parseConnectRequest', () => {
-  it('checks the method, then the shape, then the authority (zt:src/proxy/inbound.rs build_inbound_request)', () => {
+  it('checks the method, then the shape, then the authority (istio/ztunnel@62d82653:src/proxy/inbound.rs build_inbound_request)', () => {
     const cases: [Record<string, string>, string][] = [
       [{ ':method': 'GET', ':authority': 'bad' }, 'HBONE_ERR_NOT_CONNECT'],
       [{ ':authority': '10.0.0.1:80' }, 'HBONE_ERR_NOT_CONNECT'],
@@ -127,7 +127,7 @@ describe('connect responses', () => {
       [400, 'HBONE_ERR_BAD_REQUEST'],
       [401, 'HBONE_ERR_POLICY_DENIED'],
       [503, 'HBONE_ERR_UNAVAILABLE'],
-      [405, 'HBONE_ERR_UNEXPECTED_STATUS'], // what istio's Go pkg/hbone answers a non-CONNECT with (hbone.md §4.2)
+      [405, 'HBONE_ERR_UNEXPECTED_STATUS'], // what istio's Go pkg/hbone answers a non-CONNECT with (istio/istio@86c9f01f:pkg/hbone/server.go)
     ] as const) {
       const error = parseConnectResponse({ ':status': String(status) })._unsafeUnwrapErr();
       expect([error.code, error.status]).toEqual([code, status]);

@@ -1,5 +1,5 @@
 /**
- * The HBONE CONNECT request (hbone.md §1.6, checklist H3/H4): a plain RFC 9113 §8.5 CONNECT with exactly
+ * The HBONE CONNECT request (istio/ztunnel@62d82653:src/proxy/outbound.rs `create_hbone_request`): a plain RFC 9113 §8.5 CONNECT with exactly
  * `:method` and `:authority` as pseudo-headers, plus `baggage`, `forwarded`, `traceparent` and, on the inner
  * request of double HBONE, `x-forwarded-network`.
  * @module
@@ -14,7 +14,7 @@ import { formatTraceparent, parseTraceparent, type TraceParent } from './tracepa
 
 /**
 
- * Header names HBONE gives a meaning to (`zt:src/proxy.rs` L560-565).
+ * Header names HBONE gives a meaning to (`istio/ztunnel@62d82653:src/proxy.rs` L560-565).
 
  *
  * @example
@@ -26,7 +26,7 @@ export const HBONE_HEADER = {
   baggage: 'baggage',
   forwarded: 'forwarded',
   traceparent: 'traceparent',
-  /** Only on the inner CONNECT of double HBONE; the source's network (hbone.md §9.2: not `x-istio-origin-network`). */
+  /** Only on the inner CONNECT of double HBONE; the source's network (istio/ztunnel@62d82653:src/proxy.rs; not the `x-istio-origin-network` its comments say). */
   forwardedNetwork: 'x-forwarded-network',
 } as const;
 
@@ -59,7 +59,7 @@ const KNOWN = new Set<string>(Object.values(HBONE_HEADER));
 
 /**
  * Builds the header block of an HBONE CONNECT request, in the order ztunnel writes it
- * (`zt:src/proxy/outbound.rs` `create_hbone_request`). No `:scheme` or `:path` (plain CONNECT).
+ * (`istio/ztunnel@62d82653:src/proxy/outbound.rs` `create_hbone_request`). No `:scheme` or `:path` (plain CONNECT).
  *
  * @param request - The request; `baggage`, `forwarded`, `traceparent` and `forwardedNetwork` are sent only when set.
  * @returns Headers for `ClientHttp2Session.request()`.
@@ -132,7 +132,7 @@ export function buildConnectHeaders(
 
 /**
  * Parses an incoming CONNECT request's headers in the order ztunnel's inbound checks them
- * (`zt:src/proxy/inbound.rs` `build_inbound_request`): the method first (`HBONE_ERR_NOT_CONNECT`), then the
+ * (`istio/ztunnel@62d82653:src/proxy/inbound.rs` `build_inbound_request`): the method first (`HBONE_ERR_NOT_CONNECT`), then the
  * request shape (`HBONE_ERR_BAD_REQUEST` for `:scheme`, `:path` or `:protocol`: HBONE is plain CONNECT),
  * then `:authority` (`HBONE_ERR_BAD_AUTHORITY`). All three answer 400.
  *

@@ -1,5 +1,5 @@
 /**
- * The answer to an HBONE CONNECT (hbone.md §1.7): 200 with the destination's `baggage` once the upstream is
+ * The answer to an HBONE CONNECT (istio/ztunnel@62d82653:src/proxy/inbound.rs `build_response`): 200 with the destination's `baggage` once the upstream is
  * connected, otherwise 400, 401 or 503 with END_STREAM on the HEADERS frame and no body.
  * @module
  */
@@ -19,7 +19,7 @@ export interface ConnectResponse {
 
 /**
  * Builds the header block of a CONNECT answer, as ztunnel's `build_response` does
- * (`zt:src/proxy/inbound.rs` L786-805): `:status` and, when given, `baggage`.
+ * (`istio/ztunnel@62d82653:src/proxy/inbound.rs` L786-805): `:status` and, when given, `baggage`.
  *
  * @param response - The status (100..599) and the optional baggage.
  * @returns Headers for `ServerHttp2Stream.respond()`.
@@ -42,7 +42,7 @@ export function buildConnectResponse(response: ConnectResponse): Record<string, 
 }
 
 /**
- * Reads a CONNECT answer as ztunnel's client does (`zt:src/proxy/h2/client.rs` L136-150): any status but
+ * Reads a CONNECT answer as ztunnel's client does (`istio/ztunnel@62d82653:src/proxy/h2/client.rs` L136-150): any status but
  * 200 is an error (`Error::HttpStatus`), and the `baggage` of a 200 is parsed, ignored when malformed.
  *
  * @param headers - The response headers.

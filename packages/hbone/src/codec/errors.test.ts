@@ -28,7 +28,7 @@ describe('HboneError', () => {
     expect(new Error('plain')).not.toBeInstanceOf(HboneError);
   });
 
-  it('maps statuses as ztunnel (hbone.md §1.7): 400, 401 (not 403), 503', () => {
+  it('maps statuses as ztunnel (istio/ztunnel@62d82653:src/proxy/inbound.rs): 400, 401 (not 403), 503', () => {
     expect(statusForCode('HBONE_ERR_NOT_CONNECT')).toBe(400);
     expect(statusForCode('HBONE_ERR_BAD_AUTHORITY')).toBe(400);
     expect(statusForCode('HBONE_ERR_IP_MISMATCH')).toBe(400);

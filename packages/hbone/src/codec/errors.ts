@@ -19,7 +19,7 @@ const BRAND = Symbol.for('@ambient-kit/hbone.error');
  * ```
  */
 export const HBONE_ERROR_CODES = [
-  // Refusals decided by an HBONE server (hbone.md §1.7); each maps to one HTTP status.
+  // Refusals decided by an HBONE server (docs/hbone.md "The server"); each maps to one HTTP status.
   'HBONE_ERR_NOT_CONNECT',
   'HBONE_ERR_BAD_REQUEST',
   'HBONE_ERR_BAD_AUTHORITY',
@@ -72,7 +72,7 @@ export interface HboneErrorOptions {
   readonly status?: number;
 }
 
-// hbone.md §1.7 (ztunnel src/proxy/inbound.rs build_inbound_request / serve_connect): the status a server
+// istio/ztunnel@62d82653:src/proxy/inbound.rs (build_inbound_request, serve_connect): the status a server
 // answers each refusal with. 401, not 403, for a policy deny (§9.1).
 const STATUS_BY_CODE: Partial<Record<HboneErrorCode, number>> = {
   HBONE_ERR_NOT_CONNECT: 400,
@@ -88,7 +88,7 @@ const STATUS_BY_CODE: Partial<Record<HboneErrorCode, number>> = {
 };
 
 /**
- * The HTTP status an HBONE server answers a refusal with, as ztunnel does (hbone.md §1.7, checklist H5).
+ * The HTTP status an HBONE server answers a refusal with, as ztunnel does (istio/ztunnel@62d82653:src/proxy/inbound.rs).
  *
  * @param code - A refusal code.
  * @returns 400, 401 or 503, or `undefined` for codes that are not CONNECT refusals.

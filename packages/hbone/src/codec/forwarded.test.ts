@@ -5,7 +5,7 @@ import { formatForwarded, MAX_FORWARDED_BYTES, parseForwarded } from './forwarde
 
 describe('formatForwarded', () => {
   it('writes for= quoted and host= as a token, as ztunnel build_forwarded does', () => {
-    // zt:src/proxy/outbound.rs build_forwarded: format!("for=\"{remote_addr}\";host={}", svc.hostname)
+    // istio/ztunnel@62d82653:src/proxy/outbound.rs build_forwarded: format!("for=\"{remote_addr}\";host={}", svc.hostname)
     expect(formatForwarded({ for: '10.0.0.1:41234', host: 'reviews.default.svc.cluster.local' })).toBe(
       'for="10.0.0.1:41234";host=reviews.default.svc.cluster.local',
     );
@@ -26,7 +26,7 @@ describe('parseForwarded', () => {
       for: '10.0.0.1:4000',
       host: 'example.com',
     });
-    // ztunnel's test_parse_forwarded_host vector (zt:src/proxy.rs tests)
+    // ztunnel's test_parse_forwarded_host vector (istio/ztunnel@62d82653:src/proxy.rs tests)
     expect(
       parseForwarded('by=identifier;for=identifier;host=example.com;proto=https')._unsafeUnwrap(),
     ).toEqual({

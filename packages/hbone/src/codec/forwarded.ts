@@ -1,6 +1,6 @@
 /**
  * The RFC 7239 `forwarded` header on HBONE CONNECT requests: `for="<client ip:port>"`, plus `;host=<service
- * FQDN>` when a service was targeted (hbone.md §1.6, `zt:src/proxy/outbound.rs` `build_forwarded`).
+ * FQDN>` when a service was targeted (istio/ztunnel@62d82653:src/proxy/outbound.rs `build_forwarded`).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';

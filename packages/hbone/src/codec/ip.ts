@@ -1,6 +1,6 @@
 /**
  * IP address text ↔ bytes, pure (no `node:net`), with the textual forms Rust's `std::net` reads and writes,
- * because ztunnel parses and prints `:authority` with `SocketAddr` (hbone.md §1.6, `zt:src/proxy.rs` L854-892).
+ * because ztunnel parses and prints `:authority` with `SocketAddr` (istio/ztunnel@62d82653:src/proxy.rs L854-892).
  * @module
  */
 

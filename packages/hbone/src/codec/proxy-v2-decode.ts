@@ -4,6 +4,7 @@
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
+import { copyBytes } from './bytes.js';
 import { crc32c } from './crc32c.js';
 import { HboneError } from './errors.js';
 import { formatIp } from './ip.js';
@@ -177,7 +178,8 @@ function parseBody(header: Uint8Array): Result<ProxyV2Header, HboneError> {
     if (checksums.length > 1 || crc.length !== 4)
       return malformed('a CRC32C TLV must appear once, 4 bytes long');
     const expected = view.getUint32(crc.start);
-    const zeroed = header.slice();
+    // A copy: the caller's bytes are never written to (decoding the same bytes twice must work).
+    const zeroed = copyBytes(header);
     zeroed.fill(0, crc.start, crc.start + 4);
     if (crc32c(zeroed) !== expected) {
       return err(new HboneError('HBONE_ERR_PROXY_V2_CHECKSUM', 'PROXY v2 header fails its CRC32C check'));
@@ -187,7 +189,8 @@ function parseBody(header: Uint8Array): Result<ProxyV2Header, HboneError> {
   const tlvs: ProxyV2Tlv[] = [];
   for (const { type, start, length } of raw) {
     if (type === PROXY_V2_TLV.crc32c) continue;
-    const value = header.slice(start, start + length);
+    // Owned copies: a TLV outlives the buffer it was read from (which may be a reused socket buffer).
+    const value = copyBytes(header, start, start + length);
     if (type === PROXY_V2_TLV.sourceIdentity || type === PROXY_V2_TLV.serviceHostname) {
       const field = type === PROXY_V2_TLV.sourceIdentity ? 'sourceIdentity' : 'serviceHostname';
       // Two identities in one header are ambiguous: refuse rather than pick one.

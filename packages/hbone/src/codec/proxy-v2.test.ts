@@ -8,7 +8,7 @@ const ID = 'spiffe://cluster.local/ns/default/sa/sleep';
 const hex = (bytes: Uint8Array): string => Buffer.from(bytes).toString('hex');
 
 describe('encodeProxyV2', () => {
-  it('writes what ztunnel writes to an application tunnel (checklist X1, zt:src/proxy.rs write_proxy_protocol)', () => {
+  it('writes what ztunnel writes to an application tunnel (istio/ztunnel@62d82653:src/proxy.rs write_proxy_protocol)', () => {
     const bytes = encodeProxyV2({
       command: 'proxy',
       source: { ip: '10.0.0.1', port: 41234 },
@@ -162,6 +162,37 @@ describe('decodeProxyV2', () => {
     const badUtf8 = encodeProxyV2({ command: 'proxy', sourceIdentity: 'é' });
     badUtf8[19] = 0xff;
     expect(decodeProxyV2(badUtf8)._unsafeUnwrapErr().code).toBe('HBONE_ERR_PROXY_V2_MALFORMED');
+  });
+});
+
+describe('decodeProxyV2 never touches its input (issue 18 item 7)', () => {
+  const header = encodeProxyV2({
+    command: 'proxy',
+    source: { ip: '10.0.0.1', port: 41234 },
+    destination: { ip: '10.0.0.2', port: 8080 },
+    sourceIdentity: ID,
+    tlvs: [{ type: 0xe0, value: Uint8Array.of(1, 2, 3) }],
+    checksum: true,
+  });
+
+  it('decodes the same Buffer twice, CRC32C included, and leaves its bytes as they were', () => {
+    // A Buffer, as a socket hands it over: Buffer.prototype.slice is a view, so a decoder that zeroes the
+    // CRC32C field "in a copy" made with slice() writes into the caller's bytes.
+    const bytes = Buffer.concat([header, Buffer.from('payload')]);
+    const before = Buffer.from(bytes);
+    const first = decodeProxyV2(bytes)._unsafeUnwrap();
+    const second = decodeProxyV2(bytes)._unsafeUnwrap();
+    expect(bytes.equals(before)).toBe(true);
+    expect(second).toEqual(first);
+    expect(first.complete && first.header.checksum).toBe(true);
+  });
+
+  it('returns TLV values that do not alias the input', () => {
+    const bytes = Buffer.from(header);
+    const decoded = decodeProxyV2(bytes)._unsafeUnwrap();
+    if (!decoded.complete) throw new Error('incomplete');
+    bytes.fill(0xff);
+    expect(decoded.header.tlvs).toEqual([{ type: 0xe0, value: Uint8Array.of(1, 2, 3) }]);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * PROXY protocol version 2 headers: the model and the encoder. ztunnel writes one before any payload when
- * the destination workload has an `application_tunnel` of protocol PROXY (hbone.md §1.11, checklist X1).
+ * the destination workload has an `application_tunnel` of protocol PROXY (istio/ztunnel@62d82653:src/proxy/inbound.rs).
  * The layout follows haproxy's proxy-protocol.txt §2.2.
  * @module
  */
@@ -45,9 +45,9 @@ export const PROXY_V2_SIGNATURE: Uint8Array = /* @__PURE__ */ Uint8Array.of(
 export const PROXY_V2_TLV = {
   /** `PP2_TYPE_CRC32C`: a CRC-32C of the whole header. */
   crc32c: 0x03,
-  /** The source workload's SPIFFE ID, UTF-8: the only TLV ztunnel writes (`zt:src/proxy.rs` L523-548). */
+  /** The source workload's SPIFFE ID, UTF-8: the only TLV ztunnel writes (`istio/ztunnel@62d82653:src/proxy.rs` L523-548). */
   sourceIdentity: 0xd0,
-  /** The FQDN of the targeted service: reserved by Istio, never written by ztunnel at HEAD (hbone.md §9.8). */
+  /** The FQDN of the targeted service: reserved by Istio, never written by ztunnel (istio/ztunnel@62d82653:proto/workload.proto). */
   serviceHostname: 0xd1,
 } as const;
 

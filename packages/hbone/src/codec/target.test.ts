@@ -9,7 +9,7 @@ describe('checkTarget', () => {
       checkTarget({ kind: 'socket', ip: '10.0.0.2', port: 80 }, { localIp: '::ffff:10.0.0.2' }).isOk(),
     ).toBe(true);
   });
-  it('answers 400 HBONE_ERR_IP_MISMATCH for another IP (zt:src/proxy/inbound.rs validate_destination)', () => {
+  it('answers 400 HBONE_ERR_IP_MISMATCH for another IP (istio/ztunnel@62d82653:src/proxy/inbound.rs validate_destination)', () => {
     const error = checkTarget({ kind: 'socket', ip: '10.0.0.3', port: 80 }, local)._unsafeUnwrapErr();
     expect([error.code, error.status]).toEqual(['HBONE_ERR_IP_MISMATCH', 400]);
     expect(

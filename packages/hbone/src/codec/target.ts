@@ -1,6 +1,6 @@
 /**
  * The inbound checks ztunnel runs on a CONNECT target before it authorizes and dials
- * (`zt:src/proxy/inbound.rs` `validate_destination` and `find_inbound_upstream`), as a pure function.
+ * (`istio/ztunnel@62d82653:src/proxy/inbound.rs` `validate_destination` and `find_inbound_upstream`), as a pure function.
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -10,7 +10,7 @@ import { canonicalIp } from './ip.js';
 
 /**
 
- * ztunnel's own listener ports; a CONNECT to one is a self-call answered 503 (`zt:src/config.rs` L692-702).
+ * ztunnel's own listener ports; a CONNECT to one is a self-call answered 503 (`istio/ztunnel@62d82653:src/config.rs` L692-702).
 
  *
  * @example
@@ -22,7 +22,7 @@ export const ILLEGAL_TARGET_PORTS: readonly number[] = [15001, 15006, 15008, 150
 
 /**
 
- * The HBONE port (hbone.md §2).
+ * The HBONE port (istio/ztunnel@62d82653:ARCHITECTURE.md "Ports").
 
  *
  * @example

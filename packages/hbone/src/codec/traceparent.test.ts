@@ -16,7 +16,7 @@ describe('traceparent', () => {
     });
     expect(formatTraceparent(parsed)).toBe(SAMPLE);
   });
-  it('makes random version-00, flags-00 values of 55 characters (checklist H3)', () => {
+  it('makes random version-00, flags-00 values of 55 characters (W3C Trace Context)', () => {
     const text = formatTraceparent(randomTraceparent());
     expect(text).toHaveLength(TRACEPARENT_LENGTH);
     expect(text).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);

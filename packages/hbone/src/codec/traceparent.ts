@@ -1,6 +1,6 @@
 /**
  * The W3C Trace Context `traceparent` header: ztunnel sends a random one per outbound connection and
- * reuses an inbound one as its log span id (hbone.md §1.6, `zt:src/proxy.rs` `TraceParent`).
+ * reuses an inbound one as its log span id (istio/ztunnel@62d82653:src/proxy.rs `TraceParent`).
  * @module
  */
 import { err, ok, type Result } from 'neverthrow';
@@ -20,7 +20,7 @@ export interface TraceParent {
 
 /**
 
- * The length of a version-00 `traceparent`: checklist H3 ("55 chars").
+ * The length of a version-00 `traceparent` (W3C Trace Context §3.2): 55 characters.
 
  *
  * @example

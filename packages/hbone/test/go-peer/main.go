@@ -1,6 +1,6 @@
 // Command go-peer is an independent HBONE peer for interop tests: Go's crypto/tls plus
 // golang.org/x/net/http2, the stack of istio's Go HBONE code (pkg/hbone), with SPIFFE mTLS the way
-// ztunnel does it (TLS 1.3, ALPN h2, no SNI, URI SAN checks; spec hbone.md §1.2, §1.3, §4).
+// ztunnel does it (TLS 1.3, ALPN h2, no SNI, URI SAN checks; istio/ztunnel@62d82653:src/tls/certificate.rs).
 //
 // It prints one JSON object per line on stdout: {"event":"listen","addr":...} once, then one line per
 // CONNECT it serves (server mode) or sends (client mode), so the Node tests can assert on what crossed the
@@ -237,7 +237,7 @@ func serveConnect(w http.ResponseWriter, r *http.Request, peer string) {
 			break
 		}
 	}
-	// An HTTP/2 handler can only end its stream by returning (hbone.md §4.3): wait for the other direction.
+	// An HTTP/2 handler can only end its stream by returning (golang.org/x/net/http2: a handler's return ends the stream): wait for the other direction.
 	wg.Wait()
 }
 
