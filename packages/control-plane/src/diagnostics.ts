@@ -27,8 +27,18 @@ export const CONTROL_PLANE_CHANNELS = {
   meshFileLoaded: 'ambient-kit:control-plane:mesh-file:loaded',
   /** A reload failed; the previous contents stay applied. */
   meshFileError: 'ambient-kit:control-plane:mesh-file:error',
-  /** A `MeshFileWatcher.on` listener threw. */
+  /** A `MeshFileWatcher.on` listener or an `onError` callback threw. */
   callbackError: 'ambient-kit:control-plane:callback-error',
+  /** The token file was read again after a change. */
+  tokensLoaded: 'ambient-kit:control-plane:tokens:loaded',
+  /** A changed token file cannot be used; the previous tokens stay. */
+  tokensError: 'ambient-kit:control-plane:tokens:error',
+  /** The CA signed a certificate. */
+  caIssued: 'ambient-kit:control-plane:ca:issued',
+  /** The CA refused a request; the reason is here, the caller got an opaque status. */
+  caRefused: 'ambient-kit:control-plane:ca:refused',
+  /** A call other than `CreateCertificate` (delta xDS) was refused for its token. */
+  callRefused: 'ambient-kit:control-plane:call:refused',
 } as const;
 
 /** The message of {@link CONTROL_PLANE_CHANNELS.meshFileLoaded}. */
@@ -46,21 +56,80 @@ export interface MeshFileErrorEvent {
 
 /** The message of {@link CONTROL_PLANE_CHANNELS.callbackError}. */
 export interface CallbackErrorEvent {
-  /** The event the listener was called for: `loaded` or `error`. */
+  /** The event the listener was called for: `loaded`, `error` or `onError`. */
   readonly callback: string;
   readonly error: unknown;
+}
+
+/** The message of {@link CONTROL_PLANE_CHANNELS.tokensLoaded}. */
+export interface TokensLoadedEvent {
+  /** The absolute path of the token file. */
+  readonly path: string;
+  /** How many tokens it accepts now. */
+  readonly tokens: number;
+}
+
+/** The message of {@link CONTROL_PLANE_CHANNELS.tokensError}. */
+export interface TokensErrorEvent {
+  readonly path: string;
+  readonly error: ControlPlaneError;
+}
+
+/** The message of {@link CONTROL_PLANE_CHANNELS.caIssued}. */
+export interface CaIssuedEvent {
+  /** The identity in the certificate. */
+  readonly id: string;
+  /** The caller's identity (differs from `id` when it impersonated). */
+  readonly caller: string;
+  /** Whether the caller asked for `ImpersonatedIdentity`. */
+  readonly impersonated: boolean;
+  /** The leaf's notAfter. */
+  readonly notAfter: Date;
+  /** The peer address. */
+  readonly peer: string;
+}
+
+/** The message of {@link CONTROL_PLANE_CHANNELS.caRefused}. */
+export interface CaRefusedEvent {
+  /** The gRPC status sent. */
+  readonly code: number;
+  /** Why, in full (the caller saw only istiod's opaque message). */
+  readonly reason: string;
+  /** The caller's identity, once authenticated. */
+  readonly caller?: string;
+  /** The identity it asked to impersonate, if any. */
+  readonly impersonate?: string;
+  readonly peer: string;
+}
+
+/** The message of {@link CONTROL_PLANE_CHANNELS.callRefused}. */
+export interface CallRefusedEvent {
+  /** The gRPC method path. */
+  readonly method: string;
+  readonly reason: string;
+  readonly peer: string;
 }
 
 interface MessageByChannel {
   meshFileLoaded: MeshFileLoadedEvent;
   meshFileError: MeshFileErrorEvent;
   callbackError: CallbackErrorEvent;
+  tokensLoaded: TokensLoadedEvent;
+  tokensError: TokensErrorEvent;
+  caIssued: CaIssuedEvent;
+  caRefused: CaRefusedEvent;
+  callRefused: CallRefusedEvent;
 }
 
 const channels = {
   meshFileLoaded: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.meshFileLoaded),
   meshFileError: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.meshFileError),
   callbackError: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.callbackError),
+  tokensLoaded: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.tokensLoaded),
+  tokensError: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.tokensError),
+  caIssued: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.caIssued),
+  caRefused: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.caRefused),
+  callRefused: diagnosticsChannel.channel(CONTROL_PLANE_CHANNELS.callRefused),
 };
 
 /**

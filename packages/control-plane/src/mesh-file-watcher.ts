@@ -171,6 +171,7 @@ export async function watchMeshFile(options: WatchMeshFileOptions): Promise<Mesh
     policies: [],
     skippedPolicies: [],
     warnings: [],
+    skippedDocuments: [],
   };
   // The hash of the content last read ('' when unreadable): a change event with the same content is
   // not re-applied.

@@ -6,6 +6,7 @@ import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { evaluateL4 } from '@ambient-kit/authz/l4';
 import { createWorkloadStore } from '@ambient-kit/workload-api';
 import { createXdsClient, createXdsServer } from '@ambient-kit/workload-api/xds';
 import { afterEach, describe, expect, it, vi } from 'vitest';
@@ -352,5 +353,64 @@ describe('YAML warnings (issue 9)', () => {
     expect(published.map((p) => p.path)).toEqual([path]);
     expect(warn).not.toHaveBeenCalled();
     expect(store.stats().workloads).toBe(2); // the last good contents stay
+  });
+});
+
+describe('PeerAuthentication (istiod ambient policies.go: converted for ztunnel and attached per workload)', () => {
+  const workloads = `
+workloads:
+- uid: Kubernetes//Pod/default/echo
+  name: echo
+  namespace: default
+  serviceAccount: echo
+  workloadIps: ["10.0.0.2"]
+  protocol: HBONE
+- uid: Kubernetes//Pod/other/web
+  name: web
+  namespace: other
+  serviceAccount: web
+  workloadIps: ["10.0.0.3"]
+  protocol: HBONE
+`;
+  const pa = (ns: string, mode: string, selector = ''): string =>
+    `---\napiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: pa, namespace: ${ns}}\nspec: {${selector}mtls: {mode: ${mode}}}\n`;
+
+  it('a namespace STRICT policy sends the static STRICT policy and attaches it to that namespace only', () => {
+    const parsed = parseMeshFile(workloads + pa('default', 'STRICT'))._unsafeUnwrap();
+    expect(parsed.policies.map((p) => [p.key, p.scope, p.action])).toEqual([
+      ['istio-system/istio_converted_static_strict', 'WorkloadSelector', 'Deny'],
+    ]);
+    expect(parsed.workloads.map((w) => [w.name, w.authorizationPolicies])).toEqual([
+      ['echo', ['istio-system/istio_converted_static_strict']],
+      ['web', []],
+    ]);
+    // The store enforces it at L4: plaintext to echo is refused, mTLS passes.
+    const store = createWorkloadStore();
+    store.apply({ resources: [...parsed.workloads, ...parsed.policies] });
+    const echo = store.workload('Kubernetes//Pod/default/echo');
+    if (echo === undefined) throw new Error('echo is missing');
+    const connection = (srcIdentity: string | undefined) => ({
+      srcIdentity,
+      srcIp: '10.0.0.9',
+      dstIp: '10.0.0.2',
+      dstPort: 80,
+    });
+    expect(evaluateL4({ store, workload: echo, connection: connection(undefined) })).toMatchObject({
+      allow: false,
+      reason: 'explicitly denied by: istio-system/istio_converted_static_strict',
+    });
+    const mtls = connection('spiffe://cluster.local/ns/default/sa/sleep');
+    expect(evaluateL4({ store, workload: echo, connection: mtls }).allow).toBe(true);
+  });
+
+  it('a mesh-wide PERMISSIVE policy attaches nothing; a label selector is refused (workloads have no labels)', () => {
+    const permissive = parseMeshFile(workloads + pa('istio-system', 'PERMISSIVE'))._unsafeUnwrap();
+    expect(permissive.workloads.every((w) => w.authorizationPolicies.length === 0)).toBe(true);
+    const selected = parseMeshFile(
+      workloads + pa('default', 'STRICT', 'selector: {matchLabels: {app: echo}}, '),
+    );
+    expect(selected.isErr() && selected.error.issues.map((i) => [i.path, i.code])).toEqual([
+      ['document[1].spec.selector', 'CONTROL_PLANE_ERR_BAD_DOCUMENT'],
+    ]);
   });
 });

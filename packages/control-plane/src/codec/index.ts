@@ -1,8 +1,9 @@
 /**
  * `@ambient-kit/control-plane/codec`: the pure layer. A mesh file's text → the workload model istiod
  * would send ztunnel: ztunnel's local config (`LOCAL_XDS_PATH` shape, strict at every depth) and
- * Kubernetes AuthorizationPolicies translated as istiod translates them. No `node:` imports, no timers,
- * no files.
+ * Kubernetes AuthorizationPolicies translated as istiod translates them; a token file's text → the accepted
+ * bearer tokens and their service accounts; `CA_TRUSTED_NODE_ACCOUNTS`. No `node:` imports, no timers, no
+ * files.
  *
  * @example
  * ```ts
@@ -25,5 +26,14 @@ export {
   type MeshFileContents,
   type MeshFileOptions,
   parseMeshFile,
+  type SkippedDocument,
   type SkippedPolicy,
 } from './mesh-file.js';
+export {
+  MAX_TOKEN_CHARS,
+  MAX_TOKEN_FILE_BYTES,
+  parseServiceAccount,
+  parseTokenFile,
+  parseTrustedNodeAccounts,
+  type TokenEntry,
+} from './token-file.js';

@@ -1,27 +1,27 @@
 /**
  * The mesh file: what istiod would know about a cluster, in one YAML (or JSON) file. Each document is
  * ztunnel's local config (`workloads`, `services`, `policies`; istio/ztunnel@62d82653:src/xds.rs
- * `LocalConfig`), a Kubernetes `AuthorizationPolicy`, or a `List` of them. The policies are translated
- * with `@ambient-kit/authz` to the `istio.security.Authorization` istiod sends ztunnel
- * (istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go), so the result is the
- * workload model a ztunnel would receive over WDS. Pure: text in, models out (docs/control-plane.md).
+ * `LocalConfig`), a Kubernetes `AuthorizationPolicy` or `PeerAuthentication`, or a `List` of them. The
+ * policies are translated with `@ambient-kit/authz` to the `istio.security.Authorization` istiod sends
+ * ztunnel (istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go, policies.go), so the
+ * result is the workload model a ztunnel would receive over WDS. Pure: text in, models out
+ * (docs/control-plane.md).
  * @module
  */
 import {
+  groupSecurityPolicies,
+  type PeerAuthentication,
   type PolicyError,
   parsePolicyObjects,
-  translateForZtunnel,
-  type ZtunnelAddress,
-  type ZtunnelAuthorization,
-  type ZtunnelSkipReason,
 } from '@ambient-kit/authz/codec';
 import {
+  translateForZtunnel,
+  translatePeerAuthenticationsForZtunnel,
+  type ZtunnelSkipReason,
+} from '@ambient-kit/authz/l4';
+import {
   type Authorization,
-  type AuthorizationMatch,
-  createAuthorization,
   createIssueList,
-  type IpPrefix,
-  ipFromBytes,
   localConfigFromJson,
   type Service,
   type Workload,
@@ -39,6 +39,16 @@ export interface SkippedPolicy {
   readonly message: string;
 }
 
+/** A Kubernetes object of a kind the mesh file does not translate, skipped by name. */
+export interface SkippedDocument {
+  /** Where it is, e.g. `document[2]` or `document[0].items[3]`. */
+  readonly path: string;
+  readonly kind: string;
+  readonly apiVersion?: string;
+  readonly name?: string;
+  readonly namespace?: string;
+}
+
 /** What a mesh file holds. */
 export interface MeshFileContents {
   readonly workloads: readonly Workload[];
@@ -49,6 +59,8 @@ export interface MeshFileContents {
   readonly skippedPolicies: readonly SkippedPolicy[];
   /** istiod's status warnings for translated policies (e.g. HTTP attributes dropped). */
   readonly warnings: readonly string[];
+  /** Objects of kinds not translated, when `skipUnsupportedKinds` is set (otherwise they are errors). */
+  readonly skippedDocuments: readonly SkippedDocument[];
 }
 
 /** How a mesh file is read. */
@@ -59,6 +71,12 @@ export interface MeshFileOptions {
   readonly enableDryRun?: boolean;
   /** Largest file accepted; checked before parsing (and before reading, for a file). Default 64 MiB. */
   readonly maxBytes?: number;
+  /**
+   * Skip a Kubernetes object of a kind that is not translated (a `Pod`, a `PeerAuthentication`, ...) and
+   * list it in `skippedDocuments`, instead of rejecting the file. A document without `kind` is still
+   * ztunnel's local config, and everything of a supported kind is still strict. Default false.
+   */
+  readonly skipUnsupportedKinds?: boolean;
 }
 
 /**
@@ -71,44 +89,16 @@ export interface MeshFileOptions {
  */
 export const DEFAULT_MAX_MESH_FILE_BYTES: number = 64 * 1024 * 1024;
 
-const LIST_KINDS = new Set(['List', 'AuthorizationPolicyList']);
+const LIST_KINDS = new Set(['List', 'AuthorizationPolicyList', 'PeerAuthenticationList']);
+// The Kubernetes security kinds translated to ztunnel policies (PeerAuthentication as istiod converts it:
+// istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/policies.go).
+const POLICY_KINDS = new Set(['AuthorizationPolicy', 'PeerAuthentication']);
 const LIST_FIELDS = new Set(['apiVersion', 'kind', 'metadata', 'items']);
 // Alias expansion is bounded ("billion laughs").
 const MAX_ALIAS_COUNT = 100;
 
 type Obj = { readonly [key: string]: unknown };
 const isObj = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-const prefixes = (list: readonly ZtunnelAddress[]): IpPrefix[] =>
-  list.map((a) => ({ address: ipFromBytes(a.address) ?? '', length: a.length }));
-
-/**
- * authz's `translateForZtunnel` output (istio's proto names in lowerCamelCase) as the workload model.
- * `@ambient-kit/authz` is moving to emit the `Authorization` model itself; until then this is the one
- * place the two shapes meet.
- */
-function authorizationFromTranslation(t: ZtunnelAuthorization): Authorization {
-  return createAuthorization({
-    name: t.name,
-    namespace: t.namespace,
-    scope: t.scope === 'GLOBAL' ? 'Global' : t.scope === 'NAMESPACE' ? 'Namespace' : 'WorkloadSelector',
-    action: t.action === 'DENY' ? 'Deny' : 'Allow',
-    dryRun: t.dryRun,
-    groups: t.groups.map((g) => ({
-      rules: g.rules.map((r) => ({
-        matches: r.matches.map(
-          (m): AuthorizationMatch => ({
-            ...m,
-            sourceIps: prefixes(m.sourceIps),
-            notSourceIps: prefixes(m.notSourceIps),
-            destinationIps: prefixes(m.destinationIps),
-            notDestinationIps: prefixes(m.notDestinationIps),
-          }),
-        ),
-      })),
-    })),
-  });
-}
 
 /** A Kubernetes policy found in the file, with where it was. */
 interface FoundPolicy {
@@ -183,6 +173,7 @@ export function parseMeshFile(
   const services: Service[] = [];
   const policies: Authorization[] = [];
   const found: FoundPolicy[] = [];
+  const skippedDocuments: SkippedDocument[] = [];
   const lines = new LineCounter();
   const parsed = parseAllDocuments(text, { prettyErrors: true, logLevel: 'error', lineCounter: lines });
   const docs = Array.isArray(parsed) ? parsed : [];
@@ -223,7 +214,7 @@ export function parseMeshFile(
         workloads.push(...models.workloads);
         services.push(...models.services);
         policies.push(...models.policies);
-      } else if (kind === 'AuthorizationPolicy') {
+      } else if (typeof kind === 'string' && POLICY_KINDS.has(kind)) {
         found.push({ value: v, path });
       } else if (typeof kind === 'string' && LIST_KINDS.has(kind) && !inList) {
         for (const key of Object.keys(v))
@@ -235,6 +226,19 @@ export function parseMeshFile(
           return;
         }
         for (const [j, item] of items.entries()) visitValue(item, `${path}.items[${j}]`, true);
+      } else if (typeof kind === 'string' && kind !== '' && options.skipUnsupportedKinds === true) {
+        const meta = isObj(v['metadata']) ? (v['metadata'] as Obj) : {};
+        const text = (x: unknown): string | undefined => (typeof x === 'string' ? x : undefined);
+        const apiVersion = text(v['apiVersion']);
+        const name = text(meta['name']);
+        const namespace = text(meta['namespace']);
+        skippedDocuments.push({
+          path,
+          kind,
+          ...(apiVersion === undefined ? {} : { apiVersion }),
+          ...(name === undefined ? {} : { name }),
+          ...(namespace === undefined ? {} : { namespace }),
+        });
       } else {
         add(
           `${path}.kind`,
@@ -253,13 +257,14 @@ export function parseMeshFile(
     if (parsedPolicies.isErr()) {
       for (const e of parsedPolicies.error) issues.push(policyIssue(e, found));
     } else {
-      for (const p of parsedPolicies.value) {
+      const documents = groupSecurityPolicies(parsedPolicies.value);
+      for (const p of documents.authorizationPolicies) {
         const t = translateForZtunnel(p, {
           ...(options.rootNamespace === undefined ? {} : { rootNamespace: options.rootNamespace }),
           ...(options.enableDryRun === undefined ? {} : { enableDryRun: options.enableDryRun }),
         });
         if (t.sent) {
-          policies.push(authorizationFromTranslation(t.authorization));
+          policies.push(t.authorization);
           if (t.warning !== undefined)
             warnings.push(`${p.metadata.namespace}/${p.metadata.name}: ${t.warning}`);
         } else {
@@ -271,10 +276,58 @@ export function parseMeshFile(
           });
         }
       }
+      const peer = peerAuthenticationPolicies(documents.peerAuthentications, found, issues, options);
+      if (peer !== undefined) {
+        policies.push(...peer.authorizations);
+        // istiod lists the PeerAuthentication-derived policies in each workload's `authorizationPolicies`.
+        workloads.forEach((w, i) => {
+          const keys = peer
+            .policiesForWorkload({ namespace: w.namespace })
+            .filter((k) => !w.authorizationPolicies.includes(k));
+          if (keys.length > 0)
+            workloads[i] = { ...w, authorizationPolicies: [...w.authorizationPolicies, ...keys] };
+        });
+      }
     }
   }
   if (issues.length > 0) return err(ControlPlaneError.fromIssues(issues));
-  return ok({ workloads, services, policies, skippedPolicies, warnings });
+  return ok({ workloads, services, policies, skippedPolicies, warnings, skippedDocuments });
+}
+
+/**
+ * PeerAuthentications as istiod converts them for ztunnel (authz `translatePeerAuthenticationsForZtunnel`).
+ * Workloads in the file carry no labels (WDS has none), so a PeerAuthentication that selects workloads by
+ * label cannot be attached: it is an issue, not dropped, since dropping a workload-level STRICT would let
+ * plaintext through.
+ */
+function peerAuthenticationPolicies(
+  pas: readonly PeerAuthentication[],
+  found: readonly FoundPolicy[],
+  issues: ControlPlaneIssue[],
+  options: MeshFileOptions,
+): ReturnType<typeof translatePeerAuthenticationsForZtunnel> | undefined {
+  if (pas.length === 0) return undefined;
+  let selected = false;
+  for (const pa of pas) {
+    if (Object.keys(pa.spec.selector?.matchLabels ?? {}).length === 0) continue;
+    selected = true;
+    const origin = found.find((f) => {
+      const m = isObj(f.value['metadata']) ? (f.value['metadata'] as Obj) : {};
+      return f.value['kind'] === 'PeerAuthentication' && m['name'] === pa.metadata.name;
+    });
+    issues.push({
+      path: `${origin?.path ?? ''}${origin === undefined ? '' : '.'}spec.selector`,
+      code: 'CONTROL_PLANE_ERR_BAD_DOCUMENT',
+      message:
+        `PeerAuthentication ${pa.metadata.namespace}/${pa.metadata.name} selects workloads by label, and ` +
+        'mesh file workloads carry no labels: use a namespace-wide PeerAuthentication',
+    });
+  }
+  if (selected) return undefined;
+  return translatePeerAuthenticationsForZtunnel(
+    pas,
+    options.rootNamespace === undefined ? {} : { rootNamespace: options.rootNamespace },
+  );
 }
 
 /** An authz validation error, placed at the document it came from. */

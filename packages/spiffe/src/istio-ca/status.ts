@@ -15,7 +15,7 @@ import { quote, SpiffeError, type SpiffeErrorCode } from '../codec/errors.js';
  *
  * @example
  * ```ts
- * ISTIO_CA_STATUS_CODES[status.UNAUTHENTICATED]; // 'SPIFFE_ERR_CA_UNAUTHENTICATED'
+ * ISTIO_CA_STATUS_CODES[16]; // 'SPIFFE_ERR_CA_UNAUTHENTICATED' (16 is UNAUTHENTICATED)
  * ```
  */
 export const ISTIO_CA_STATUS_CODES: Readonly<Record<number, SpiffeErrorCode>> = Object.freeze({
