@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'codec/index': 'src/codec/index.ts',
     'istio-ca/index': 'src/istio-ca/index.ts',
+    'workload-api/index': 'src/workload-api/index.ts',
   },
   format: ['esm'],
   platform: 'node',
