@@ -1,21 +1,27 @@
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import fc from 'fast-check';
+import { err, type Result } from 'neverthrow';
 import { describe, expect, it } from 'vitest';
 import { AuthorizationSchema } from '../gen/authorization_pb.js';
 import { AddressSchema, WorkloadSchema } from '../gen/workload_pb.js';
-import { readAddress } from './address-reader.js';
+import { decodeAddressModel } from './address-decoder.js';
 import { createAuthorization, type StringMatch } from './authorization.js';
 import {
+  addressFromProto,
+  addressToProto,
+  type DecodeOptions,
   decodeAddress,
   decodeAuthorization,
   decodeResource,
   encodeAddress,
   encodeAuthorization,
 } from './decode.js';
+import { WorkloadApiError } from './errors.js';
 import { ipFromBytes } from './ip.js';
 import { createInterner } from './issues.js';
+import { modelParts } from './model-parts.js';
 import type { GatewayAddress, PortMapping } from './network.js';
-import { ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL } from './resource.js';
+import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from './resource.js';
 import { createService } from './service.js';
 import { createWorkload } from './workload.js';
 
@@ -97,8 +103,15 @@ const service = fc
     namespace: name,
     hostname: name.map((h) => `${h}.svc.cluster.local`),
     vips: fc.array(fc.record({ network: name, address: ip }), { maxLength: 2 }),
+    cidrVips: fc.array(fc.record({ network: name, address: ip, length: fc.integer({ min: 0, max: 31 }) }), {
+      maxLength: 1,
+    }),
     ports: uniquePorts,
     subjectAltNames: fc.array(name, { maxLength: 2 }),
+    waypoint: fc.option(gateway, { nil: undefined }),
+    ipFamilies: fc.option(fc.constantFrom('IPv4' as const, 'IPv6' as const, 'Dual' as const), {
+      nil: undefined,
+    }),
     weightedWaypoints: fc.array(fc.record({ destination: gateway, weight: fc.nat() }), { maxLength: 2 }),
     canonical: fc.boolean(),
     ingressUseWaypoint: fc.boolean(),
@@ -116,7 +129,13 @@ const service = fc
       healthPolicy: fc.constantFrom('OnlyHealthy' as const, 'AllowAll' as const),
     }),
   })
-  .map((s) => createService(s));
+  .map(({ waypoint, ipFamilies, ...s }) =>
+    createService({
+      ...s,
+      ...(waypoint === undefined ? {} : { waypoint }),
+      ...(ipFamilies === undefined ? {} : { ipFamilies }),
+    }),
+  );
 
 const policy = fc
   .record({
@@ -154,55 +173,153 @@ const policy = fc
   })
   .map((p) => createAuthorization(p));
 
-describe('readAddress (the direct reader)', () => {
-  const reference = (bytes: Uint8Array): unknown =>
-    fromBinary(AddressSchema, bytes, { readUnknownFields: false });
+/** The plain path the direct decoder stands in for: protobuf-es `fromBinary`, then the message conversion. */
+function plainDecode(bytes: Uint8Array, options?: DecodeOptions): Result<AddressResource, WorkloadApiError> {
+  let msg: ReturnType<typeof fromBinary<typeof AddressSchema>>;
+  try {
+    msg = fromBinary(AddressSchema, bytes);
+  } catch (cause) {
+    return err(new WorkloadApiError('WORKLOAD_API_ERR_DECODE', String(cause)));
+  }
+  return addressFromProto(msg, options);
+}
 
-  it('reads exactly what fromBinary reads, including merges of concatenated messages', () => {
-    const address = fc.oneof(workload, service).map((r) => encodeAddress(r));
+/** A Result reduced to what must agree: the model, or the error's code and (validation) issues. */
+function outcome(r: Result<AddressResource, WorkloadApiError>): unknown {
+  if (r.isOk()) return { ok: r.value };
+  return r.error.code === 'WORKLOAD_API_ERR_DECODE'
+    ? { code: r.error.code }
+    : { code: r.error.code, issues: r.error.issues };
+}
+
+/**
+ * decodeAddress against the plain path: the same answer, except that decodeAddress refuses bytes that are
+ * not well-formed protobuf (a known field with the wrong wire type, as prost refuses it) where protobuf-es
+ * reads them anyway; it never accepts what the plain path refuses.
+ */
+function agree(bytes: Uint8Array, options?: DecodeOptions): void {
+  const ours = decodeAddress(bytes, options);
+  if (ours.isErr() && ours.error.code === 'WORKLOAD_API_ERR_DECODE') return;
+  expect(outcome(ours)).toEqual(outcome(plainDecode(bytes, options)));
+}
+
+// The direct decoder (address-decoder.ts) answers only for input it fully understands and finds valid,
+// and must then build exactly the plain path's model; decodeAddress falls back to the plain path for the
+// rest. These hold the two equal.
+describe('the direct decoder against fromBinary + addressFromProto', () => {
+  const address = fc.oneof(workload, service).map((r) => encodeAddress(r));
+  const plainResource = fc
+    .oneof(
+      workload.map((w) => createWorkload({ ...w, extensions: [] })),
+      service.map((s) => createService({ ...s, weightedWaypoints: [] })),
+    )
+    .map((r) => encodeAddress(r));
+
+  it('builds the plain model for every valid resource it reads, sharing parts within a context', () => {
+    const intern = createInterner();
+    let answered = 0;
     fc.assert(
-      fc.property(address, address, (a, b) => {
-        expect(readAddress(a)).toEqual(reference(a));
-        const both = new Uint8Array([...a, ...b]); // protobuf concatenation = merge
-        expect(readAddress(both)).toEqual(reference(both));
+      fc.property(plainResource, (bytes) => {
+        const direct = decodeAddressModel(bytes, 0, bytes.length, modelParts(intern));
+        const plain = plainDecode(bytes, { intern });
+        expect(direct).toBeDefined();
+        if (direct !== undefined) answered++;
+        expect(plain.isOk()).toBe(true);
+        expect(direct).toEqual(plain._unsafeUnwrap());
+        // Without a context nothing is shared, and the model is the same.
+        expect(decodeAddressModel(bytes, 0, bytes.length, undefined)).toEqual(direct);
       }),
-      { numRuns: 300 },
+      { numRuns: 500 },
+    );
+    expect(answered).toBe(500);
+  });
+
+  it('decodeAddress equals the plain path on valid, concatenated (merged) and mutated encodings', () => {
+    const mutation = fc.record({
+      at: fc.nat(),
+      byte: fc.integer({ min: 0, max: 255 }),
+      cut: fc.boolean(),
+    });
+    fc.assert(
+      fc.property(address, address, fc.array(mutation, { maxLength: 3 }), (a, b, mutations) => {
+        const intern = createInterner();
+        for (const bytes of [a, new Uint8Array([...a, ...b])]) {
+          expect(outcome(decodeAddress(bytes, { intern }))).toEqual(outcome(plainDecode(bytes, { intern })));
+        }
+        agree(a, { intern });
+        let mutated = a.slice();
+        for (const m of mutations) {
+          if (mutated.length === 0) break;
+          if (m.cut) mutated = mutated.subarray(0, m.at % mutated.length);
+          else mutated[m.at % mutated.length] = m.byte;
+        }
+        agree(mutated, { intern });
+      }),
+      { numRuns: 1000 },
     );
   });
 
-  it('agrees with fromBinary on arbitrary bytes whenever both accept them', () => {
+  it('agrees with the plain path on arbitrary bytes', () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => {
-        let ours: unknown;
-        let theirs: unknown;
-        try {
-          ours = readAddress(bytes);
-        } catch {
-          return;
-        }
-        try {
-          theirs = reference(bytes);
-        } catch {
-          return;
-        }
-        expect(ours).toEqual(theirs);
-      }),
+      fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => agree(bytes)),
       { numRuns: 3000 },
     );
   });
 
-  it('reads packed and unpacked routing preferences, and rejects a wrong wire type', () => {
-    // Service{load_balancing{routing_preference: [1, 6] packed, then 2 unpacked}}
+  it('reads packed and unpacked routing preferences, and refuses a wrong wire type', () => {
+    // Service{hostname: "h", load_balancing{routing_preference: [1, 6] packed, then 2 unpacked}}
     const lb = [0x0a, 0x02, 0x01, 0x06, 0x08, 0x02];
-    const svc = [0x42, lb.length, ...lb];
+    const svc = [0x1a, 0x01, 0x68, 0x42, lb.length, ...lb];
     const bytes = new Uint8Array([0x12, svc.length, ...svc]);
-    const m = readAddress(bytes);
-    expect(m.type.case === 'service' && m.type.value.loadBalancing?.routingPreference).toEqual([1, 6, 2]);
-    expect(m).toEqual(reference(bytes));
-    // Workload.uid (field 20) sent as a varint.
-    expect(() => readAddress(new Uint8Array([0x0a, 0x03, 0xa0, 0x01, 0x05]))).toThrow(/wire type/);
-    expect(decodeAddress(new Uint8Array([0x0a, 0x03, 0xa0, 0x01, 0x05]))._unsafeUnwrapErr().code).toBe(
-      'WORKLOAD_API_ERR_DECODE',
+    const direct = decodeAddressModel(bytes, 0, bytes.length, undefined) as AddressResource;
+    expect(direct.kind === 'service' && direct.loadBalancer?.routingPreferences).toEqual([
+      'Region',
+      'Network',
+      'Zone',
+    ]);
+    expect(direct).toEqual(plainDecode(bytes)._unsafeUnwrap());
+    // Workload.uid (field 20) sent as a varint: refused, as prost refuses it, though protobuf-es would read
+    // the varint's bytes as a string length.
+    const wrong = new Uint8Array([0x0a, 0x03, 0xa0, 0x01, 0x00]);
+    expect(decodeAddress(wrong)._unsafeUnwrapErr().message).toMatch(/wire type 0, expected 2/);
+    expect(plainDecode(wrong)._unsafeUnwrapErr().code).toBe('WORKLOAD_API_ERR_MISSING_FIELD');
+  });
+});
+
+// encodeAddress writes the bytes itself (address-encoder.ts); these hold them equal to protobuf-es's.
+describe('the direct encoder against toBinary(addressToProto)', () => {
+  const plainEncode = (r: AddressResource): Uint8Array => toBinary(AddressSchema, addressToProto(r));
+
+  it('writes the same bytes for random workloads and services', () => {
+    fc.assert(
+      fc.property(fc.oneof(workload, service), (r) => {
+        expect(encodeAddress(r)).toEqual(plainEncode(r));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('writes the same bytes for any text, long fields, odd keys, capacity 0 and invalid IP text', () => {
+    const text = fc.string({ unit: 'binary', maxLength: 200 });
+    fc.assert(
+      fc.property(text, text, fc.array(text, { maxLength: 3 }), fc.nat(3), (uid, host, keys, capacity) => {
+        const w = createWorkload({
+          uid: uid === '' ? 'u' : uid,
+          name: host,
+          workloadIps: ['10.0.0.1', 'not an ip', 'fd00::1'],
+          capacity,
+          services: keys.map((key) => ({ key, namespace: 'n', hostname: key, ports: [] })),
+          authorizationPolicies: ['', host],
+        });
+        expect(encodeAddress(w)).toEqual(plainEncode(w));
+        const s = createService({
+          namespace: uid,
+          hostname: host === '' ? 'h' : host,
+          subjectAltNames: keys,
+        });
+        expect(encodeAddress(s)).toEqual(plainEncode(s));
+      }),
+      { numRuns: 500 },
     );
   });
 });
@@ -232,7 +349,7 @@ describe('invalid UTF-8 in string fields (issue 9)', () => {
       const res = decodeAddress(bytes);
       expect(res.isErr(), what).toBe(true);
       expect(res._unsafeUnwrapErr().code, what).toBe('WORKLOAD_API_ERR_DECODE');
-      expect(res._unsafeUnwrapErr().message, what).toMatch(/invalid UTF-8/);
+      expect(res._unsafeUnwrapErr().message, what).toMatch(/utf-8/i);
     }
     const authz = decodeAuthorization(new Uint8Array(field(1, BAD)));
     expect(authz._unsafeUnwrapErr().code).toBe('WORKLOAD_API_ERR_DECODE');
@@ -260,7 +377,7 @@ describe('invalid UTF-8 in string fields (issue 9)', () => {
         if (res.isOk() && res.value.kind === 'workload') {
           expect(new TextEncoder().encode(res.value.uid)).toEqual(uid);
         }
-        // readAddress and fromBinary agree on the verdict.
+        // The direct decoder and fromBinary agree on the verdict.
         let theirs = true;
         try {
           fromBinary(AddressSchema, workload(field(20, [...uid])));
@@ -309,8 +426,8 @@ describe('decode', () => {
           AddressSchema,
           create(AddressSchema, { type: { case: 'workload', value: create(WorkloadSchema, init as never) } }),
         );
-        expect(readAddress(bytes)).toEqual(fromBinary(AddressSchema, bytes, { readUnknownFields: false }));
         const res = decodeAddress(bytes);
+        expect(outcome(res)).toEqual(outcome(plainDecode(bytes)));
         if (res.isErr()) expect(res.error.issues.length).toBeGreaterThan(0);
       }),
       { numRuns: 1000 },

@@ -7,10 +7,12 @@ import { fromBinary, toBinary } from '@bufbuild/protobuf';
 import { err, ok, type Result } from 'neverthrow';
 import { AuthorizationSchema } from '../gen/authorization_pb.js';
 import { type Address as AddressProto, AddressSchema } from '../gen/workload_pb.js';
-import { readAddress } from './address-reader.js';
+import { decodeAddressModel, Malformed } from './address-decoder.js';
+import { writeAddressResource } from './address-encoder.js';
 import { type Authorization, authorizationFromProto, authorizationToProto } from './authorization.js';
 import { WorkloadApiError } from './errors.js';
 import { collectIssues, type IssueList } from './issues.js';
+import { type ModelParts, modelParts } from './model-parts.js';
 import type { ConvertOptions } from './network.js';
 import { ADDRESS_TYPE_URL, type AddressResource, AUTHORIZATION_TYPE_URL } from './resource.js';
 import { convertService, serviceToProto } from './service.js';
@@ -32,21 +34,21 @@ export interface DecodeOptions extends ConvertOptions {
   readonly maxBytes?: number;
 }
 
-function parse<T>(
-  bytes: Uint8Array,
+function tooLarge(
+  length: number,
   options: DecodeOptions | undefined,
   what: string,
-  fn: () => T,
-): Result<T, WorkloadApiError> {
+): WorkloadApiError | undefined {
   const max = options?.maxBytes ?? DEFAULT_MAX_RESOURCE_BYTES;
-  if (bytes.length > max) {
-    return err(
-      new WorkloadApiError(
+  return length > max
+    ? new WorkloadApiError(
         'WORKLOAD_API_ERR_TOO_LARGE',
-        `${what} is ${bytes.length} bytes, above the ${max}-byte cap`,
-      ),
-    );
-  }
+        `${what} is ${length} bytes, above the ${max}-byte cap`,
+      )
+    : undefined;
+}
+
+function parse<T>(what: string, fn: () => T): Result<T, WorkloadApiError> {
   try {
     return ok(fn());
   } catch (cause) {
@@ -79,12 +81,13 @@ function convertAddress(
   msg: AddressProto,
   issues: IssueList,
   intern: (value: string) => string,
+  parts: ModelParts | undefined,
 ): AddressResource | undefined {
   switch (msg.type.case) {
     case 'workload':
-      return convertWorkload(msg.type.value, issues.at('workload'), intern);
+      return convertWorkload(msg.type.value, issues.at('workload'), intern, parts);
     case 'service':
-      return convertService(msg.type.value, issues.at('service'), intern);
+      return convertService(msg.type.value, issues.at('service'), intern, parts);
     default:
       issues.add(
         'type',
@@ -113,9 +116,38 @@ export function decodeAddress(
   bytes: Uint8Array,
   options?: DecodeOptions,
 ): Result<AddressResource, WorkloadApiError> {
-  return parse(bytes, options, 'istio.workload.Address', () => readAddress(bytes)).andThen((msg) =>
-    addressFromProto(msg, options),
-  );
+  return decodeAddressAt(bytes, 0, bytes.length, options);
+}
+
+/**
+ * {@link decodeAddress} of `buf[start, end)`, without a view of it: how the xDS client decodes resources in
+ * place in a response. Internal to the package.
+ *
+ * @example
+ * ```ts
+ * decodeAddressAt(response, at, at + length, { intern });
+ * ```
+ */
+export function decodeAddressAt(
+  buf: Uint8Array,
+  start: number,
+  end: number,
+  options?: DecodeOptions,
+): Result<AddressResource, WorkloadApiError> {
+  const what = 'istio.workload.Address';
+  const large = tooLarge(end - start, options, what);
+  if (large !== undefined) return err(large);
+  const intern = options?.intern;
+  // The direct decoder answers for every valid resource it understands and refuses what is not
+  // well-formed protobuf; the rest (validation issues, rare features) takes the plain path, which also
+  // words every validation error.
+  const model = decodeAddressModel(buf, start, end, intern === undefined ? undefined : modelParts(intern));
+  if (model instanceof Malformed) {
+    return err(new WorkloadApiError('WORKLOAD_API_ERR_DECODE', `${what} does not decode: ${model.message}`));
+  }
+  if (model !== undefined) return ok(model);
+  const bytes = start === 0 && end === buf.length ? buf : buf.subarray(start, end);
+  return parse(what, () => fromBinary(AddressSchema, bytes)).andThen((msg) => addressFromProto(msg, options));
 }
 
 /**
@@ -133,9 +165,12 @@ export function decodeAuthorization(
   bytes: Uint8Array,
   options?: DecodeOptions,
 ): Result<Authorization, WorkloadApiError> {
-  return parse(bytes, options, 'istio.security.Authorization', () =>
-    fromBinary(AuthorizationSchema, bytes),
-  ).andThen((msg) => authorizationFromProto(msg, options));
+  const what = 'istio.security.Authorization';
+  const large = tooLarge(bytes.length, options, what);
+  if (large !== undefined) return err(large);
+  return parse(what, () => fromBinary(AuthorizationSchema, bytes)).andThen((msg) =>
+    authorizationFromProto(msg, options),
+  );
 }
 
 /**
@@ -149,13 +184,28 @@ export function decodeAuthorization(
  * ```
  */
 export function encodeAddress(resource: AddressResource): Uint8Array {
-  return toBinary(AddressSchema, {
+  // Written directly (address-encoder.ts), byte for byte what `toBinary` writes for `addressToProto`.
+  return writeAddressResource(resource);
+}
+
+/**
+ * The `istio.workload.Address` message of a workload or service.
+ *
+ * @param resource - The model.
+ * @returns The message.
+ * @example
+ * ```ts
+ * toBinary(AddressSchema, addressToProto(workload)); // the bytes encodeAddress(workload) gives
+ * ```
+ */
+export function addressToProto(resource: AddressResource): AddressProto {
+  return {
     $typeName: 'istio.workload.Address',
     type:
       resource.kind === 'workload'
         ? { case: 'workload', value: workloadToProto(resource) }
         : { case: 'service', value: serviceToProto(resource) },
-  });
+  };
 }
 
 /**

@@ -39,6 +39,7 @@ export const WORKLOAD_API_ERROR_CODES = [
   'WORKLOAD_API_ERR_NO_SERVICE',
   // delta xDS runtime
   'WORKLOAD_API_ERR_XDS_STREAM',
+  'WORKLOAD_API_ERR_XDS_CREDENTIALS',
   'WORKLOAD_API_ERR_CLOSED',
   'WORKLOAD_API_ERR_TIMEOUT',
   'WORKLOAD_API_ERR_ABORTED',
@@ -94,7 +95,28 @@ export class WorkloadApiError extends Error {
     super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.code = code;
     this.issues = options?.issues ?? [{ path: '', code, message }];
-    Object.defineProperty(this, BRAND, { value: true });
+  }
+
+  /**
+   * An error for an expected outcome rather than a fault (an upstream choice that failed, for instance):
+   * built without a stack trace, which is most of what an `Error` costs and tells nothing here.
+   *
+   * @param code - The stable code.
+   * @param message - What happened.
+   * @returns The error; its `stack` is the first line only.
+   * @example
+   * ```ts
+   * WorkloadApiError.outcome('WORKLOAD_API_ERR_NO_HEALTHY_UPSTREAM', 'service echo has no healthy upstream');
+   * ```
+   */
+  static outcome(code: WorkloadApiErrorCode, message: string): WorkloadApiError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new WorkloadApiError(code, message);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 
   /**
@@ -120,6 +142,8 @@ export class WorkloadApiError extends Error {
     return typeof value === 'object' && value !== null && BRAND in value;
   }
 }
+// The brand lives on the prototype: every instance carries it without a property of its own.
+Object.defineProperty(WorkloadApiError.prototype, BRAND, { value: true });
 
 /**
  * The errors {@link resolveUpstream} can return (ztunnel's outbound `build_request` failures).

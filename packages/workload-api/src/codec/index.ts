@@ -15,7 +15,6 @@
  * ```
  * @module
  */
-export { readAddress } from './address-reader.js';
 export {
   type Authorization,
   type AuthorizationAction,
@@ -30,6 +29,7 @@ export {
 } from './authorization.js';
 export {
   addressFromProto,
+  addressToProto,
   DEFAULT_MAX_RESOURCE_BYTES,
   type DecodeOptions,
   decodeAddress,

@@ -5,6 +5,7 @@
  */
 import { err, ok, type Result } from 'neverthrow';
 import { type ValidationIssue, WorkloadApiError, type WorkloadApiErrorCode } from './errors.js';
+import { type ModelParts, modelParts } from './model-parts.js';
 import type { ConvertOptions } from './network.js';
 
 /** A growable list of {@link ValidationIssue}s with a path prefix for nested messages. */
@@ -68,9 +69,9 @@ export function createIssueList(prefix = '', issues: ValidationIssue[] = []): Is
 const same = (value: string): string => value;
 
 /**
- * Runs one proto-to-model conversion the way every `*FromProto` does: with a fresh {@link IssueList} and
- * the caller's interner (none by default), giving the model or one {@link WorkloadApiError} that lists
- * every issue.
+ * Runs one proto-to-model conversion the way every `*FromProto` does: with a fresh {@link IssueList}, the
+ * caller's interner (none by default) and the parts shared in its context, giving the model or one
+ * {@link WorkloadApiError} that lists every issue.
  *
  * @param convert - The conversion, e.g. `convertWorkload`; `undefined` or any recorded issue fails.
  * @param msg - The decoded message.
@@ -82,12 +83,18 @@ const same = (value: string): string => value;
  * ```
  */
 export function collectIssues<M, T>(
-  convert: (msg: M, issues: IssueList, intern: (value: string) => string) => T | undefined,
+  convert: (
+    msg: M,
+    issues: IssueList,
+    intern: (value: string) => string,
+    parts: ModelParts | undefined,
+  ) => T | undefined,
   msg: M,
   options: ConvertOptions | undefined,
 ): Result<T, WorkloadApiError> {
   const issues = createIssueList();
-  const value = convert(msg, issues, options?.intern ?? same);
+  const intern = options?.intern;
+  const value = convert(msg, issues, intern ?? same, intern === undefined ? undefined : modelParts(intern));
   return value === undefined || issues.issues.length > 0
     ? err(WorkloadApiError.fromIssues(issues.issues))
     : ok(value);

@@ -18,6 +18,7 @@ import {
 } from '../gen/workload_pb.js';
 import { ipFromBytes, ipToBytes } from './ip.js';
 import type { IssueList } from './issues.js';
+import type { ModelParts } from './model-parts.js';
 
 /** An IP bound to a network, ztunnel's `NetworkAddress`; printed `network/ip` (default network: `/ip`). */
 export interface NetworkAddress {
@@ -92,7 +93,22 @@ export interface ConvertOptions {
  */
 export const EMPTY: readonly never[] = Object.freeze([]);
 
-const APP_PROTOCOL_NAMES: readonly AppProtocolName[] = ['UNKNOWN', 'HTTP11', 'HTTP2', 'GRPC', 'TCP', 'TLS'];
+/**
+ * App protocol names by wire value.
+ *
+ * @example
+ * ```ts
+ * APP_PROTOCOL_NAMES[AppProtocol.HTTP2]; // 'HTTP2'
+ * ```
+ */
+export const APP_PROTOCOL_NAMES: readonly AppProtocolName[] = [
+  'UNKNOWN',
+  'HTTP11',
+  'HTTP2',
+  'GRPC',
+  'TCP',
+  'TLS',
+];
 
 /**
  * Formats a network address the way ztunnel does, which is also the xDS alias istiod gives resources.
@@ -241,6 +257,7 @@ export function portsFromProto(
   ports: readonly PortProto[],
   issues: IssueList,
   prefix = '',
+  parts?: ModelParts,
 ): readonly PortMapping[] {
   if (ports.length === 0) return EMPTY;
   const out: PortMapping[] = [];
@@ -252,17 +269,41 @@ export function portsFromProto(
       servicePort = checkPort(servicePort, at, `ports[${i}].servicePort`);
       targetPort = checkPort(targetPort, at, `ports[${i}].targetPort`);
     }
-    // Unknown app protocols are only telemetry hints; ztunnel ignores the field, so keep UNKNOWN.
-    const mapping: PortMapping = {
-      servicePort,
-      targetPort,
-      appProtocol: APP_PROTOCOL_NAMES[p.appProtocol] ?? 'UNKNOWN',
-    };
-    const existing = out.findIndex((o) => o.servicePort === servicePort);
-    if (existing >= 0) out[existing] = mapping;
-    else out.push(mapping);
+    addPort(out, servicePort, targetPort, p.appProtocol, parts);
   }
-  return out;
+  // Exact length: a list grown by push keeps spare capacity, and a model lives as long as the mesh.
+  return out.slice();
+}
+
+/**
+ * Adds one port mapping to a list being built, replacing an earlier one for the same service port (the
+ * later wins, as in ztunnel's `HashMap`). Unknown app protocols are only telemetry hints that ztunnel
+ * ignores, so they read as `UNKNOWN`.
+ *
+ * @example
+ * ```ts
+ * addPort(list, 80, 8080, AppProtocol.HTTP11, undefined);
+ * ```
+ */
+export function addPort(
+  out: PortMapping[],
+  servicePort: number,
+  targetPort: number,
+  appProtocol: number,
+  parts: ModelParts | undefined,
+): void {
+  const name = APP_PROTOCOL_NAMES[appProtocol] ?? 'UNKNOWN';
+  const mapping: PortMapping =
+    parts === undefined
+      ? { servicePort, targetPort, appProtocol: name }
+      : parts.port(servicePort, targetPort, name);
+  for (let i = 0; i < out.length; i++) {
+    if ((out[i] as PortMapping).servicePort === servicePort) {
+      out[i] = mapping;
+      return;
+    }
+  }
+  out.push(mapping);
 }
 
 /**

@@ -20,6 +20,7 @@ import {
 import type { WorkloadApiError } from './errors.js';
 import { ipToBytes, isIpv6 } from './ip.js';
 import { collectIssues, type IssueList } from './issues.js';
+import type { ModelParts } from './model-parts.js';
 import {
   type ConvertOptions,
   checkIp,
@@ -86,7 +87,15 @@ export interface Service {
   readonly extensions: readonly ExtensionConfig[];
 }
 
-const SCOPES: Readonly<Record<number, LoadBalancerScope>> = {
+/**
+ * Routing preference scopes by wire value (`UNSPECIFIED_SCOPE` is absent: it is rejected).
+ *
+ * @example
+ * ```ts
+ * SCOPES[LoadBalancing_Scope.ZONE]; // 'Zone'
+ * ```
+ */
+export const SCOPES: Readonly<Record<number, LoadBalancerScope>> = {
   [LoadBalancing_Scope.REGION]: 'Region',
   [LoadBalancing_Scope.ZONE]: 'Zone',
   [LoadBalancing_Scope.SUBZONE]: 'Subzone',
@@ -94,13 +103,29 @@ const SCOPES: Readonly<Record<number, LoadBalancerScope>> = {
   [LoadBalancing_Scope.CLUSTER]: 'Cluster',
   [LoadBalancing_Scope.NETWORK]: 'Network',
 };
-const MODES: Readonly<Record<number, LoadBalancerMode>> = {
+/**
+ * Load balancing modes by wire value.
+ *
+ * @example
+ * ```ts
+ * MODES[LoadBalancing_Mode.UNSPECIFIED_MODE]; // 'Standard'
+ * ```
+ */
+export const MODES: Readonly<Record<number, LoadBalancerMode>> = {
   [LoadBalancing_Mode.UNSPECIFIED_MODE]: 'Standard',
   [LoadBalancing_Mode.STRICT]: 'Strict',
   [LoadBalancing_Mode.FAILOVER]: 'Failover',
   [LoadBalancing_Mode.PASSTHROUGH]: 'Passthrough',
 };
-const FAMILIES: Readonly<Record<number, IpFamily | null>> = {
+/**
+ * IP families by wire value; `null` for AUTOMATIC (the model leaves the field out).
+ *
+ * @example
+ * ```ts
+ * FAMILIES[IPFamilies.DUAL]; // 'Dual'
+ * ```
+ */
+export const FAMILIES: Readonly<Record<number, IpFamily | null>> = {
   [IPFamilies.AUTOMATIC]: null,
   [IPFamilies.IPV4_ONLY]: 'IPv4',
   [IPFamilies.IPV6_ONLY]: 'IPv6',
@@ -132,25 +157,24 @@ export function createService(init: ServiceInit): Service {
   if (typeof init.hostname !== 'string' || init.hostname === '') {
     throw new TypeError('hostname: expected a non-empty string');
   }
-  return {
-    kind: 'service',
+  // Through the same builder as decoding: one object shape for every service, whoever made it.
+  return serviceModel({
     name: init.name ?? '',
     namespace: init.namespace,
     hostname: init.hostname,
-    key: `${init.namespace}/${init.hostname}`,
     vips: init.vips ?? EMPTY,
     cidrVips: init.cidrVips ?? EMPTY,
     ports: init.ports ?? EMPTY,
     subjectAltNames: init.subjectAltNames ?? EMPTY,
-    ...(init.waypoint === undefined ? {} : { waypoint: init.waypoint }),
+    waypoint: init.waypoint,
     weightedWaypoints: init.weightedWaypoints ?? EMPTY,
-    ...(init.loadBalancer === undefined ? {} : { loadBalancer: init.loadBalancer }),
-    ...(init.ipFamilies === undefined ? {} : { ipFamilies: init.ipFamilies }),
+    loadBalancer: init.loadBalancer,
+    ipFamilies: init.ipFamilies,
     canonical: init.canonical ?? false,
     ingressUseWaypoint: init.ingressUseWaypoint ?? false,
     visibility: init.visibility ?? 'Public',
     extensions: init.extensions ?? EMPTY,
-  };
+  });
 }
 
 /**
@@ -187,6 +211,7 @@ export function convertService(
   msg: ServiceProto,
   issues: IssueList,
   intern: (value: string) => string,
+  parts?: ModelParts,
 ): Service | undefined {
   const before = issues.issues.length;
   if (msg.hostname === '') {
@@ -261,38 +286,90 @@ export function convertService(
         `unknown policy ${lb.healthPolicy}`,
       );
     }
-    loadBalancer = { routingPreferences, mode: mode ?? 'Standard', healthPolicy };
+    loadBalancer = { routingPreferences: routingPreferences.slice(), mode: mode ?? 'Standard', healthPolicy };
   }
 
   const family = FAMILIES[msg.ipFamilies];
   if (family === undefined) {
     issues.add('ipFamilies', 'WORKLOAD_API_ERR_UNKNOWN_ENUM', `unknown ip families ${msg.ipFamilies}`);
   }
-  const ports = portsFromProto(msg.ports, issues);
+  const ports = portsFromProto(msg.ports, issues, '', parts);
   if (issues.issues.length > before) return undefined;
 
-  const namespace = intern(msg.namespace);
-  const hostname = intern(msg.hostname);
-  return {
-    kind: 'service',
+  return serviceModel({
     name: intern(msg.name),
-    namespace,
-    hostname,
-    key: `${namespace}/${hostname}`,
-    vips: vips.length === 0 ? EMPTY : vips,
-    cidrVips: cidrVips.length === 0 ? EMPTY : cidrVips,
+    namespace: intern(msg.namespace),
+    hostname: intern(msg.hostname),
+    vips: vips.length === 0 ? EMPTY : vips.slice(),
+    cidrVips: cidrVips.length === 0 ? EMPTY : cidrVips.slice(),
     ports,
     subjectAltNames: msg.subjectAltNames.length === 0 ? EMPTY : msg.subjectAltNames.map(intern),
-    ...(waypoint === undefined ? {} : { waypoint }),
-    weightedWaypoints: weightedWaypoints.length === 0 ? EMPTY : weightedWaypoints,
-    ...(loadBalancer === undefined ? {} : { loadBalancer }),
-    ...(family === undefined || family === null ? {} : { ipFamilies: family }),
+    waypoint,
+    weightedWaypoints: weightedWaypoints.length === 0 ? EMPTY : weightedWaypoints.slice(),
+    loadBalancer,
+    ipFamilies: family ?? undefined,
     canonical: msg.canonical,
     ingressUseWaypoint: msg.ingressUseWaypoint,
     // Unknown values fall back to PUBLIC rather than dropping the service (service.rs:426-429).
     visibility: msg.visibility === Service_Visibility.NAMESPACE ? 'Namespace' : 'Public',
     extensions: extensionsFromProto(msg.extensions),
+  });
+}
+
+/**
+ * What a service model is made of, once a decoder has read and checked it. Internal to the package: the
+ * message conversion and the direct decoder (`address-decoder.ts`) both end in {@link serviceModel}.
+ */
+export interface ServiceFields {
+  name: string;
+  namespace: string;
+  hostname: string;
+  vips: readonly NetworkAddress[];
+  cidrVips: readonly NetworkCidr[];
+  ports: readonly PortMapping[];
+  subjectAltNames: readonly string[];
+  waypoint: GatewayAddress | undefined;
+  weightedWaypoints: readonly WeightedWaypoint[];
+  loadBalancer: LoadBalancer | undefined;
+  /** `undefined` for AUTOMATIC. */
+  ipFamilies: IpFamily | undefined;
+  canonical: boolean;
+  ingressUseWaypoint: boolean;
+  visibility: Visibility;
+  extensions: readonly ExtensionConfig[];
+}
+
+/**
+ * Builds the model from checked fields.
+ *
+ * @param f - The fields.
+ * @returns The service.
+ * @example
+ * ```ts
+ * const service = serviceModel(fields);
+ * ```
+ */
+export function serviceModel(f: ServiceFields): Service {
+  const s: { -readonly [K in keyof Service]: Service[K] } = {
+    kind: 'service',
+    name: f.name,
+    namespace: f.namespace,
+    hostname: f.hostname,
+    key: `${f.namespace}/${f.hostname}`,
+    vips: f.vips,
+    cidrVips: f.cidrVips,
+    ports: f.ports,
+    subjectAltNames: f.subjectAltNames,
+    weightedWaypoints: f.weightedWaypoints,
+    canonical: f.canonical,
+    ingressUseWaypoint: f.ingressUseWaypoint,
+    visibility: f.visibility,
+    extensions: f.extensions,
   };
+  if (f.waypoint !== undefined) s.waypoint = f.waypoint;
+  if (f.loadBalancer !== undefined) s.loadBalancer = f.loadBalancer;
+  if (f.ipFamilies !== undefined) s.ipFamilies = f.ipFamilies;
+  return s;
 }
 
 /**

@@ -19,10 +19,12 @@ import {
   WorkloadType,
 } from '../gen/workload_pb.js';
 import type { WorkloadApiError } from './errors.js';
-import { ipFromBytes, ipToBytes } from './ip.js';
+import { ipToBytes } from './ip.js';
 import { collectIssues, type IssueList } from './issues.js';
+import type { ModelParts } from './model-parts.js';
 import {
   type ConvertOptions,
+  checkIp,
   checkPort,
   EMPTY,
   type ExtensionConfig,
@@ -133,8 +135,28 @@ export interface Workload {
   readonly extensions: readonly ExtensionConfig[];
 }
 
-const NO_LOCALITY: Locality = Object.freeze({ region: '', zone: '', subzone: '' });
+/**
+ * The shared empty locality.
+ *
+ * @example
+ * ```ts
+ * workload.locality === NO_LOCALITY; // no locality was sent
+ * ```
+ */
+export const NO_LOCALITY: Locality = Object.freeze({ region: '', zone: '', subzone: '' });
 const WORKLOAD_KINDS: readonly WorkloadKind[] = ['deployment', 'cronjob', 'pod', 'job'];
+
+/**
+ * The workload kind of a wire `WorkloadType`; an unknown value is DEPLOYMENT, as prost's enum getter reads it.
+ *
+ * @example
+ * ```ts
+ * workloadKind(2); // 'pod'
+ * ```
+ */
+export function workloadKind(value: number): WorkloadKind {
+  return WORKLOAD_KINDS[value] ?? 'deployment';
+}
 const identity = (td: string, ns: string, sa: string): string => `spiffe://${td}/ns/${ns}/sa/${sa}`;
 
 /**
@@ -175,40 +197,40 @@ export type WorkloadInit = Partial<Omit<Workload, 'kind' | 'identity' | 'uid'>> 
 export function createWorkload(init: WorkloadInit): Workload {
   if (typeof init.uid !== 'string' || init.uid === '')
     throw new TypeError('uid: expected a non-empty string');
-  const trustDomain = init.trustDomain || WORKLOAD_DEFAULTS.trustDomain;
-  const serviceAccount = init.serviceAccount || WORKLOAD_DEFAULTS.serviceAccount;
-  const namespace = init.namespace ?? '';
-  const w: Workload = {
-    kind: 'workload',
-    uid: init.uid,
-    name: init.name ?? '',
-    namespace,
-    workloadIps: init.workloadIps ?? EMPTY,
-    hostname: init.hostname ?? '',
-    network: init.network ?? '',
-    protocol: init.protocol ?? 'TCP',
-    networkMode: init.networkMode ?? 'Standard',
-    trustDomain,
-    serviceAccount,
-    identity: identity(trustDomain, namespace, serviceAccount),
-    ...(init.waypoint === undefined ? {} : { waypoint: init.waypoint }),
-    ...(init.networkGateway === undefined ? {} : { networkGateway: init.networkGateway }),
-    node: init.node ?? '',
-    clusterId: init.clusterId || WORKLOAD_DEFAULTS.clusterId,
-    canonicalName: init.canonicalName ?? '',
-    canonicalRevision: init.canonicalRevision ?? '',
-    workloadType: init.workloadType ?? 'deployment',
-    workloadName: init.workloadName ?? '',
-    nativeTunnel: init.nativeTunnel ?? false,
-    ...(init.applicationTunnel === undefined ? {} : { applicationTunnel: init.applicationTunnel }),
-    services: init.services ?? EMPTY,
-    authorizationPolicies: init.authorizationPolicies ?? EMPTY,
-    status: init.status ?? 'Healthy',
-    locality: init.locality ?? NO_LOCALITY,
-    capacity: init.capacity ?? WORKLOAD_DEFAULTS.capacity,
-    extensions: init.extensions ?? EMPTY,
-  };
-  return w;
+  // Through the same builder as decoding: one object shape for every workload, whoever made it.
+  return workloadModel(
+    {
+      uid: init.uid,
+      name: init.name ?? '',
+      namespace: init.namespace ?? '',
+      hostname: init.hostname ?? '',
+      network: init.network ?? '',
+      trustDomain: init.trustDomain ?? '',
+      serviceAccount: init.serviceAccount ?? '',
+      clusterId: init.clusterId ?? '',
+      node: init.node ?? '',
+      canonicalName: init.canonicalName ?? '',
+      canonicalRevision: init.canonicalRevision ?? '',
+      workloadName: init.workloadName ?? '',
+      workloadIps: init.workloadIps ?? EMPTY,
+      protocol: init.protocol ?? 'TCP',
+      networkMode: init.networkMode ?? 'Standard',
+      status: init.status ?? 'Healthy',
+      workloadType: init.workloadType ?? 'deployment',
+      nativeTunnel: init.nativeTunnel ?? false,
+      waypoint: init.waypoint,
+      networkGateway: init.networkGateway,
+      applicationTunnel: init.applicationTunnel,
+      services: init.services ?? EMPTY,
+      authorizationPolicies: init.authorizationPolicies ?? EMPTY,
+      region: init.locality?.region ?? '',
+      zone: init.locality?.zone ?? '',
+      subzone: init.locality?.subzone ?? '',
+      capacity: init.capacity,
+      extensions: init.extensions ?? EMPTY,
+    },
+    undefined,
+  );
 }
 
 /**
@@ -236,6 +258,104 @@ export function workloadFromProto(
 }
 
 /**
+ * What a workload model is made of, once a decoder has read and checked it: {@link workloadModel} applies
+ * ztunnel's defaults and builds the model. Strings that repeat across workloads come interned. Internal
+ * to the package: the message conversion and the direct decoder (`address-decoder.ts`) both end here, so
+ * they build the same model.
+ */
+export interface WorkloadFields {
+  uid: string;
+  name: string;
+  namespace: string;
+  hostname: string;
+  network: string;
+  /** As sent: empty means the default. */
+  trustDomain: string;
+  /** As sent: empty means the default. */
+  serviceAccount: string;
+  /** As sent: empty means the default. */
+  clusterId: string;
+  node: string;
+  canonicalName: string;
+  canonicalRevision: string;
+  workloadName: string;
+  workloadIps: readonly string[];
+  protocol: InboundProtocol;
+  networkMode: NetworkModeName;
+  status: HealthStatus;
+  workloadType: WorkloadKind;
+  nativeTunnel: boolean;
+  waypoint: GatewayAddress | undefined;
+  networkGateway: GatewayAddress | undefined;
+  applicationTunnel: ApplicationTunnel | undefined;
+  services: readonly WorkloadService[];
+  authorizationPolicies: readonly string[];
+  region: string;
+  zone: string;
+  subzone: string;
+  /** Unset means the default. */
+  capacity: number | undefined;
+  extensions: readonly ExtensionConfig[];
+}
+
+/**
+ * Builds the model from checked fields: defaults (istio/ztunnel@62d82653:src/state/workload.rs:431-537),
+ * the identity, and parts shared with other workloads of the same decoding context.
+ *
+ * @param f - The fields.
+ * @param parts - The context's shared parts, if any.
+ * @returns The workload.
+ * @example
+ * ```ts
+ * const workload = workloadModel(fields, modelParts(intern));
+ * ```
+ */
+export function workloadModel(f: WorkloadFields, parts: ModelParts | undefined): Workload {
+  const trustDomain = f.trustDomain || WORKLOAD_DEFAULTS.trustDomain;
+  const serviceAccount = f.serviceAccount || WORKLOAD_DEFAULTS.serviceAccount;
+  const noLocality = f.region === '' && f.zone === '' && f.subzone === '';
+  const w: { -readonly [K in keyof Workload]: Workload[K] } = {
+    kind: 'workload',
+    uid: f.uid,
+    name: f.name,
+    namespace: f.namespace,
+    workloadIps: f.workloadIps,
+    hostname: f.hostname,
+    network: f.network,
+    protocol: f.protocol,
+    networkMode: f.networkMode,
+    trustDomain,
+    serviceAccount,
+    identity:
+      parts === undefined
+        ? identity(trustDomain, f.namespace, serviceAccount)
+        : parts.identity(trustDomain, f.namespace, serviceAccount),
+    node: f.node,
+    clusterId: f.clusterId || WORKLOAD_DEFAULTS.clusterId,
+    canonicalName: f.canonicalName,
+    canonicalRevision: f.canonicalRevision,
+    workloadType: f.workloadType,
+    workloadName: f.workloadName,
+    nativeTunnel: f.nativeTunnel,
+    services: parts === undefined ? f.services : parts.services(f.services),
+    authorizationPolicies: f.authorizationPolicies,
+    status: f.status,
+    locality: noLocality
+      ? NO_LOCALITY
+      : parts === undefined
+        ? { region: f.region, zone: f.zone, subzone: f.subzone }
+        : parts.locality(f.region, f.zone, f.subzone),
+    capacity: f.capacity === undefined ? WORKLOAD_DEFAULTS.capacity : f.capacity,
+    extensions: f.extensions,
+  };
+  // Optional fields are added only when present (no `undefined` values, no object spreads on this path).
+  if (f.waypoint !== undefined) w.waypoint = f.waypoint;
+  if (f.networkGateway !== undefined) w.networkGateway = f.networkGateway;
+  if (f.applicationTunnel !== undefined) w.applicationTunnel = f.applicationTunnel;
+  return w;
+}
+
+/**
  * The conversion behind {@link workloadFromProto}, recording into a caller's issue list.
  *
  * @example
@@ -247,27 +367,16 @@ export function convertWorkload(
   msg: WorkloadProto,
   issues: IssueList,
   intern: (value: string) => string,
+  parts?: ModelParts,
 ): Workload | undefined {
   const before = issues.issues.length;
   if (msg.uid === '')
     issues.add('uid', 'WORKLOAD_API_ERR_MISSING_FIELD', 'uid is empty (it is the primary key)');
 
-  let workloadIps: readonly string[] = EMPTY;
-  if (msg.addresses.length > 0) {
-    const ips: string[] = [];
-    for (let i = 0; i < msg.addresses.length; i++) {
-      const bytes = msg.addresses[i] as Uint8Array;
-      const ip = ipFromBytes(bytes);
-      if (ip !== undefined) ips.push(ip);
-      else
-        issues.add(
-          `addresses[${i}]`,
-          'WORKLOAD_API_ERR_BAD_ADDRESS',
-          `failed to parse address, had ${bytes.length} bytes`,
-        );
-    }
-    workloadIps = ips;
-  }
+  const workloadIps: readonly string[] =
+    msg.addresses.length === 0
+      ? EMPTY
+      : msg.addresses.map((bytes, i) => checkIp(bytes, issues, `addresses[${i}]`) ?? '');
 
   let protocol: InboundProtocol = 'TCP';
   switch (msg.tunnelProtocol) {
@@ -322,76 +431,83 @@ export function convertWorkload(
         `unknown protocol ${at.protocol}`,
       );
     }
-    const protocolName = at.protocol === ApplicationTunnel_Protocol.PROXY ? 'PROXY' : 'NONE';
-    applicationTunnel = port === 0 ? { protocol: protocolName } : { protocol: protocolName, port };
+    applicationTunnel = applicationTunnelModel(at.protocol === ApplicationTunnel_Protocol.PROXY, port);
   }
 
-  let services: readonly WorkloadService[] = EMPTY;
-  const keys = Object.keys(msg.services);
-  if (keys.length > 0) {
-    const list: WorkloadService[] = [];
-    for (const key of keys) {
-      const nh = parseNamespacedHostname(key);
-      if (nh === undefined) {
-        issues.add(
-          `services[${key}]`,
-          'WORKLOAD_API_ERR_BAD_SERVICE_KEY',
-          `failed to parse namespaced hostname: ${key}`,
-        );
-        continue;
-      }
-      const ports = portsFromProto(
-        msg.services[key]?.ports ?? EMPTY,
-        issues.at(`services[${JSON.stringify(key)}]`),
+  const services: WorkloadService[] = [];
+  for (const key of Object.keys(msg.services)) {
+    const nh = parseNamespacedHostname(key);
+    if (nh === undefined) {
+      issues.add(
+        `services[${key}]`,
+        'WORKLOAD_API_ERR_BAD_SERVICE_KEY',
+        `failed to parse namespaced hostname: ${key}`,
       );
-      list.push({ key: intern(key), namespace: intern(nh.namespace), hostname: intern(nh.hostname), ports });
+      continue;
     }
-    services = list;
+    const ports = portsFromProto(
+      msg.services[key]?.ports ?? EMPTY,
+      issues.at(`services[${JSON.stringify(key)}]`),
+      '',
+      parts,
+    );
+    services.push(
+      parts === undefined
+        ? { key, namespace: nh.namespace, hostname: nh.hostname, ports }
+        : parts.service(intern(key), ports),
+    );
   }
 
   if (issues.issues.length > before) return undefined;
-
-  const namespace = intern(msg.namespace);
-  const trustDomain = intern(msg.trustDomain || WORKLOAD_DEFAULTS.trustDomain);
-  const serviceAccount = intern(msg.serviceAccount || WORKLOAD_DEFAULTS.serviceAccount);
   const loc = msg.locality;
-  const w: { -readonly [K in keyof Workload]: Workload[K] } = {
-    kind: 'workload',
-    uid: msg.uid,
-    name: msg.name,
-    namespace,
-    workloadIps,
-    hostname: msg.hostname,
-    network: intern(msg.network),
-    protocol,
-    networkMode,
-    trustDomain,
-    serviceAccount,
-    identity: identity(trustDomain, namespace, serviceAccount),
-    node: intern(msg.node),
-    clusterId: intern(msg.clusterId || WORKLOAD_DEFAULTS.clusterId),
-    canonicalName: intern(msg.canonicalName),
-    canonicalRevision: intern(msg.canonicalRevision),
-    // prost's enum getter maps an unknown value to the default (DEPLOYMENT); ztunnel lowercases the name.
-    workloadType: WORKLOAD_KINDS[msg.workloadType] ?? 'deployment',
-    workloadName: intern(msg.workloadName),
-    nativeTunnel: msg.nativeTunnel,
-    services,
-    authorizationPolicies:
-      msg.authorizationPolicies.length === 0 ? EMPTY : msg.authorizationPolicies.map(intern),
-    status,
-    locality:
-      loc === undefined || (loc.region === '' && loc.zone === '' && loc.subzone === '')
-        ? NO_LOCALITY
-        : { region: intern(loc.region), zone: intern(loc.zone), subzone: intern(loc.subzone) },
-    capacity: msg.capacity === undefined ? WORKLOAD_DEFAULTS.capacity : msg.capacity,
-    extensions: extensionsFromProto(msg.extensions),
-  };
-  // Optional fields are added only when present (no `undefined` values, no object spreads on this path).
-  if (waypoint !== undefined) w.waypoint = waypoint;
-  if (networkGateway !== undefined) w.networkGateway = networkGateway;
-  if (applicationTunnel !== undefined) w.applicationTunnel = applicationTunnel;
-  return w;
+  return workloadModel(
+    {
+      uid: msg.uid,
+      name: msg.name,
+      namespace: intern(msg.namespace),
+      hostname: msg.hostname,
+      network: intern(msg.network),
+      trustDomain: intern(msg.trustDomain),
+      serviceAccount: intern(msg.serviceAccount),
+      clusterId: intern(msg.clusterId),
+      node: intern(msg.node),
+      canonicalName: intern(msg.canonicalName),
+      canonicalRevision: intern(msg.canonicalRevision),
+      workloadName: intern(msg.workloadName),
+      workloadIps,
+      protocol,
+      networkMode,
+      status,
+      // prost's enum getter maps an unknown value to the default (DEPLOYMENT); ztunnel lowercases the name.
+      workloadType: workloadKind(msg.workloadType),
+      nativeTunnel: msg.nativeTunnel,
+      waypoint,
+      networkGateway,
+      applicationTunnel,
+      services: services.length === 0 ? EMPTY : services.slice(),
+      authorizationPolicies:
+        msg.authorizationPolicies.length === 0 ? EMPTY : msg.authorizationPolicies.map(intern),
+      region: intern(loc?.region ?? ''),
+      zone: intern(loc?.zone ?? ''),
+      subzone: intern(loc?.subzone ?? ''),
+      capacity: msg.capacity,
+      extensions: extensionsFromProto(msg.extensions),
+    },
+    parts,
+  );
+}
+
+/**
+ * The application tunnel model: a port of 0 means none.
+ *
+ * @example
+ * ```ts
+ * applicationTunnelModel(true, 15088); // { protocol: 'PROXY', port: 15088 }
+ * ```
+ */
+export function applicationTunnelModel(proxy: boolean, port: number): ApplicationTunnel {
+  const protocol = proxy ? 'PROXY' : 'NONE';
+  return port === 0 ? { protocol } : { protocol, port };
 }
 
 /**

@@ -39,6 +39,8 @@ const workloadArb = fc.record({
   // Clients in another namespace see NAMESPACE-visible services differently.
   otherNamespace: rarely(4),
   targetPort: fc.constantFrom(0, 8080, 9090),
+  // A workload waypoint (the mesh's waypoint service, see `waypointResources`).
+  waypoint: rarely(6),
 });
 type WorkloadSpec = typeof workloadArb extends fc.Arbitrary<infer T> ? T : never;
 
@@ -62,6 +64,7 @@ function workload(i: number, spec: WorkloadSpec): Workload {
     protocol: spec.protocol,
     capacity: spec.capacity,
     networkMode: spec.hostNetwork ? 'HostNetwork' : 'Standard',
+    ...(spec.waypoint ? { waypoint: WAYPOINT } : {}),
     services: [
       {
         key: `default/${host}`,
@@ -74,6 +77,55 @@ function workload(i: number, spec: WorkloadSpec): Workload {
   });
 }
 
+const WAYPOINT_HOST = 'waypoint.default.svc.cluster.local';
+const WAYPOINT = {
+  destination: { kind: 'hostname' as const, namespace: 'default', hostname: WAYPOINT_HOST },
+  hboneMtlsPort: 15008,
+};
+
+/** A waypoint: its service and one pod, which services and workloads of a run may point at. */
+function waypointResources(): ReturnType<typeof createService | typeof createWorkload>[] {
+  return [
+    createService({
+      name: 'waypoint',
+      namespace: 'default',
+      hostname: WAYPOINT_HOST,
+      vips: [{ network: '', address: '10.96.5.5' }],
+      ports: [{ servicePort: 15008, targetPort: 15008, appProtocol: 'UNKNOWN' }],
+    }),
+    createWorkload({
+      uid: 'Kubernetes//Pod/default/waypoint',
+      name: 'waypoint',
+      namespace: 'default',
+      serviceAccount: 'waypoint',
+      workloadIps: ['10.0.5.5', 'fd00::5:5'],
+      protocol: 'HBONE',
+      services: [
+        {
+          key: `default/${WAYPOINT_HOST}`,
+          namespace: 'default',
+          hostname: WAYPOINT_HOST,
+          ports: [{ servicePort: 15008, targetPort: 15008, appProtocol: 'UNKNOWN' }],
+        },
+      ],
+    }),
+  ];
+}
+
+/**
+ * A service on a CIDR VIP (10.0.0.0/24, where the pods of service 0 are): its presence changes how an
+ * address that is no exact VIP is answered, a pod IP included.
+ */
+function cidrService(): ReturnType<typeof createService> {
+  return createService({
+    name: 'range',
+    namespace: 'default',
+    hostname: 'range.default.svc.cluster.local',
+    cidrVips: [{ network: '', address: '10.0.0.0', length: 24 }],
+    ports: [{ servicePort: 80, targetPort: 8080, appProtocol: 'HTTP11' }],
+  });
+}
+
 // How each of the three services is shaped in a run: the hot path copies some service fields onto its
 // index entry and must answer as the general path reads them from the service.
 const serviceShapeArb = fc.record({
@@ -81,11 +133,12 @@ const serviceShapeArb = fc.record({
   // A second service on the same VIPs in another namespace (bestMatch over several entries).
   twin: rarely(4),
   lb: fc.constantFrom(undefined, 'Standard' as const, 'Strict' as const, 'Passthrough' as const),
-  // A waypoint that does not exist: the general path must report it, the hot path must not skip it.
-  waypoint: rarely(5),
+  // A waypoint that does not exist (the general path must report it, the hot path must not skip it), or
+  // the mesh's waypoint.
+  waypoint: fc.constantFrom(undefined, 'missing' as const, 'existing' as const),
 });
 type ServiceShape = typeof serviceShapeArb extends fc.Arbitrary<infer T> ? T : never;
-const PLAIN: ServiceShape = { namespaceOnly: false, twin: false, lb: undefined, waypoint: false };
+const PLAIN: ServiceShape = { namespaceOnly: false, twin: false, lb: undefined, waypoint: undefined };
 
 function services(
   shapes: readonly ServiceShape[] = [PLAIN, PLAIN, PLAIN],
@@ -115,7 +168,7 @@ function services(
                 healthPolicy: 'OnlyHealthy' as const,
               },
             }),
-        ...(shape.waypoint
+        ...(shape.waypoint === 'missing'
           ? {
               waypoint: {
                 destination: {
@@ -126,7 +179,9 @@ function services(
                 hboneMtlsPort: 15008,
               },
             }
-          : {}),
+          : shape.waypoint === 'existing'
+            ? { waypoint: WAYPOINT }
+            : {}),
       });
     return shape.twin ? [make('default'), make('other')] : [make('default')];
   });
@@ -216,6 +271,7 @@ describe('remembered direct answers', () => {
       claimsVip: false,
       otherNamespace: false,
       targetPort: 8080,
+      waypoint: false,
     });
     store.apply({ resources: [...services(), host] });
     const first = store.resolveUpstream({ source: host, destination: '10.96.0.1:80' })._unsafeUnwrap();
@@ -239,6 +295,7 @@ describe('remembered direct answers', () => {
       claimsVip: false,
       otherNamespace: false,
       targetPort: 8080,
+      waypoint: false,
     });
     store.apply({ resources: [...services(), named] });
     const answers = ['192.0.2.1', '192.0.2.2'].map(
@@ -276,5 +333,89 @@ describe('remembered direct answers', () => {
     const fast = store.resolveUpstream(request)._unsafeUnwrap();
     expect(fast).toEqual(resolveUpstream(general, request)._unsafeUnwrap());
     expect(fast.via).toBe('passthrough');
+  });
+});
+
+// The store's resolveUpstream has fast paths beyond the remembered answers: a pod IP found once by step 1,
+// a plain draw without a search when every capacity is 1, SANs filtered once per service. Against the
+// general algorithm on every kind of destination, error paths included.
+const destinationArb = fc.oneof(
+  fc.record({
+    kind: fc.constant('vip' as const),
+    svc: fc.integer({ min: 0, max: 2 }),
+    vip: fc.constantFrom('10.96.0.', '10.96.1.', 'fd00:96::'),
+  }),
+  fc.record({ kind: fc.constant('pod' as const), index: fc.nat(9), v6: fc.boolean() }),
+  fc.constantFrom(
+    { kind: 'text' as const, text: '10.96.5.5' }, // the waypoint's own VIP
+    { kind: 'text' as const, text: '10.0.5.5' }, // the waypoint pod
+    { kind: 'text' as const, text: '192.0.2.7' }, // unknown: passthrough
+    { kind: 'text' as const, text: '10.0.0.200' }, // inside the CIDR VIP, when there is one
+    { kind: 'text' as const, text: '127.0.0.1' }, // loopback: a self call on the proxy's ports
+    { kind: 'text' as const, text: 'not-an-ip' }, // not ip:port
+  ),
+);
+
+describe('the store fast paths, on every kind of destination', () => {
+  it('answer as the general algorithm', () => {
+    fc.assert(
+      fc.property(
+        fc.array(workloadArb, { minLength: 1, maxLength: 8 }),
+        fc.array(serviceShapeArb, { minLength: 3, maxLength: 3 }),
+        fc.boolean(),
+        fc.array(
+          fc.record({
+            source: fc.nat(7),
+            destination: destinationArb,
+            port: fc.constantFrom(80, 8080, 15008, 15001),
+            seed: fc.integer({ min: 1, max: 1 << 30 }),
+          }),
+          { minLength: 1, maxLength: 30 },
+        ),
+        (specs, shapes, cidr, requests) => {
+          const store = createWorkloadStore();
+          const workloads = specs.map((spec, i) => workload(i, spec));
+          store.apply({
+            resources: [
+              ...services(shapes),
+              ...waypointResources(),
+              ...(cidr ? [cidrService()] : []),
+              ...workloads,
+            ],
+          });
+          const general = plain(store);
+          for (const r of requests) {
+            const source = workloads[r.source % workloads.length] as Workload;
+            const d = r.destination;
+            let ip: string;
+            if (d.kind === 'vip') ip = `${d.vip}${d.svc + 1}`;
+            else if (d.kind === 'pod') {
+              const ips = (workloads[d.index % workloads.length] as Workload).workloadIps;
+              ip = ips.find((a) => a.includes(':') === d.v6) ?? ips[0] ?? '10.0.0.1';
+            } else ip = d.text;
+            const destination = ip.includes(':') ? `[${ip}]:${r.port}` : `${ip}:${r.port}`;
+            for (let round = 0; round < 3; round++) {
+              const fast = store.resolveUpstream({
+                source,
+                destination,
+                random: seededRandom(r.seed + round),
+              });
+              const slow = resolveUpstream(general, {
+                source,
+                destination,
+                random: seededRandom(r.seed + round),
+              });
+              expect(fast.isOk()).toBe(slow.isOk());
+              if (fast.isOk() && slow.isOk()) expect(fast.value).toEqual(slow.value);
+              if (fast.isErr() && slow.isErr()) {
+                expect(fast.error.code).toBe(slow.error.code);
+                expect(fast.error.message).toBe(slow.error.message);
+              }
+            }
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 });

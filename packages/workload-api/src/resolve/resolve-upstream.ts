@@ -9,8 +9,8 @@ import { type Err, err, ok, type Result } from 'neverthrow';
 import { type RouteError, type RouteErrorCode, WorkloadApiError } from '../codec/errors.js';
 import {
   formatSocketAddress,
+  isCanonicalLoopback,
   isIpv6,
-  isLoopback,
   parseSocketAddress,
   type SocketAddress,
 } from '../codec/ip.js';
@@ -113,12 +113,19 @@ export interface UpstreamSource {
  */
 export interface StoreFastPath {
   /**
-   * ztunnel `find_address` for step 1: `'workload'` when a workload is indexed at `network/ip`, else the
-   * entry of the best service on it (`bestServiceByVip`), else `undefined`.
+   * ztunnel `find_address` for step 1: the workload indexed at `network/ip` when the address is no exact
+   * VIP; `'workload'` when it is a VIP a workload claims too; else the entry of the best service on it
+   * (`bestServiceByVip`); else `undefined`.
    */
-  classify(ip: string, network: string, clientNamespace: string): ServiceEntry | 'workload' | undefined;
+  classify(
+    ip: string,
+    network: string,
+    clientNamespace: string,
+  ): ServiceEntry | Workload | 'workload' | undefined;
   /** The entry's endpoints with their workloads resolved (cached on the entry). */
   members(entry: ServiceEntry): ServiceMembers;
+  /** Whether any service has a CIDR VIP. */
+  hasCidrVips(): boolean;
 }
 
 /**
@@ -139,6 +146,8 @@ interface MemoizedDirect {
 interface DirectMemo {
   readonly members: ServiceMembers;
   readonly cumulative: readonly number[];
+  /** Whether every capacity is 1, so that the draw needs no search. */
+  readonly uniform: boolean;
   /** The service's target port for the dialled port (`portOf`; non-zero for a plain draw). */
   readonly svcTarget: number | undefined;
   readonly slots: (MemoizedDirect | undefined)[];
@@ -147,7 +156,8 @@ interface DirectMemo {
 /**
  * The entry's {@link DirectMemo} for this key, made on first use; `undefined` when endpoint choice is not
  * a plain draw over capacity sums for this port (then nothing may be drawn here: the general path
- * decides).
+ * decides). An entry keeps its few keys (ports times families) in a short list: a scan of two or four
+ * numbers costs less than a map lookup, and touches one array.
  */
 function directMemo(
   entry: ServiceEntry,
@@ -158,24 +168,25 @@ function directMemo(
 ): DirectMemo | undefined {
   // Exact in a double: port < 2^16, one family bit, hbonePort < 2^16.
   const key = port + (v6 ? 0x10000 : 0) + hbonePort * 0x20000;
-  if (entry.hotKey === key) return entry.hot as DirectMemo;
-  let memo = entry.memo?.get(key) as DirectMemo | undefined;
-  if (memo === undefined) {
-    const members = fast.members(entry);
-    const svcTarget = portOf(entry.service.ports, port);
-    const cumulative = plainDrawSums(members, entry.service, svcTarget);
-    if (cumulative === undefined) return undefined;
-    memo = {
-      members,
-      cumulative,
-      svcTarget,
-      slots: new Array<MemoizedDirect | undefined>(members.endpoints.length),
-    };
-    entry.memo ??= new Map();
-    entry.memo.set(key, memo);
+  const memos = entry.memos;
+  if (memos !== undefined) {
+    for (let i = 0; i < memos.length; i += 2) if (memos[i] === key) return memos[i + 1] as DirectMemo;
   }
-  entry.hotKey = key;
-  entry.hot = memo;
+  const members = fast.members(entry);
+  const svcTarget = portOf(entry.service.ports, port);
+  const cumulative = plainDrawSums(members, entry.service, svcTarget);
+  if (cumulative === undefined) return undefined;
+  const memo: DirectMemo = {
+    members,
+    cumulative,
+    // Every capacity 1 (the default): the draw is `floor(random() * n)`, what the binary search over
+    // 1, 2, ..., n finds for the same number.
+    uniform: cumulative.every((c, i) => c === i + 1),
+    svcTarget,
+    slots: new Array<MemoizedDirect | undefined>(members.endpoints.length),
+  };
+  if (memos === undefined) entry.memos = [key, memo];
+  else memos.push(key, memo);
   return memo;
 }
 
@@ -200,7 +211,8 @@ interface Parts {
 }
 
 function routeErr(code: RouteErrorCode, message: string): Err<never, RouteError> {
-  return err(new WorkloadApiError(code, message) as RouteError);
+  // An upstream that cannot be chosen is an answer, not a fault: no stack trace to capture.
+  return err(WorkloadApiError.outcome(code, message) as RouteError);
 }
 
 const isPassthrough = (svc: Service): boolean => svc.loadBalancer?.mode === 'Passthrough';
@@ -217,10 +229,17 @@ function identitiesOf(p: Picked): readonly string[] {
 
 // ztunnel parses each SAN as a SPIFFE identity and drops the ones that do not parse.
 const SPIFFE = /^spiffe:\/\/[^/]+\/ns\/[^/]+\/sa\/[^/]+$/;
+// Per service (models are immutable): the filter runs once, not on every connection.
+const spiffeSans = new WeakMap<Service, readonly string[]>();
 function serviceSans(p: Picked): readonly string[] {
-  const sans = p.service?.subjectAltNames;
-  if (sans === undefined || sans.length === 0) return NONE;
-  return sans.filter((s) => SPIFFE.test(s));
+  const svc = p.service;
+  if (svc === undefined || svc.subjectAltNames.length === 0) return NONE;
+  let sans = spiffeSans.get(svc);
+  if (sans === undefined) {
+    sans = svc.subjectAltNames.filter((s) => SPIFFE.test(s));
+    spiffeSans.set(svc, sans);
+  }
+  return sans;
 }
 
 function socket(p: Picked): string | undefined {
@@ -279,15 +298,19 @@ class Resolver {
     this.fast = fast;
   }
 
-  /** ztunnel `pick_workload_destination_or_resolve` (state.rs:681-729). */
+  /**
+   * ztunnel `pick_workload_destination_or_resolve` (state.rs:681-729). `dialled` says the target IP is
+   * known to be one of the workload's (it was found by it), which spares the search.
+   */
   pickIp(
     req: UpstreamRequest,
     wl: Workload,
     targetIp: string,
     families: Service['ipFamilies'],
+    dialled = false,
   ): Result<string | undefined, RouteError> {
     const ips = wl.workloadIps;
-    if (ips.includes(targetIp)) return ok(targetIp);
+    if (dialled || ips.includes(targetIp)) return ok(targetIp);
     const v6 = isIpv6(targetIp);
     let first: string | undefined;
     for (const ip of ips) {
@@ -317,8 +340,13 @@ class Resolver {
   }
 
   /** ztunnel `finalize_upstream`: turns upstream parts into an upstream with a chosen IP. */
-  finalize(req: UpstreamRequest, parts: Parts, targetIp: string): Result<Picked, RouteError> {
-    const ip = this.pickIp(req, parts.wl, targetIp, parts.svc?.ipFamilies);
+  finalize(
+    req: UpstreamRequest,
+    parts: Parts,
+    targetIp: string,
+    dialled = false,
+  ): Result<Picked, RouteError> {
+    const ip = this.pickIp(req, parts.wl, targetIp, parts.svc?.ipFamilies, dialled);
     if (ip.isErr()) return err(ip.error);
     return ok({ workload: parts.wl, ip: ip.value, port: parts.port, service: parts.svc });
   }
@@ -440,16 +468,17 @@ class Resolver {
   }
 
   resolve(req: UpstreamRequest): Result<Upstream, RouteError> {
-    const target = parseSocketAddress(req.destination);
+    const destination = req.destination;
+    const target = parseSocketAddress(destination);
     if (target === undefined) {
       return routeErr(
         'WORKLOAD_API_ERR_BAD_DESTINATION',
-        `destination ${JSON.stringify(req.destination)} is not ip:port`,
+        `destination ${JSON.stringify(destination)} is not ip:port`,
       );
     }
     // outbound.rs:187-192: a loopback call to one of ztunnel's own ports would loop.
-    if (isLoopback(target.ip) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(target.port)) {
-      return routeErr('WORKLOAD_API_ERR_SELF_CALL', `${req.destination} is one of the proxy's own ports`);
+    if (isCanonicalLoopback(target.ip) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(target.port)) {
+      return routeErr('WORKLOAD_API_ERR_SELF_CALL', `${destination} is one of the proxy's own ports`);
     }
     const source = req.source;
     const random = req.random ?? Math.random;
@@ -459,12 +488,22 @@ class Resolver {
     let notWorkload: boolean;
     let addressed: Service | undefined;
     let entry: ServiceEntry | undefined;
+    // The workload at the address, when step 1 found it and step 2 would find it again.
+    let dialledWorkload: Workload | undefined;
     const fast = this.fast;
     if (fast !== undefined) {
       const found = fast.classify(target.ip, network, source.namespace);
-      notWorkload = found !== 'workload';
-      entry = found === 'workload' ? undefined : found;
-      addressed = entry?.service;
+      if (found === 'workload' || (found !== undefined && 'uid' in found)) {
+        notWorkload = false;
+        // No exact VIP there (else classify says 'workload'); with no CIDR VIP either, `find_upstream` on
+        // this network finds no service and then this very workload.
+        if (found !== 'workload' && network === source.network && !fast.hasCidrVips())
+          dialledWorkload = found;
+      } else {
+        notWorkload = true;
+        entry = found;
+        addressed = entry?.service;
+      }
     } else {
       notWorkload = this.store.workloadByAddress(target.ip, network) === undefined;
       addressed = notWorkload ? this.store.bestServiceByVip(target.ip, network, source.namespace) : undefined;
@@ -498,7 +537,12 @@ class Resolver {
         // The per-connection hot path: the draw `chooseEndpoint` would make (same random consumption); a
         // direct answer already computed for the drawn endpoint is returned as is, which spares the cache
         // misses of re-deriving it.
-        drawn = drawCumulative(memo.cumulative, random);
+        const n = memo.cumulative.length;
+        // Rounding can put `random() * n` at n itself: the last endpoint, as drawCumulative answers then.
+        drawn =
+          memo.uniform && n > 0
+            ? Math.min(Math.floor(random() * n), n - 1)
+            : drawCumulative(memo.cumulative, random);
         if (drawn >= 0) {
           slots = memo.slots;
           const hit = slots[drawn];
@@ -510,6 +554,8 @@ class Resolver {
       } else if (addressed !== undefined && !isPassthrough(addressed)) {
         parts = this.serviceUpstream(req, addressed, target.port, 'Standard');
       }
+    } else if (dialledWorkload !== undefined) {
+      parts = { wl: dialledWorkload, port: target.port, svc: undefined };
     } else {
       parts = this.findUpstream(req, source.network, target.ip, target.port, 'Standard');
     }
@@ -528,7 +574,7 @@ class Resolver {
         finalIdentities: NONE,
       });
     }
-    const picked = this.finalize(req, parts, target.ip);
+    const picked = this.finalize(req, parts, target.ip, dialledWorkload !== undefined);
     if (picked.isErr()) return err(picked.error);
     const us = picked.value;
 

@@ -4,7 +4,7 @@
  * exact VIP misses), endpoints per service, and endpoints staged while their service has not arrived.
  * @module
  */
-import { ipToBytes, prefixBytesEqual } from '../codec/ip.js';
+import { type CompiledPrefix, compilePrefix, parseIp, prefixContains } from '@ambient-kit/ip';
 import type { PortMapping } from '../codec/network.js';
 import type { Service } from '../codec/service.js';
 import type { HealthStatus, Workload } from '../codec/workload.js';
@@ -72,13 +72,10 @@ export interface ServiceEntry {
    */
   members: ServiceMembers | undefined;
   /**
-   * State `resolveUpstream` keeps for the current `members` per key of its choosing (opaque here);
-   * cleared together with `members`, whose indexes it follows. `hotKey`/`hot` hold the most recent key's
-   * state so the common single-port service needs no map lookup.
+   * State `resolveUpstream` keeps for the current `members`, as pairs of its key (a number) and its state
+   * (opaque here); cleared together with `members`, whose indexes it follows.
    */
-  memo: Map<number, object> | undefined;
-  hotKey: number;
-  hot: object | undefined;
+  memos: unknown[] | undefined;
   // Copies of service fields that the per-connection path reads, so that path touches this entry and not
   // the service object (a cache miss on a large mesh). The service is immutable, so they never go stale.
   /** `service.namespace`. */
@@ -98,15 +95,17 @@ interface VipEntry {
   only: ServiceEntry | undefined;
   /**
    * Whether a workload is indexed at this `network/ip`: then ztunnel's `find_address` answers with the
-   * workload and never looks at the services. Kept in step by {@link ServiceIndex.setClaimed}, so a VIP
-   * lookup answers without a second lookup in the workload index.
+   * workload and never looks at the services. Remembered with the workload index's address epoch it was
+   * found at, and looked up again once that moved on: a VIP lookup then answers without a second lookup,
+   * and inserting a workload costs no lookup among the VIPs.
    */
   claimed: boolean;
+  claimedEpoch: number;
 }
 
 interface CidrEntry {
   readonly network: string;
-  readonly bytes: Uint8Array;
+  readonly prefix: CompiledPrefix;
   readonly length: number;
   readonly entry: ServiceEntry;
 }
@@ -189,14 +188,13 @@ export class ServiceIndex {
   private readonly byVip = new Map<string, Map<string, VipEntry>>();
   private readonly defaultVips: Map<string, VipEntry> = new Map();
   private cidrs: CidrEntry[] = [];
-  private readonly isClaimed: (ip: string, network: string) => boolean;
+  private readonly addressEpoch: () => number;
 
   /**
-   * @param isClaimed - Whether a workload is indexed at `network/ip` (the workload index's answer), asked
-   *   when a VIP is first indexed; later changes arrive through {@link ServiceIndex.setClaimed}.
+   * @param addressEpoch - The workload index's address epoch (see `VipEntry.claimed`).
    */
-  constructor(isClaimed: (ip: string, network: string) => boolean = () => false) {
-    this.isClaimed = isClaimed;
+  constructor(addressEpoch: () => number = () => 0) {
+    this.addressEpoch = addressEpoch;
   }
 
   /**
@@ -221,9 +219,7 @@ export class ServiceIndex {
       service,
       endpoints,
       members: undefined,
-      memo: undefined,
-      hotKey: -1,
-      hot: undefined,
+      memos: undefined,
       namespace: service.namespace,
       namespaceOnly: service.visibility === 'Namespace',
       hasWaypoint: service.waypoint !== undefined || service.weightedWaypoints.length > 0,
@@ -238,19 +234,17 @@ export class ServiceIndex {
       }
       const at = ips.get(vip.address);
       if (at === undefined) {
-        ips.set(vip.address, {
-          entries: [entry],
-          only: entry,
-          claimed: this.isClaimed(vip.address, vip.network),
-        });
+        ips.set(vip.address, { entries: [entry], only: entry, claimed: false, claimedEpoch: -1 });
       } else {
         replaceOrPush(at.entries, entry);
         at.only = at.entries.length === 1 ? entry : undefined;
       }
     }
     for (const c of service.cidrVips) {
-      const bytes = ipToBytes(c.address);
-      if (bytes !== undefined) this.cidrs.push({ network: c.network, bytes, length: c.length, entry });
+      const address = parseIp(c.address);
+      if (address === undefined) continue;
+      const prefix = compilePrefix({ address, bits: c.length });
+      this.cidrs.push({ network: c.network, prefix, length: c.length, entry });
     }
     const hosts = this.byHost.get(service.hostname);
     if (hosts === undefined) this.byHost.set(service.hostname, [entry]);
@@ -287,6 +281,7 @@ export class ServiceIndex {
           entries: rest,
           only: rest.length === 1 ? rest[0] : undefined,
           claimed: at.claimed,
+          claimedEpoch: at.claimedEpoch,
         });
       if (ips.size === 0 && vip.network !== '') this.byVip.delete(vip.network);
     }
@@ -299,19 +294,17 @@ export class ServiceIndex {
    */
   applyEndpoints(
     key: string,
-    upserts: Map<string, Endpoint> | undefined,
+    upserts: readonly Endpoint[] | undefined,
     removals: Set<string> | undefined,
   ): void {
     const entry = this.byKey.get(key);
     if (entry !== undefined) {
       entry.members = undefined;
-      entry.memo = undefined;
-      entry.hotKey = -1;
-      entry.hot = undefined;
+      entry.memos = undefined;
       if (removals !== undefined) for (const uid of removals) entry.endpoints.delete(uid);
       if (upserts !== undefined) {
-        for (const [uid, ep] of upserts)
-          if (includesEndpoint(entry.service, ep.status)) entry.endpoints.set(uid, ep);
+        for (const ep of upserts)
+          if (includesEndpoint(entry.service, ep.status)) entry.endpoints.set(ep.workloadUid, ep);
       }
       return;
     }
@@ -323,12 +316,12 @@ export class ServiceIndex {
         staged = undefined;
       }
     }
-    if (upserts !== undefined && upserts.size > 0) {
+    if (upserts !== undefined && upserts.length > 0) {
       if (staged === undefined) {
         staged = new Map();
         this.staged.set(key, staged);
       }
-      for (const [uid, ep] of upserts) staged.set(uid, ep);
+      for (const ep of upserts) staged.set(ep.workloadUid, ep);
     }
   }
 
@@ -342,29 +335,39 @@ export class ServiceIndex {
     return this.vipsOn(network)?.get(ip)?.entries ?? [];
   }
 
-  /** Records whether a workload is now indexed at `network/ip` (see `VipEntry.claimed`). */
-  setClaimed(ip: string, network: string, claimed: boolean): void {
-    const at = this.vipsOn(network)?.get(ip);
-    if (at !== undefined) at.claimed = claimed;
-  }
-
   /**
-   * ztunnel `find_address` for an address no lookup has classified yet, VIP first: `'workload'` when a
-   * workload is indexed there (then the services are never consulted), else the best service as
-   * {@link ServiceIndex.bestByVip} finds it, else `undefined`. One lookup for a VIP, the common case of
-   * a connection; `lookupWorkload` runs only when the address is no exact VIP.
+   * ztunnel `find_address` for an address no lookup has classified yet, VIP first: the workload indexed
+   * there when the address is no exact VIP (then the services are never consulted); `'workload'` when it
+   * is a VIP that a workload claims too; else the best service as {@link ServiceIndex.bestByVip} finds it;
+   * else `undefined`. One lookup for a VIP, the common case of a connection; `lookupWorkload` runs only
+   * when the address is no exact VIP, or when workload addresses changed since the VIP was last looked up.
    *
-   * @param lookupWorkload - Whether a workload is indexed at `network/ip`.
+   * @param lookupWorkload - The workload indexed at `network/ip`.
    */
   classify(
     ip: string,
     network: string,
     clientNamespace: string | undefined,
-    lookupWorkload: (ip: string, network: string) => boolean,
-  ): ServiceEntry | 'workload' | undefined {
+    lookupWorkload: (ip: string, network: string) => Workload | undefined,
+  ): ServiceEntry | Workload | 'workload' | undefined {
     const at = this.vipsOn(network)?.get(ip);
-    if (at === undefined ? lookupWorkload(ip, network) : at.claimed) return 'workload';
+    if (at === undefined) {
+      const w = lookupWorkload(ip, network);
+      if (w !== undefined) return w;
+    } else {
+      const epoch = this.addressEpoch();
+      if (at.claimedEpoch !== epoch) {
+        at.claimed = lookupWorkload(ip, network) !== undefined;
+        at.claimedEpoch = epoch;
+      }
+      if (at.claimed) return 'workload';
+    }
     return this.bestAt(at, ip, network, clientNamespace);
+  }
+
+  /** Whether any service has a CIDR VIP (then a VIP lookup that misses must still check them). */
+  get hasCidrVips(): boolean {
+    return this.cidrs.length > 0;
   }
 
   private vipsOn(network: string): Map<string, VipEntry> | undefined {
@@ -407,17 +410,12 @@ export class ServiceIndex {
     clientNamespace: string | undefined,
   ): ServiceEntry | undefined {
     if (this.cidrs.length === 0) return undefined;
-    const bytes = ipToBytes(ip);
-    if (bytes === undefined) return undefined;
+    const address = parseIp(ip);
+    if (address === undefined) return undefined;
     let best: ServiceEntry | undefined;
     let bestRank = -1;
     for (const c of this.cidrs) {
-      if (
-        c.network !== network ||
-        c.bytes.length !== bytes.length ||
-        !prefixBytesEqual(c.bytes, bytes, c.length)
-      )
-        continue;
+      if (c.network !== network || !prefixContains(c.prefix, address)) continue;
       const s = c.entry.service;
       if (clientNamespace !== undefined && s.visibility === 'Namespace' && s.namespace !== clientNamespace)
         continue;

@@ -65,28 +65,25 @@ export class WorkloadIndex {
   // large mesh that read is a cache miss, and lookups run on every connection.
   private readonly byAddr = new Map<string, AddressMap>();
   private readonly defaultNetwork: AddressMap = newAddressMap();
-  // namespace -> service account -> uids (nested, so no key string is built per workload).
-  private readonly byIdentity = new Map<string, Map<string, Set<string>>>();
+  // namespace -> service account -> workloads (nested, so no key string is built per workload; lists, since
+  // a service account has a handful of pods and a set per account costs more than it saves). Built on the
+  // first `byInfo` (a ZDS pod arriving), then kept current: an initial sync does not pay for it.
+  private byIdentity: Map<string, Map<string, Workload[]>> | undefined;
   private readonly byHostname = new Map<string, Workload[]>();
   private readonly localNode: string | undefined;
-  private readonly onClaim: (ip: string, network: string, claimed: boolean) => void;
-
   /**
-   * @param localNode - Only workloads on this node are indexed by identity (all when `undefined`).
-   * @param onClaim - Told when an address gains its first workload or loses its last one (the service
-   *   index keeps VIP lookups in step with it).
+   * Counts the changes of which addresses are claimed (an address gaining its first workload or losing
+   * its last): what the service index's VIP lookups check their cached answer against.
    */
-  constructor(
-    localNode: string | undefined,
-    onClaim: (ip: string, network: string, claimed: boolean) => void = () => {},
-  ) {
+  addressEpoch = 0;
+
+  /** @param localNode - Only workloads on this node are indexed by identity (all when `undefined`). */
+  constructor(localNode: string | undefined) {
     this.localNode = localNode;
-    this.onClaim = onClaim;
   }
 
-  /** Inserts or replaces a workload; returns the one it replaced. */
-  insert(w: Workload): Workload | undefined {
-    const prev = this.remove(w.uid);
+  /** Inserts a workload whose uid is not indexed (the store removes the old one first, as ztunnel does). */
+  insert(w: Workload): void {
     if (w.networkMode !== 'HostNetwork') {
       let ips = w.network === '' ? this.defaultNetwork : this.byAddr.get(w.network);
       if (ips === undefined) {
@@ -97,7 +94,7 @@ export class WorkloadIndex {
         const cur = ips.winner.get(ip);
         if (cur === undefined) {
           ips.winner.set(ip, w);
-          this.onClaim(ip, w.network, true);
+          this.addressEpoch++;
           continue;
         }
         let all = ips.claimants.get(ip);
@@ -110,25 +107,12 @@ export class WorkloadIndex {
       }
     }
     this.byUid.set(w.uid, w);
-    if (this.localNode === undefined || this.localNode === w.node) {
-      let accounts = this.byIdentity.get(w.namespace);
-      if (accounts === undefined) {
-        accounts = new Map();
-        this.byIdentity.set(w.namespace, accounts);
-      }
-      let set = accounts.get(w.serviceAccount);
-      if (set === undefined) {
-        set = new Set();
-        accounts.set(w.serviceAccount, set);
-      }
-      set.add(w.uid);
-    }
+    if (this.byIdentity !== undefined) this.indexIdentity(this.byIdentity, w);
     if (w.hostname !== '') {
       const list = this.byHostname.get(w.hostname);
       if (list === undefined) this.byHostname.set(w.hostname, [w]);
       else list.push(w);
     }
-    return prev;
   }
 
   /** Removes a workload by uid from every index; returns it. */
@@ -144,7 +128,7 @@ export class WorkloadIndex {
           if (all === undefined) {
             if (ips.winner.get(ip)?.uid === uid) {
               ips.winner.delete(ip);
-              this.onClaim(ip, prev.network, false);
+              this.addressEpoch++;
             }
             continue;
           }
@@ -153,19 +137,20 @@ export class WorkloadIndex {
           else ips.claimants.set(ip, rest);
           if (rest.length === 0) {
             ips.winner.delete(ip);
-            this.onClaim(ip, prev.network, false);
+            this.addressEpoch++;
           } else ips.winner.set(ip, best(rest));
         }
         if (ips.winner.size === 0 && prev.network !== '') this.byAddr.delete(prev.network);
       }
     }
-    const accounts = this.byIdentity.get(prev.namespace);
-    const set = accounts?.get(prev.serviceAccount);
-    if (accounts !== undefined && set !== undefined) {
-      set.delete(uid);
-      if (set.size === 0) {
+    const accounts = this.byIdentity?.get(prev.namespace);
+    const list = accounts?.get(prev.serviceAccount);
+    const at = list === undefined ? -1 : list.indexOf(prev);
+    if (accounts !== undefined && list !== undefined && at >= 0) {
+      list.splice(at, 1);
+      if (list.length === 0) {
         accounts.delete(prev.serviceAccount);
-        if (accounts.size === 0) this.byIdentity.delete(prev.namespace);
+        if (accounts.size === 0) this.byIdentity?.delete(prev.namespace);
       }
     }
     if (prev.hostname !== '') {
@@ -195,13 +180,27 @@ export class WorkloadIndex {
 
   /** ztunnel `find_by_info`: a local-node workload with this name, namespace and service account. */
   byInfo(info: WorkloadInfo): Workload | undefined {
-    const set = this.byIdentity.get(info.namespace)?.get(info.serviceAccount);
-    if (set === undefined) return undefined;
-    for (const uid of set) {
-      const w = this.byUid.get(uid);
-      if (w !== undefined && w.name === info.name) return w;
+    if (this.byIdentity === undefined) {
+      this.byIdentity = new Map();
+      for (const w of this.byUid.values()) this.indexIdentity(this.byIdentity, w);
     }
-    return undefined;
+    return this.byIdentity
+      .get(info.namespace)
+      ?.get(info.serviceAccount)
+      ?.find((w) => w.name === info.name);
+  }
+
+  /** Adds a workload to the identity index when it runs on the local node (or no local node is set). */
+  private indexIdentity(index: Map<string, Map<string, Workload[]>>, w: Workload): void {
+    if (this.localNode !== undefined && this.localNode !== w.node) return;
+    let accounts = index.get(w.namespace);
+    if (accounts === undefined) {
+      accounts = new Map();
+      index.set(w.namespace, accounts);
+    }
+    const list = accounts.get(w.serviceAccount);
+    if (list === undefined) accounts.set(w.serviceAccount, [w]);
+    else list.push(w);
   }
 
   /** The first workload with this hostname in this namespace (ztunnel `find_hostname`'s slow path). */

@@ -236,11 +236,10 @@ function checkDelta(delta: StoreDelta): void {
  * ```
  */
 export function createWorkloadStore(options: WorkloadStoreOptions = {}): WorkloadStore {
-  // Each index tells the other what the VIP-first address lookup (`ServiceIndex.classify`) needs.
-  const services: ServiceIndex = new ServiceIndex((ip, network) => isWorkloadAddress(ip, network));
-  const workloads: WorkloadIndex = new WorkloadIndex(options.localNode, (ip, network, claimed) =>
-    services.setClaimed(ip, network, claimed),
-  );
+  // The VIP-first address lookup (`ServiceIndex.classify`) checks what it remembers about a VIP against
+  // the workload index's address epoch.
+  const workloads: WorkloadIndex = new WorkloadIndex(options.localNode);
+  const services: ServiceIndex = new ServiceIndex(() => workloads.addressEpoch);
   const policies = new PolicyIndex();
   const listeners: { [E in keyof WorkloadStoreEvents]: Set<(payload: WorkloadStoreEvents[E]) => void> } = {
     added: new Set(),
@@ -254,7 +253,9 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     payload: WorkloadStoreEvents[E],
     errors: unknown[],
   ): void {
-    for (const fn of listeners[event]) {
+    const set = listeners[event];
+    if (set.size === 0) return;
+    for (const fn of set) {
       try {
         fn(payload);
       } catch (e) {
@@ -265,32 +266,42 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
 
   function apply(delta: StoreDelta): StoreChanges {
     checkDelta(delta);
-    // Net effect per resource: the value before the delta (recorded on first touch) and after it, in
-    // the order resources were first touched. Per-kind maps avoid building `kind/name` keys.
-    // Each entry becomes the reported change itself, so a resource costs one record, not two.
+    // Net effect per resource: the value before the delta (recorded on first touch) and after it, kept
+    // current as the delta goes, in the order resources were first touched. Each record becomes the
+    // reported change itself, so a resource costs one record.
     type Touched = {
       kind: MeshResource['kind'];
       name: string;
-      value?: MeshResource;
+      value?: MeshResource | undefined;
       previous?: MeshResource;
     };
     const order: Touched[] = [];
-    const seen = { workload: new Set<string>(), service: new Set<string>(), policy: new Set<string>() };
-    const touch = (kind: MeshResource['kind'], name: string, before: MeshResource | undefined): void => {
-      const set = seen[kind];
-      if (set.has(name)) return;
-      set.add(name);
-      const t: Touched = { kind, name };
-      if (before !== undefined) t.previous = before;
-      order.push(t);
+    const seen = {
+      workload: new Map<string, Touched>(),
+      service: new Map<string, Touched>(),
+      policy: new Map<string, Touched>(),
     };
-    const upserts = new Map<string, Map<string, Endpoint>>();
+    const touch = (kind: MeshResource['kind'], name: string, before: MeshResource | undefined): Touched => {
+      const map = seen[kind];
+      let t = map.get(name);
+      if (t === undefined) {
+        t = { kind, name, value: before };
+        if (before !== undefined) t.previous = before;
+        map.set(name, t);
+        order.push(t);
+      }
+      return t;
+    };
+    // ztunnel's `EndpointAccumulator` (src/xds.rs:106-145): endpoint changes per service, applied when
+    // the delta is done, removals before upserts. Lists, not maps: a service key rarely sees one workload
+    // twice in a delta, and the later upsert of one still wins when the list is applied in order.
+    const upserts = new Map<string, Endpoint[]>();
     const removals = new Map<string, Set<string>>();
 
     const removeWorkload = (uid: string): Workload | undefined => {
       const prev = workloads.remove(uid);
       if (prev === undefined) return undefined;
-      touch('workload', uid, prev);
+      touch('workload', uid, prev).value = undefined;
       for (const s of prev.services) {
         let set = removals.get(s.key);
         if (set === undefined) {
@@ -299,7 +310,11 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
         }
         set.add(uid);
         // A removal supersedes an upsert queued earlier in this delta for the same endpoint.
-        upserts.get(s.key)?.delete(uid);
+        const queued = upserts.get(s.key);
+        if (queued !== undefined) {
+          const at = queued.findIndex((ep) => ep.workloadUid === uid);
+          if (at >= 0) queued.splice(at, 1);
+        }
       }
       return prev;
     };
@@ -307,21 +322,20 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     for (const r of delta.resources ?? []) {
       if (r.kind === 'workload') {
         const prev = removeWorkload(r.uid);
-        if (prev === undefined) touch('workload', r.uid, undefined);
+        const t = prev === undefined ? touch('workload', r.uid, undefined) : seen.workload.get(r.uid);
+        (t as Touched).value = r;
         workloads.insert(r);
         for (const s of r.services) {
-          let map = upserts.get(s.key);
-          if (map === undefined) {
-            map = new Map();
-            upserts.set(s.key, map);
-          }
-          map.set(r.uid, { workloadUid: r.uid, ports: s.ports, status: r.status });
+          const ep: Endpoint = { workloadUid: r.uid, ports: s.ports, status: r.status };
+          const list = upserts.get(s.key);
+          if (list === undefined) upserts.set(s.key, [ep]);
+          else list.push(ep);
         }
       } else if (r.kind === 'service') {
-        touch('service', r.key, services.byKey.get(r.key)?.service);
+        touch('service', r.key, services.byKey.get(r.key)?.service).value = r;
         services.insert(r);
       } else {
-        touch('policy', r.key, policies.byKey.get(r.key));
+        touch('policy', r.key, policies.byKey.get(r.key)).value = r;
         policies.insert(r.key, r);
       }
     }
@@ -331,10 +345,10 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
         if (ref.kind === 'workload') removeWorkload(ref.name);
         else if (ref.kind === 'service') {
           const prev = services.remove(ref.name);
-          if (prev !== undefined) touch('service', ref.name, prev.service);
+          if (prev !== undefined) touch('service', ref.name, prev.service).value = undefined;
         } else {
           const prev = policies.remove(ref.name);
-          if (prev !== undefined) touch('policy', ref.name, prev);
+          if (prev !== undefined) touch('policy', ref.name, prev).value = undefined;
         }
         continue;
       }
@@ -343,7 +357,7 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
       // A uid is never a service name: namespaces and hostnames cannot contain `/` (xds.rs:290-300).
       if (nh === undefined || nh.hostname.includes('/')) continue;
       const prev = services.remove(ref);
-      if (prev !== undefined) touch('service', ref, prev.service);
+      if (prev !== undefined) touch('service', ref, prev.service).value = undefined;
     }
 
     for (const [key, removed] of removals) {
@@ -356,17 +370,11 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     const updated: StoreChange[] = [];
     const removed: StoreChange[] = [];
     for (const t of order) {
-      const after =
-        t.kind === 'workload'
-          ? workloads.byUid.get(t.name)
-          : t.kind === 'service'
-            ? services.byKey.get(t.name)?.service
-            : policies.byKey.get(t.name);
-      if (after !== undefined) t.value = after;
-      // Added then removed within one delta: no net change, nothing to report.
-      if (t.previous === undefined) {
-        if (after !== undefined) added.push(t as StoreChange);
-      } else (after === undefined ? removed : updated).push(t as StoreChange);
+      if (t.value === undefined) {
+        // Added then removed within one delta: no net change, nothing to report.
+        delete t.value;
+        if (t.previous !== undefined) removed.push(t as StoreChange);
+      } else (t.previous === undefined ? added : updated).push(t as StoreChange);
     }
     const changes: StoreChanges = { added, updated, removed };
     if (added.length + updated.length + removed.length > 0) {
@@ -385,12 +393,11 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     entry.members ??= serviceMembers(entry.endpoints.values(), (uid) => workloads.byUid.get(uid));
     return entry.members;
   }
-  const isWorkloadAddress = (ip: string, network: string): boolean =>
-    workloads.byAddress(ip, network) !== undefined;
+  const workloadAt = (ip: string, network: string): Workload | undefined => workloads.byAddress(ip, network);
   const fastPath: StoreFastPath = {
-    classify: (ip, network, clientNamespace) =>
-      services.classify(ip, network, clientNamespace, isWorkloadAddress),
+    classify: (ip, network, clientNamespace) => services.classify(ip, network, clientNamespace, workloadAt),
     members: membersOf,
+    hasCidrVips: () => services.hasCidrVips,
   };
 
   const store: WorkloadStore = {
@@ -426,9 +433,10 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
       return workloads.byAddress(ip, network) ?? services.bestByVip(ip, network, clientNamespace)?.service;
     },
     findHostname(namespace, hostname) {
-      return (
-        services.byKey.get(`${namespace}/${hostname}`)?.service ?? workloads.byHostnameIn(namespace, hostname)
-      );
+      // By hostname, then namespace: no `namespace/hostname` key is built per lookup (a waypoint is found
+      // this way on every connection to a service behind it).
+      for (const e of services.byHostname(hostname)) if (e.namespace === namespace) return e.service;
+      return workloads.byHostnameIn(namespace, hostname);
     },
     policy: (key) => policies.byKey.get(key),
     policiesInNamespace: (namespace) => resolvePolicies(policies.namesIn(namespace)),

@@ -13,11 +13,12 @@ import {
   type ClientDuplexStream,
   credentials,
   Metadata,
+  type MethodDefinition,
   type StatusObject,
 } from '@grpc/grpc-js';
 import type { Authorization } from '../codec/authorization.js';
 import type { DecodeOptions } from '../codec/decode.js';
-import { decodeResource } from '../codec/decode.js';
+import { decodeAddressAt, decodeAuthorization } from '../codec/decode.js';
 import { WorkloadApiError } from '../codec/errors.js';
 import { createInterner } from '../codec/issues.js';
 import { setOwnKey } from '../codec/own-key.js';
@@ -26,10 +27,11 @@ import type { Node } from '../gen/envoy/config/core/v3/base_pb.js';
 import {
   type DeltaDiscoveryRequest,
   DeltaDiscoveryRequestSchema,
-  type DeltaDiscoveryResponse,
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { RemovedRef, WorkloadStore } from '../store/workload-store.js';
 import { DELTA_ADS_PATH, deltaAdsMethod } from './ads-service.js';
+import { bearer, bearerFromFile } from './credentials.js';
+import { readDeltaResponse, type WireResponse } from './delta-wire.js';
 import { debug, publish } from './diagnostics.js';
 import { createListeners } from './listeners.js';
 import { ztunnelNodeFromEnv } from './node.js';
@@ -46,6 +48,18 @@ export interface XdsClientEvents {
   readonly connected: { readonly attempt: number };
   /** The stream ended; the client reconnects after `backoffMs` unless closed. */
   readonly disconnected: { readonly error: WorkloadApiError; readonly backoffMs: number };
+  /**
+   * A connection attempt failed before its stream opened: its credentials could not be prepared (token
+   * file, root certificates, `metadata`), or the stream failed before the first response (refused,
+   * TLS, UNAUTHENTICATED). The client tries again after `backoffMs`.
+   */
+  readonly connectFailed: {
+    readonly attempt: number;
+    readonly error: WorkloadApiError;
+    readonly backoffMs: number;
+  };
+  /** A new connection attempt starts after the previous stream or attempt ended with `reason`. */
+  readonly reconnecting: { readonly attempt: number; readonly reason: WorkloadApiError };
   /** A response was applied in full and ACKed. */
   readonly ack: {
     readonly typeUrl: string;
@@ -67,10 +81,31 @@ export interface XdsClientOptions {
   readonly address: string;
   /** Where resources go. */
   readonly store: WorkloadStore;
-  /** Channel credentials. Default insecure (plaintext); use `credentials.createSsl(...)` for istiod's 15012. */
-  readonly credentials?: ChannelCredentials;
-  /** Extra request headers, e.g. `authorization` (ztunnel `XDS_HEADERS`). */
-  readonly metadata?: Readonly<Record<string, string>>;
+  /**
+   * Channel credentials, or a function called on every connect for them. Default insecure (plaintext).
+   * For istiod's 15012 use {@link xdsTlsCredentials}, which re-reads the root certificates per connect as
+   * ztunnel does.
+   */
+  readonly credentials?: ChannelCredentials | (() => ChannelCredentials | Promise<ChannelCredentials>);
+  /**
+   * Extra request headers (ztunnel `XDS_HEADERS`), or a function called on every connect for them (a
+   * rotating credential, say). `authorization` and `clusterid` from `token`, `tokenFile` and `clusterId`
+   * take precedence, as ztunnel inserts them last.
+   */
+  readonly metadata?: Readonly<Record<string, string>> | XdsMetadataSource;
+  /**
+   * A file holding the bearer token, read on every connect and sent as `authorization: Bearer <token>`,
+   * the bytes as they are (ztunnel `AUTH_TOKEN`, default `./var/run/secrets/tokens/istio-token`). An
+   * unreadable or empty file fails the attempt, which is retried with backoff.
+   */
+  readonly tokenFile?: string;
+  /** A bearer token sent as is on every connect (ztunnel `AUTH_TOKEN` when it is not a file). */
+  readonly token?: string;
+  /**
+   * The `clusterid` header (ztunnel `CLUSTER_ID`). Default: `Kubernetes` when a token is sent, as
+   * ztunnel sends it with its token; not sent otherwise.
+   */
+  readonly clusterId?: string;
   /** The node sent on initial requests. Default {@link ztunnelNodeFromEnv}(). */
   readonly node?: Node;
   /**
@@ -93,12 +128,38 @@ export interface XdsClientOptions {
   readonly signal?: AbortSignal;
 }
 
+/**
+ * A source of per-connection request headers, called before every connection attempt.
+ *
+ * @example
+ * ```ts
+ * const metadata: XdsMetadataSource = async () => ({ authorization: `Bearer ${await fetchToken()}` });
+ * ```
+ */
+export type XdsMetadataSource = (connection: {
+  readonly attempt: number;
+}) => Readonly<Record<string, string>> | Promise<Readonly<Record<string, string>>>;
+
 const CHANNEL_OF = {
   connected: 'clientConnected',
   disconnected: 'clientDisconnected',
+  connectFailed: 'clientConnectFailed',
+  reconnecting: 'clientReconnecting',
   ack: 'clientAck',
   nack: 'clientNack',
 } as const;
+
+/**
+ * The delta ADS method as this client calls it: responses are read in place (./delta-wire.ts), and each
+ * resource is decoded from the response buffer.
+ */
+const calledMethod: MethodDefinition<DeltaDiscoveryRequest, WireResponse> = {
+  ...deltaAdsMethod,
+  responseDeserialize: (b) => readDeltaResponse(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)),
+  responseSerialize: () => {
+    throw new Error('a client never serializes a response');
+  },
+};
 
 /** A running delta xDS client. */
 export interface XdsClient {
@@ -203,6 +264,9 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
   if (typeof options.address !== 'string' || options.address === '') {
     throw new TypeError('address: expected a gRPC target such as 127.0.0.1:15010');
   }
+  if (options.token !== undefined && options.tokenFile !== undefined) {
+    throw new TypeError('token, tokenFile: give one of them');
+  }
   const store = options.store;
   const typeUrls = options.typeUrls ?? [ADDRESS_TYPE_URL, AUTHORIZATION_TYPE_URL];
   const onDemand = options.onDemand ?? false;
@@ -213,9 +277,18 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     intern: createInterner(),
     ...(options.maxResourceBytes === undefined ? {} : { maxBytes: options.maxResourceBytes }),
   };
-  const grpcClient = new Client(options.address, options.credentials ?? credentials.createInsecure(), {
+  const channelOptions = {
     'grpc.max_receive_message_length': options.maxReceiveBytes ?? 200 * 1024 * 1024,
-  });
+  };
+  const sendsToken = options.token !== undefined || options.tokenFile !== undefined;
+  const clusterId = options.clusterId ?? (sendsToken ? 'Kubernetes' : undefined);
+  // Fixed credentials share one channel; credentials made per connect get a channel per connect, as
+  // ztunnel builds its TLS channel anew on every connection.
+  const fixedCredentials = typeof options.credentials === 'function' ? undefined : options.credentials;
+  let grpcClient: Client | undefined =
+    typeof options.credentials === 'function'
+      ? undefined
+      : new Client(options.address, fixedCredentials ?? credentials.createInsecure(), channelOptions);
   const events = createListeners<XdsClientEvents>();
   const address = options.address;
   /** Every event goes to its diagnostics channel and to the instance's `on` listeners. */
@@ -234,11 +307,13 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
   const typesToExpect = new Set(typeUrls.filter((t) => !(onDemand && t === ADDRESS_TYPE_URL)));
   let isReady = typesToExpect.size === 0;
   let closed = false;
-  let call: ClientDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse> | undefined;
+  let call: ClientDuplexStream<DeltaDiscoveryRequest, WireResponse> | undefined;
   let streamOpen = false;
   let attempt = 0;
   let backoffMs = initialBackoffMs;
   let timer: NodeJS.Timeout | undefined;
+  // Why the last stream or attempt ended, reported with the next attempt.
+  let lastEnd: WorkloadApiError | undefined;
 
   const isOnDemandType = (typeUrl: string): boolean => onDemand && typeUrl === ADDRESS_TYPE_URL;
 
@@ -259,15 +334,77 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     call.write(req);
   }
 
-  function connect(): void {
-    if (closed) return;
-    attempt++;
+  /**
+   * The headers of one connection: `metadata`, then `authorization` and `clusterid`, which ztunnel
+   * inserts last (src/tls/control.rs `TlsGrpcChannel::call`).
+   */
+  async function headers(): Promise<Metadata> {
     const metadata = new Metadata();
-    for (const [k, v] of Object.entries(options.metadata ?? {})) metadata.set(k, v);
-    const thisCall = grpcClient.makeBidiStreamRequest(
+    const extra =
+      typeof options.metadata === 'function' ? await options.metadata({ attempt }) : options.metadata;
+    for (const [k, v] of Object.entries(extra ?? {})) metadata.set(k, v);
+    if (options.tokenFile !== undefined)
+      metadata.set('authorization', await bearerFromFile(options.tokenFile));
+    else if (options.token !== undefined) metadata.set('authorization', bearer(options.token, 'token'));
+    if (clusterId !== undefined) metadata.set('clusterid', clusterId);
+    return metadata;
+  }
+
+  /** An attempt or stream ended: schedule the next one, backing off while attempts fail. */
+  function retry(error: WorkloadApiError, opened: boolean, thisAttempt: number): void {
+    lastEnd = error;
+    if (closed) return;
+    // A stream that worked reconnects at once (ztunnel resets to INITIAL_BACKOFF after a stream that
+    // ended normally); failed connection attempts back off exponentially.
+    backoffMs = opened ? initialBackoffMs : Math.min(maxBackoffMs, backoffMs * 2);
+    if (!opened) {
+      debug(
+        'xDS client %s: attempt %d failed (%s), retrying in %d ms',
+        address,
+        thisAttempt,
+        error.message,
+        backoffMs,
+      );
+      emit('connectFailed', { attempt: thisAttempt, error, backoffMs });
+    }
+    timer = setTimeout(() => void connect(), backoffMs);
+  }
+
+  async function connect(): Promise<void> {
+    if (closed) return;
+    const thisAttempt = ++attempt;
+    if (lastEnd !== undefined) {
+      debug('xDS client %s: reconnecting (attempt %d) after: %s', address, thisAttempt, lastEnd.message);
+      emit('reconnecting', { attempt: thisAttempt, reason: lastEnd });
+    }
+    let metadata: Metadata;
+    let grpc: Client;
+    try {
+      metadata = await headers();
+      if (typeof options.credentials === 'function') {
+        const creds = await options.credentials();
+        if (closed) return;
+        grpcClient?.close();
+        grpcClient = new Client(options.address, creds, channelOptions);
+      }
+      grpc = grpcClient as Client;
+    } catch (cause) {
+      const error =
+        cause instanceof WorkloadApiError && cause.code === 'WORKLOAD_API_ERR_XDS_CREDENTIALS'
+          ? cause
+          : new WorkloadApiError(
+              'WORKLOAD_API_ERR_XDS_CREDENTIALS',
+              `xDS connection to ${address} could not be prepared: ${cause instanceof Error ? cause.message : String(cause)}`,
+              { cause },
+            );
+      retry(error, false, thisAttempt);
+      return;
+    }
+    if (closed) return;
+    const thisCall = grpc.makeBidiStreamRequest(
       DELTA_ADS_PATH,
-      deltaAdsMethod.requestSerialize,
-      deltaAdsMethod.responseDeserialize,
+      calledMethod.requestSerialize,
+      calledMethod.responseDeserialize,
       metadata,
     );
     call = thisCall;
@@ -280,19 +417,18 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
       if (call === thisCall) call = undefined;
       streamOpen = false;
       if (closed) return;
-      // A stream that worked reconnects at once (ztunnel resets to INITIAL_BACKOFF after a stream that
-      // ended normally); failed connection attempts back off exponentially.
-      backoffMs = received ? initialBackoffMs : Math.min(maxBackoffMs, backoffMs * 2);
-      debug('xDS client %s: stream ended (%s), reconnecting in %d ms', address, error.message, backoffMs);
-      emit('disconnected', { error, backoffMs });
-      timer = setTimeout(connect, backoffMs);
+      const nextBackoff = received ? initialBackoffMs : Math.min(maxBackoffMs, backoffMs * 2);
+      debug('xDS client %s: stream ended (%s), reconnecting in %d ms', address, error.message, nextBackoff);
+      emit('disconnected', { error, backoffMs: nextBackoff });
+      retry(error, received, thisAttempt);
     };
-    thisCall.on('data', (res: DeltaDiscoveryResponse) => {
+    thisCall.on('data', (res: WireResponse) => {
       if (!received) {
         received = true;
         streamOpen = true;
-        debug('xDS client %s: connected (attempt %d)', address, attempt);
-        emit('connected', { attempt });
+        lastEnd = undefined;
+        debug('xDS client %s: connected (attempt %d)', address, thisAttempt);
+        emit('connected', { attempt: thisAttempt });
       }
       handleResponse(res);
     });
@@ -316,7 +452,28 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     }
   }
 
-  function handleResponse(res: DeltaDiscoveryResponse): void {
+  /** Decodes one resource's body from the response buffer. */
+  function decodeBody(
+    typeUrl: string,
+    res: WireResponse,
+    body: NonNullable<WireResponse['resources'][number]['body']>,
+  ): { model?: AddressResource | Authorization; error?: WorkloadApiError } {
+    if (body.typeUrl !== '' && body.typeUrl !== typeUrl) {
+      return {
+        error: new WorkloadApiError(
+          'WORKLOAD_API_ERR_WRONG_TYPE',
+          `resource type ${body.typeUrl} in a ${typeUrl} response`,
+        ),
+      };
+    }
+    const decoded =
+      typeUrl === ADDRESS_TYPE_URL
+        ? decodeAddressAt(res.buf, body.start, body.end, decodeOptions)
+        : decodeAuthorization(res.buf.subarray(body.start, body.end), decodeOptions);
+    return decoded.isErr() ? { error: decoded.error } : { model: decoded.value };
+  }
+
+  function handleResponse(res: WireResponse): void {
     const typeUrl = res.typeUrl;
     const versions = known.get(typeUrl);
     if (versions === undefined) {
@@ -326,28 +483,25 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     }
     const rejected: RejectedResource[] = [];
     const models: (AddressResource | Authorization)[] = [];
-    const accepted: { name: string; version: string }[] = [];
+    const accepted: string[] = [];
     for (const r of res.resources) {
-      const body = r.resource;
-      let error: WorkloadApiError | undefined;
-      if (body === undefined) {
-        error = new WorkloadApiError('WORKLOAD_API_ERR_MISSING_RESOURCE', 'XDS payload without resource');
-      } else if (body.typeUrl !== '' && body.typeUrl !== typeUrl) {
-        error = new WorkloadApiError(
-          'WORKLOAD_API_ERR_WRONG_TYPE',
-          `resource type ${body.typeUrl} in a ${typeUrl} response`,
-        );
-      } else {
-        const decoded = decodeResource(typeUrl, body.value, decodeOptions);
-        if (decoded.isErr()) error = decoded.error;
-        else {
-          models.push(decoded.value);
-          accepted.push({ name: r.name, version: r.version });
-        }
-      }
-      if (error !== undefined) rejected.push({ name: r.name, error });
+      const out =
+        r.body === undefined
+          ? {
+              error: new WorkloadApiError(
+                'WORKLOAD_API_ERR_MISSING_RESOURCE',
+                'XDS payload without resource',
+              ),
+            }
+          : decodeBody(typeUrl, res, r.body);
+      if (out.model !== undefined) {
+        models.push(out.model);
+        // The name as the model holds it when they agree: one string kept per resource, not two.
+        const own = out.model.kind === 'workload' ? out.model.uid : out.model.key;
+        accepted.push(own === r.name ? own : r.name, r.version);
+      } else rejected.push({ name: r.name, error: out.error as WorkloadApiError });
     }
-    const removed: (string | RemovedRef)[] =
+    const removed: readonly (string | RemovedRef)[] =
       typeUrl === AUTHORIZATION_TYPE_URL
         ? res.removedResources.map((name) => ({ kind: 'policy' as const, name }))
         : res.removedResources;
@@ -365,7 +519,8 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
     // Known versions are updated after the store, and never for rejected resources, so a reconnect makes
     // the server resend them (client.rs:172-203).
     for (const name of res.removedResources) versions.delete(name);
-    for (const a of accepted) versions.set(a.name, a.version);
+    for (let i = 0; i < accepted.length; i += 2)
+      versions.set(accepted[i] as string, accepted[i + 1] as string);
     // A demanded `network/ip` comes back under the resource's own name with the address among its
     // aliases (istio/istio@86c9f01f:pilot/pkg/xds/workload.go appendAddress), or in removed_resources when unknown.
     if (pendingDemands.size > 0) {
@@ -466,13 +621,13 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
       call?.cancel();
       call = undefined;
       streamOpen = false;
-      grpcClient.close();
+      grpcClient?.close();
     },
   };
   if (options.signal?.aborted === true) void client.close();
   else {
     options.signal?.addEventListener('abort', () => void client.close(), { once: true });
-    connect();
+    void connect();
   }
   return client;
 }

@@ -28,6 +28,13 @@ export const WORKLOAD_API_CHANNELS = {
   clientConnected: 'ambient-kit:workload-api:xds-client:connected',
   /** The client's stream ended; it reconnects after `backoffMs` unless closed. */
   clientDisconnected: 'ambient-kit:workload-api:xds-client:disconnected',
+  /**
+   * A connection attempt failed before its stream opened (credentials, token file, refused, TLS,
+   * UNAUTHENTICATED); the client tries again after `backoffMs`.
+   */
+  clientConnectFailed: 'ambient-kit:workload-api:xds-client:connect-failed',
+  /** A new connection attempt starts; `reason` is why the previous stream or attempt ended. */
+  clientReconnecting: 'ambient-kit:workload-api:xds-client:reconnecting',
   /** The client applied a response in full and ACKed it. */
   clientAck: 'ambient-kit:workload-api:xds-client:ack',
   /** The client NACKed a response (the good resources of it were applied). */
@@ -64,6 +71,22 @@ export interface XdsClientConnectedEvent extends ClientEvent {
 export interface XdsClientDisconnectedEvent extends ClientEvent {
   readonly error: Error;
   readonly backoffMs: number;
+}
+
+/** The message of {@link WORKLOAD_API_CHANNELS.clientConnectFailed}. */
+export interface XdsClientConnectFailedEvent extends ClientEvent {
+  /** The attempt that failed. */
+  readonly attempt: number;
+  readonly error: Error;
+  readonly backoffMs: number;
+}
+
+/** The message of {@link WORKLOAD_API_CHANNELS.clientReconnecting}. */
+export interface XdsClientReconnectingEvent extends ClientEvent {
+  /** The attempt that starts. */
+  readonly attempt: number;
+  /** Why the previous stream or attempt ended. */
+  readonly reason: Error;
 }
 
 /** The message of {@link WORKLOAD_API_CHANNELS.clientAck}. */
@@ -136,6 +159,8 @@ export interface XdsServerUnservedTypeEvent extends ServerEvent {
 interface MessageByChannel {
   clientConnected: XdsClientConnectedEvent;
   clientDisconnected: XdsClientDisconnectedEvent;
+  clientConnectFailed: XdsClientConnectFailedEvent;
+  clientReconnecting: XdsClientReconnectingEvent;
   clientAck: XdsClientAckEvent;
   clientNack: XdsClientNackEvent;
   listenerError: ListenerErrorEvent;

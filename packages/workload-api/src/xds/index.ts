@@ -27,14 +27,25 @@ export {
   type XdsClient,
   type XdsClientEvents,
   type XdsClientOptions,
+  type XdsMetadataSource,
 } from './client.js';
+export { bearerFromFile, type XdsTlsOptions, xdsTlsCredentials } from './credentials.js';
+export {
+  encodeDeltaResponse,
+  encodeResource,
+  readDeltaResponse,
+  type WireResource,
+  type WireResponse,
+} from './delta-wire.js';
 export {
   type ListenerErrorEvent,
   WORKLOAD_API_CHANNELS,
   type XdsClientAckEvent,
   type XdsClientConnectedEvent,
+  type XdsClientConnectFailedEvent,
   type XdsClientDisconnectedEvent,
   type XdsClientNackEvent,
+  type XdsClientReconnectingEvent,
   type XdsServerAckEvent,
   type XdsServerConnectedEvent,
   type XdsServerDisconnectedEvent,

@@ -7,16 +7,18 @@
  * @module
  */
 import { createHash } from 'node:crypto';
-import { create } from '@bufbuild/protobuf';
+import { toBinary } from '@bufbuild/protobuf';
 import {
   status as GrpcStatus,
   type handleBidiStreamingCall,
+  type MethodDefinition,
   Server,
   type ServerCredentials,
   ServerCredentials as ServerCreds,
   type ServerDuplexStream,
 } from '@grpc/grpc-js';
-import { encodeAddress, encodeAuthorization } from '../codec/decode.js';
+import { writeAddressView } from '../codec/address-encoder.js';
+import { encodeAuthorization } from '../codec/decode.js';
 import { WorkloadApiError } from '../codec/errors.js';
 import {
   ADDRESS_TYPE_URL,
@@ -30,11 +32,10 @@ import {
   type DeltaDiscoveryRequest,
   type DeltaDiscoveryResponse,
   DeltaDiscoveryResponseSchema,
-  type Resource,
-  ResourceSchema,
 } from '../gen/envoy/service/discovery/v3/discovery_pb.js';
 import type { StoreChanges, WorkloadStore } from '../store/workload-store.js';
-import { aggregatedDiscoveryService } from './ads-service.js';
+import { deltaAdsMethod } from './ads-service.js';
+import { encodeDeltaResponse, encodeResource } from './delta-wire.js';
 import { debug, publish } from './diagnostics.js';
 
 /** What the server knows about one connected client. */
@@ -94,12 +95,33 @@ export interface XdsServer {
   close(): Promise<void>;
 }
 
+/**
+ * One resource as every stream sends it: encoded once, when it changes, and shared by all streams (the
+ * version is a hash of the body, so it is also the key of this encoding).
+ */
 interface Cached {
   readonly name: string;
   readonly version: string;
   readonly aliases: readonly string[];
-  readonly resource: Resource;
+  /** The encoded `Resource` message, spliced into responses as is. */
+  readonly bytes: Uint8Array;
 }
+
+/** What a stream writes: a response already encoded, or (unserved types) a message. */
+type Outgoing = Uint8Array | DeltaDiscoveryResponse;
+
+/**
+ * The delta ADS method as this server serves it: responses are encoded by `encodeDeltaResponse` before
+ * they are written, so serializing one is wrapping its bytes.
+ */
+const servedMethod: MethodDefinition<DeltaDiscoveryRequest, Outgoing> = {
+  ...deltaAdsMethod,
+  responseSerialize: (m) =>
+    m instanceof Uint8Array
+      ? Buffer.from(m.buffer, m.byteOffset, m.byteLength)
+      : Buffer.from(toBinary(DeltaDiscoveryResponseSchema, m)),
+};
+const servedService = { DeltaAggregatedResources: servedMethod };
 
 interface TypeState {
   wildcard: boolean;
@@ -118,7 +140,7 @@ interface TypeState {
 
 interface Stream {
   readonly id: number;
-  readonly call: ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>;
+  readonly call: ServerDuplexStream<DeltaDiscoveryRequest, Outgoing>;
   node?: Node;
   readonly types: Map<string, TypeState>;
   nonce: number;
@@ -134,17 +156,13 @@ function typeOf(resource: MeshResource): string {
 
 function toCached(resource: MeshResource): Cached {
   const typeUrl = typeOf(resource);
-  const value = resource.kind === 'policy' ? encodeAuthorization(resource) : encodeAddress(resource);
+  // An Address is written into a reused buffer and copied once, into its envelope.
+  const value = resource.kind === 'policy' ? encodeAuthorization(resource) : writeAddressView(resource);
   const name = resourceName(resource);
   const aliases = resource.kind === 'policy' ? [] : resourceAliases(resource);
   // istiod versions each resource by a hash of its encoding (istio/istio@86c9f01f:pilot/pkg/model/service.go).
   const version = createHash('sha256').update(value).digest('base64url').slice(0, 22);
-  return {
-    name,
-    version,
-    aliases,
-    resource: create(ResourceSchema, { name, version, aliases, resource: { typeUrl, value } }),
-  };
+  return { name, version, aliases, bytes: encodeResource(name, version, aliases, typeUrl, value) };
 }
 
 /** Whether a non-wildcard client still tracks `name` (by name, by a current alias, or via an alias). */
@@ -153,8 +171,9 @@ function tracks(ts: TypeState, name: string, aliases: readonly string[]): boolea
 }
 
 /**
- * Creates a delta ADS server for a store. Nothing is encoded until the first client connects; from then
- * on every store change is re-encoded once and pushed to the clients that hold or want the resource.
+ * Creates a delta ADS server for a store. Every resource is encoded once, when the server is created or
+ * when it changes, into the bytes every stream sends (never per connection), and pushed to the clients
+ * that hold or want it.
  *
  * Subscriptions follow Envoy's delta xDS protocol as istiod applies it to ztunnel
  * (istio/istio@86c9f01f:pilot/pkg/xds/delta.go `deltaWatchedResources`, workload.go): a first request with
@@ -184,41 +203,39 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
   const serverId = ++nextServerId;
   const unservedTypes = options.unservedTypes ?? 'empty';
   const streams = new Set<Stream>();
-  let cache: Map<string, Map<string, Cached>> | undefined;
-  const aliasIndex = new Map<string, Set<string>>();
+  // alias -> the name of the resource that has it, or the names when several do (rare: an IP claimed twice).
+  // Built on the first on-demand request by alias, then kept current: a wildcard-only server (ztunnel's
+  // default, XDS_ON_DEMAND off) never pays for it.
+  let aliasIndex: Map<string, string | Set<string>> | undefined;
   let nextId = 0;
   let grpcServer: Server | undefined;
 
   function indexAliases(c: Cached, add: boolean): void {
+    if (aliasIndex === undefined) return;
     for (const a of c.aliases) {
-      let set = aliasIndex.get(a);
+      const at = aliasIndex.get(a);
       if (add) {
-        if (set === undefined) {
-          set = new Set();
-          aliasIndex.set(a, set);
-        }
-        set.add(c.name);
-      } else if (set !== undefined) {
-        set.delete(c.name);
-        if (set.size === 0) aliasIndex.delete(a);
+        if (at === undefined || at === c.name) aliasIndex.set(a, c.name);
+        else if (typeof at === 'string') aliasIndex.set(a, new Set([at, c.name]));
+        else at.add(c.name);
+      } else if (at === c.name) aliasIndex.delete(a);
+      else if (at !== undefined && typeof at !== 'string') {
+        at.delete(c.name);
+        if (at.size === 1) aliasIndex.set(a, at.values().next().value as string);
       }
     }
   }
 
-  function ensureCache(): Map<string, Map<string, Cached>> {
-    if (cache !== undefined) return cache;
-    const built = new Map<string, Map<string, Cached>>([...SERVED].map((t) => [t, new Map()]));
-    const add = (r: MeshResource): void => {
-      const c = toCached(r);
-      built.get(typeOf(r))?.set(c.name, c);
-      indexAliases(c, true);
-    };
-    for (const w of store.workloads()) add(w);
-    for (const s of store.services()) add(s);
-    for (const p of store.policies()) add(p);
-    cache = built;
-    return built;
-  }
+  // type URL -> name -> the resource as streams send it; built now, then kept current by onStoreChange.
+  const cache = new Map<string, Map<string, Cached>>([...SERVED].map((t) => [t, new Map()]));
+  const add = (r: MeshResource): void => {
+    const c = toCached(r);
+    cache.get(typeOf(r))?.set(c.name, c);
+    indexAliases(c, true);
+  };
+  for (const w of store.workloads()) add(w);
+  for (const s of store.services()) add(s);
+  for (const p of store.policies()) add(p);
 
   function push(
     stream: Stream,
@@ -250,12 +267,12 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       ts.viaAlias.delete(name);
     }
     stream.call.write(
-      create(DeltaDiscoveryResponseSchema, {
+      encodeDeltaResponse(
         typeUrl,
         nonce,
-        resources: resources.map((c) => c.resource),
-        removedResources: [...removed],
-      }),
+        resources.map((c) => c.bytes),
+        removed,
+      ),
     );
     debug(
       'xDS server %d: push %s to client %d: %d resources, %d removed',
@@ -277,14 +294,18 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
 
   /** Resources a requested name stands for: the resource of that name, else those with that alias. */
   function resolveName(typeUrl: string, name: string): Cached[] {
-    const byName = ensureCache().get(typeUrl);
+    const byName = cache.get(typeUrl);
     const direct = byName?.get(name);
     if (direct !== undefined) return [direct];
     if (typeUrl !== ADDRESS_TYPE_URL) return [];
-    const names = aliasIndex.get(name);
-    if (names === undefined) return [];
+    if (aliasIndex === undefined) {
+      aliasIndex = new Map();
+      for (const c of byName?.values() ?? []) indexAliases(c, true);
+    }
+    const at = aliasIndex.get(name);
+    if (at === undefined) return [];
     const out: Cached[] = [];
-    for (const n of names) {
+    for (const n of typeof at === 'string' ? [at] : at) {
       const c = byName?.get(n);
       if (c !== undefined) out.push(c);
     }
@@ -311,7 +332,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         if (via.size === 0) ts.viaAlias.delete(name);
       }
       if (ts.wildcard) continue;
-      const byName = ensureCache().get(typeUrl);
+      const byName = cache.get(typeUrl);
       for (const name of affected) {
         if (!tracks(ts, name, byName?.get(name)?.aliases ?? [])) ts.sent.delete(name);
       }
@@ -387,7 +408,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       onUnservedType(stream, req);
       return;
     }
-    const byName = ensureCache().get(typeUrl) ?? new Map<string, Cached>();
+    const byName = cache.get(typeUrl) ?? new Map<string, Cached>();
     let ts = stream.types.get(typeUrl);
     const first = ts === undefined;
     if (ts === undefined) {
@@ -414,15 +435,26 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     unsubscribe(typeUrl, ts, req.resourceNamesUnsubscribe);
     const changed = requested.length > 0 || req.resourceNamesUnsubscribe.length > 0;
 
-    const out = new Map<string, Cached>();
+    // What to send, each resource once: a list (a wildcard client's first response holds every resource,
+    // and a list of them costs less than a map), with the names in it only when requests could repeat one.
+    const out: Cached[] = [];
+    const included = requested.length > 0 || (first && !ts.wildcard) ? new Set<string>() : undefined;
+    const include = (c: Cached): void => {
+      if (included !== undefined) {
+        if (included.has(c.name)) return;
+        included.add(c.name);
+      }
+      out.push(c);
+    };
     const removed = new Set<string>();
     if (first) {
       const candidates = ts.wildcard
         ? byName.values()
         : [...ts.subscribed].flatMap((n) => resolveName(typeUrl, n));
-      for (const c of candidates) if (ts.sent.get(c.name) !== c.version) out.set(c.name, c);
+      const claimed = ts.sent;
+      for (const c of candidates) if (claimed.size === 0 || claimed.get(c.name) !== c.version) include(c);
       // Names the client claims that the server no longer has (workload.go `GenerateDeltas`).
-      for (const name of ts.sent.keys()) {
+      for (const name of claimed.keys()) {
         if (!byName.has(name) && (ts.wildcard || resolveName(typeUrl, name).length === 0)) removed.add(name);
       }
     }
@@ -430,21 +462,14 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
     for (const n of requested) {
       const found = resolveName(typeUrl, n);
       if (found.length === 0) removed.add(n);
-      for (const c of found) out.set(c.name, c);
+      for (const c of found) include(c);
     }
     // The first request, and a request that changed the subscription of an on-demand client, always get
     // a response (workload.go `generateDeltasOndemand`).
-    push(
-      stream,
-      typeUrl,
-      [...out.values()],
-      [...removed],
-      first || requested.length > 0 || (changed && !ts.wildcard),
-    );
+    push(stream, typeUrl, out, [...removed], first || requested.length > 0 || (changed && !ts.wildcard));
   }
 
   function onStoreChange(changes: StoreChanges): void {
-    if (cache === undefined) return; // built from the whole store when the first client arrives
     const perType = new Map<
       string,
       { name: string; aliases: readonly string[]; now: Cached | undefined }[]
@@ -491,7 +516,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
   }
   const offStore = store.on('change', onStoreChange);
 
-  const handler: handleBidiStreamingCall<DeltaDiscoveryRequest, DeltaDiscoveryResponse> = (call) => {
+  const handler: handleBidiStreamingCall<DeltaDiscoveryRequest, Outgoing> = (call) => {
     const stream: Stream = { id: ++nextId, call, types: new Map(), nonce: 0, open: true };
     streams.add(stream);
     const done = (): void => {
@@ -531,7 +556,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
         'grpc.max_receive_message_length': options.maxReceiveBytes ?? 64 * 1024 * 1024,
         'grpc.max_send_message_length': options.maxSendBytes ?? 200 * 1024 * 1024,
       });
-      server.addService(aggregatedDiscoveryService, { DeltaAggregatedResources: handler });
+      server.addService(servedService, { DeltaAggregatedResources: handler });
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(address, creds, (e, p) => (e === null ? resolve(p) : reject(e))),
       );
@@ -539,7 +564,7 @@ export function createXdsServer(options: XdsServerOptions): XdsServer {
       return port;
     },
     addTo(server) {
-      server.addService(aggregatedDiscoveryService, { DeltaAggregatedResources: handler });
+      server.addService(servedService, { DeltaAggregatedResources: handler });
     },
     clients() {
       return [...streams].map((s) => ({
