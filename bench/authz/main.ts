@@ -8,6 +8,13 @@
  * L4 and >= 300,000 L7 decisions/s at 10 policies per workload; nearly flat cost from 1,000 to 10,000
  * policies; >= 20x casbin. Before timing, every request is decided by both engines and the answers must agree.
  *
+ * Applicable blocklist (issue 15): 10,000 rules in 20 namespace-wide DENY policies that all apply to the
+ * workload (IP blocks, principals and paths), the shape a mesh-wide blocklist takes. Rows: parse + compile of
+ * the YAML (next to the `yaml` package reading the same text, the parser used before), the engine's heap, and
+ * L4 and L7 decisions per second with the rule index next to the same engine scanning every rule
+ * (`evaluation: 'linear'`), after both were checked to agree on every request. Targets: parse + compile
+ * < 300 ms, heap < 50 MB, >= 1,000,000 L4 and >= 500,000 L7 decisions/s.
+ *
  * RequestAuthentication (issue 16): decisions per second with a JWT on every request (ES256 and RS256):
  * `authenticateRequest` (extraction, Envoy's checks, signature through jose) and then `evaluate` with the
  * verified payload, next to `jose.jwtVerify` alone on the same tokens in the same run. Target: >= 0.8x of jose
@@ -16,20 +23,25 @@
  * Every row: 5 rounds, min / median / max, ours ÷ baseline of the medians, target, PASS/MISS. The JWT rows
  * alternate 50 ms slices of ours and of jose ten times per round, so both see the same machine load.
  *
- * Run: `npm run bench:authz -w @ambient-kit/bench` (`-- --only jwt` or `-- --only authorization` for one part).
+ * Run: `npm run bench:authz -w @ambient-kit/bench` (`-- --only jwt`, `-- --only authorization` or
+ * `-- --only blocklist` for one part). The machine's load average is printed with the figures.
  */
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import {
   type AuthorizationPolicy,
   type AuthzRequest,
   authenticateRequest,
   createPolicyEngine,
   type PolicyEngine,
+  parsePolicies,
   type Workload,
 } from '@ambient-kit/authz';
 import { type Enforcer, newEnforcer, newModelFromString, StringAdapter } from 'casbin';
 import { exportJWK, generateKeyPair, jwtVerify, SignJWT } from 'jose';
-import { compareOps, printRows, type Row, type Spread } from '../support/rounds.js';
+import { parseAllDocuments, stringify } from 'yaml';
+import { compareOps, printRows, type Row, rounds, type Spread } from '../support/rounds.js';
 
 type Layer = 'L4' | 'L7';
 const NAMESPACES = 100;
@@ -245,6 +257,161 @@ async function measure(layer: Layer, size: number): Promise<Measured> {
   return { layer, size, engine: scale(ours, engineBatch), casbin: scale(baseline, casbinBatch) };
 }
 
+// ---- an applicable blocklist (issue 15) -------------------------------------------------------------------
+
+const BLOCKLIST_POLICIES = 20;
+const BLOCKLIST_RULES = 10_000;
+
+/** 20 namespace-wide DENY policies in `prod`, 500 rules each: a third IP blocks, principals, paths. */
+function blocklistYaml(): string {
+  const perPolicy = BLOCKLIST_RULES / BLOCKLIST_POLICIES;
+  const docs: string[] = [];
+  for (let p = 0; p < BLOCKLIST_POLICIES; p++) {
+    const rules: object[] = [];
+    for (let r = 0; r < perPolicy; r++) {
+      const i = p * perPolicy + r;
+      if (i % 3 === 0) {
+        rules.push({
+          from: [{ source: { ipBlocks: [`${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}.0/24`] } }],
+        });
+      } else if (i % 3 === 1) {
+        rules.push({ from: [{ source: { principals: [`cluster.local/ns/blocked-${i}/sa/client`] } }] });
+      } else {
+        rules.push({ to: [{ operation: { paths: [`/blocked/${i}`] } }] });
+      }
+    }
+    docs.push(
+      stringify({
+        apiVersion: 'security.istio.io/v1',
+        kind: 'AuthorizationPolicy',
+        metadata: { name: `blocklist-${p}`, namespace: 'prod' },
+        spec: { action: 'DENY', rules },
+      }),
+    );
+  }
+  return docs.join('---\n');
+}
+
+function blocklistRequests(layer: Layer): AuthzRequest[] {
+  const r = (principal: string, ip: string, path: string): AuthzRequest => ({
+    source: { principal: `spiffe://cluster.local/ns/${principal}`, ip },
+    destination: { ip: '10.200.0.9', port: 8080 },
+    ...(layer === 'L7' ? { method: 'GET', path, host: 'api.prod:8080' } : {}),
+  });
+  return [
+    r('web/sa/frontend', '192.168.1.7', '/api/items'), // allowed: nothing matches
+    r('web/sa/frontend', '10.0.3.9', '/api/items'), // IP block of rule 3
+    r('blocked-4/sa/client', '192.168.1.7', '/api/items'), // principal of rule 4
+    r('web/sa/frontend', '192.168.1.7', '/blocked/9998'), // path of rule 9998 (L7)
+    r('shop/sa/cart', '172.16.0.1', '/api/orders?id=1'),
+    r('web/sa/frontend', '10.39.15.7', '/'), // IP block of rule 9999
+    r('blocked-9997/sa/client', '192.168.1.8', '/api'), // the last principal
+    r('blocked-4/sa/other', '10.1.0.1', '/blocked/4'), // near misses
+  ];
+}
+
+// A full collection before each heap reading, without needing `--expose-gc` on the command line.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function heapUsedMb(): number {
+  gc();
+  gc();
+  return process.memoryUsage().heapUsed / 1e6;
+}
+
+async function measureBlocklist(): Promise<Row[]> {
+  const text = blocklistYaml();
+  const workloads: Record<Layer, Workload> = {
+    L4: { kind: 'ztunnel', namespace: 'prod', labels: { app: 'api' } },
+    L7: { kind: 'sidecar', namespace: 'prod', labels: { app: 'api' } },
+  };
+  const build = (evaluation: 'indexed' | 'linear'): PolicyEngine => {
+    const parsed = parsePolicies(text);
+    if (parsed.isErr()) throw new Error(parsed.error.map(String).join('\n'));
+    const built = createPolicyEngine({ policies: parsed.value, evaluation });
+    if (built.isErr()) throw new Error(built.error.map(String).join('\n'));
+    // The first decision per workload compiles its rules.
+    for (const layer of ['L4', 'L7'] as const) {
+      built.value.evaluate({
+        workload: workloads[layer],
+        request: blocklistRequests(layer)[0] as AuthzRequest,
+      });
+    }
+    return built.value;
+  };
+  // Parse + compile, five rounds each, next to the `yaml` package parsing the same text.
+  const compileMs = await rounds(5, () => {
+    const start = performance.now();
+    build('indexed');
+    return performance.now() - start;
+  });
+  const yamlMs = await rounds(5, () => {
+    const start = performance.now();
+    parseAllDocuments(text);
+    return performance.now() - start;
+  });
+  // The engine's heap: after parse and compile, with the process's own heap before subtracted.
+  const before = heapUsedMb();
+  let engine: PolicyEngine | undefined = build('indexed');
+  const heap = heapUsedMb() - before;
+  const linear = build('linear');
+  if (engine === undefined) throw new Error('unreachable');
+  const rows: Row[] = [
+    {
+      name: `blocklist: parse + compile ${BLOCKLIST_RULES.toLocaleString('en-US')} rules (YAML, L4 + L7)`,
+      unit: 'ms',
+      ours: compileMs,
+      baseline: yamlMs,
+      baselineName: 'yaml.parseAllDocuments alone',
+      target: { atMost: 300 },
+    },
+    {
+      name: 'blocklist: engine heap after parse + compile (L4 + L7)',
+      unit: 'MB',
+      ours: { min: heap, median: heap, max: heap },
+      target: { atMost: 50 },
+    },
+  ];
+  for (const layer of ['L4', 'L7'] as const) {
+    const workload = workloads[layer];
+    const inputs = blocklistRequests(layer).map((request) => ({ workload, request }));
+    // Both evaluations must give the same decisions before their speed is compared.
+    for (const input of inputs) {
+      const a = JSON.stringify(engine.evaluate(input));
+      const b = JSON.stringify(linear.evaluate(input));
+      if (a !== b) throw new Error(`blocklist ${layer}: indexed ${a} but linear ${b}`);
+    }
+    const denied = inputs.filter((input) => !(engine as PolicyEngine).evaluate(input).allow).length;
+    if (denied < (layer === 'L4' ? 4 : 5)) throw new Error(`blocklist ${layer}: only ${denied} of 8 denied`);
+    const batch = 2_000;
+    let sink = 0;
+    let next = 0;
+    const e = engine;
+    const { ours, baseline } = await compareOps(
+      () => {
+        for (let i = 0; i < batch; i++) if (e.evaluate(inputs[i & 7] as (typeof inputs)[0]).allow) sink++;
+      },
+      () => {
+        // One decision per call (a scan of 10,000 rules is slow); every request in turn.
+        if (linear.evaluate(inputs[next++ & 7] as (typeof inputs)[0]).allow) sink++;
+      },
+      { rounds: 5, timeMs: 500 },
+    );
+    if (sink < 0) console.log(sink);
+    rows.push({
+      name: `blocklist ${layer}: decisions/s, ${BLOCKLIST_RULES.toLocaleString('en-US')} applicable rules`,
+      unit: 'ops/s',
+      ours: scale(ours, batch),
+      baseline,
+      baselineName: 'same engine, linear scan',
+      target: { atLeast: layer === 'L4' ? 1_000_000 : 500_000 },
+    });
+  }
+  engine = undefined;
+  return rows;
+}
+
 const ISSUER = 'https://issuer.example';
 
 /** A JWT on every request: authenticateRequest + evaluate, and jose.jwtVerify alone, on the same 64 tokens. */
@@ -347,14 +514,20 @@ async function measureJwt(alg: 'ES256' | 'RS256'): Promise<Row> {
   };
 }
 
-console.log(`@ambient-kit/authz benchmarks (node ${process.version}, ${cpus().length} CPUs)`);
+const load = (): string =>
+  loadavg()
+    .map((x) => x.toFixed(2))
+    .join(' ');
+console.log(
+  `@ambient-kit/authz benchmarks (node ${process.version}, ${cpus().length} CPUs, load average ${load()})`,
+);
 console.log(
   'authorization: 10 applicable policies (8 ALLOW, 2 DENY); 8 rotating requests (allowed, denied by DENY, unmatched);\n' +
     'engine and casbin agreed on every request first',
 );
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1] : undefined;
 const measured: Measured[] = [];
-for (const layer of only === 'jwt' ? [] : (['L4', 'L7'] as const)) {
+for (const layer of only === undefined || only === 'authorization' ? (['L4', 'L7'] as const) : []) {
   for (const size of SIZES) measured.push(await measure(layer, size));
 }
 const rows: Row[] = [];
@@ -389,9 +562,16 @@ for (const layer of rows.length > 0 ? (['L4', 'L7'] as const) : []) {
   const casbinGrowth = at(1_000).casbin.median / at(10_000).casbin.median;
   console.log(`${layer}: engine ${growth.toFixed(2)}x, casbin ${casbinGrowth.toFixed(2)}x`);
 }
-if (only !== 'authorization') {
+if (only === undefined || only === 'blocklist') {
+  printRows(
+    'applicable blocklist: 10,000 rules in 20 namespace-wide DENY policies, all applying (8 rotating requests)',
+    await measureBlocklist(),
+  );
+}
+if (only === undefined || only === 'jwt') {
   printRows(
     'RequestAuthentication: decisions/s with a JWT on every request (1 RequestAuthentication, 12 policies)',
     [await measureJwt('ES256'), await measureJwt('RS256')],
   );
 }
+console.log(`\nload average at the end: ${load()}`);

@@ -1,11 +1,13 @@
-// The ambient-authz CLI, spawned for real from its TypeScript source (as `npm run build` users run dist/):
-// exit code 0 allow, 1 deny, 2 bad input.
+// The ambient-authz CLI: exit code 0 allow, 1 deny, 2 bad input. The cases run `runCli` in-process (what the
+// bin calls with process.argv and the process streams); one case spawns the bin itself from its TypeScript
+// source, to show that wiring (exit code, streams, stdin) end to end.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runCli } from '../src/cli/run-cli.js';
 import { jwksOf, makeKey, sign } from './jwt-support.js';
 import { policy } from './support.js';
 
@@ -18,15 +20,27 @@ interface Run {
   stderr: string;
 }
 
-function run(args: string[], stdin?: string): Promise<Run> {
+async function run(args: string[], stdin?: string): Promise<Run> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(args, {
+    stdout: (text) => {
+      stdout += text;
+    },
+    stderr: (text) => {
+      stderr += text;
+    },
+    stdin: async () => stdin ?? '',
+  });
+  return { code, stdout, stderr };
+}
+
+function spawnBin(args: string[], stdin: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
       ['--import', 'tsx', '--conditions=@ambient-kit/source', CLI, ...args],
-      {
-        cwd: PACKAGE_DIR,
-        stdio: ['pipe', 'pipe', 'pipe'],
-      },
+      { cwd: PACKAGE_DIR, stdio: ['pipe', 'pipe', 'pipe'] },
     );
     let stdout = '';
     let stderr = '';
@@ -38,7 +52,7 @@ function run(args: string[], stdin?: string): Promise<Run> {
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin ?? '');
+    child.stdin.end(stdin);
   });
 }
 
@@ -147,6 +161,13 @@ describe('ambient-authz check', () => {
     const r = await run([...base, '-f', '-', '--method', 'GET'], policy('foo/all', 'rules: [{}]'));
     expect(r.code).toBe(0);
   });
+
+  it('the bin itself: argv, stdin, stdout and the exit code of a spawned process', async () => {
+    const deny = policy('foo/deny-get', 'action: DENY\nrules: [{to: [{operation: {methods: ["GET"]}}]}]');
+    const r = await spawnBin([...base, '-f', '-', '--method', 'GET'], deny);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('DENY: denied by DENY policy foo/deny-get');
+  });
 });
 
 describe('ambient-authz validate / translate', () => {
@@ -168,8 +189,8 @@ describe('ambient-authz validate / translate', () => {
       authorization?: { scope: string; groups: unknown[] };
     }[];
     expect(out.map((p) => [p.policy, p.authorization?.scope, p.authorization?.groups.length])).toEqual([
-      ['foo/httpbin', 'WORKLOAD_SELECTOR', 0],
-      ['foo/deny-admin', 'NAMESPACE', 1],
+      ['foo/httpbin', 'WorkloadSelector', 0],
+      ['foo/deny-admin', 'Namespace', 1],
     ]);
   });
 });

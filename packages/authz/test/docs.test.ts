@@ -13,6 +13,7 @@ const docs = readFileSync(fileURLToPath(new URL('../../../docs/authz.md', import
 const snippets = [...docs.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1] as string);
 const runtime = fileURLToPath(new URL('../src/index.ts', import.meta.url));
 const codec = fileURLToPath(new URL('../src/codec/index.ts', import.meta.url));
+const l4 = fileURLToPath(new URL('../src/l4/index.ts', import.meta.url));
 const spiffe = fileURLToPath(new URL('../../spiffe/src/index.ts', import.meta.url));
 // Third-party packages a snippet imports, resolved from this package (the snippets run from a temp directory).
 const require = createRequire(import.meta.url);
@@ -30,6 +31,7 @@ describe('docs/authz.md snippets', () => {
       const file = join(dir, `snippet-${i}.ts`);
       let source = code
         .replaceAll("'@ambient-kit/authz/codec'", JSON.stringify(codec))
+        .replaceAll("'@ambient-kit/authz/l4'", JSON.stringify(l4))
         .replaceAll("'@ambient-kit/authz'", JSON.stringify(runtime))
         .replaceAll("'@ambient-kit/spiffe'", JSON.stringify(spiffe));
       for (const [name, path] of packages)

@@ -1,7 +1,11 @@
 /**
  * Small builders shared by the conformance tests: an engine from YAML, a request with defaults, workloads.
+ * Every decision for a `ztunnel` workload is also taken by the public L4 API, `evaluateL4`, on istiod's
+ * translation of the applicable policies, and the two must agree: the L4 cases run through it.
  * @module
  */
+import type { Authorization } from '@ambient-kit/workload-api/codec';
+import { expect } from 'vitest';
 import {
   type AuthzRequest,
   createPolicyEngine,
@@ -10,8 +14,60 @@ import {
   type MeshConfig,
   type PolicyEngine,
   parsePolicies,
+  policyKey,
   type Workload,
 } from '../src/index.js';
+import { evaluateL4, translateForZtunnel, translatePeerAuthenticationsForZtunnel } from '../src/l4/index.js';
+
+/**
+ * Decides a ztunnel-enforced request with `evaluateL4` on what istiod would send that ztunnel, and checks
+ * that it agrees with the engine's decision (allow, and the policy that decided). Requests the L4 API
+ * refuses to read (no addresses, a principal that is not a SPIFFE ID) are the engine's alone.
+ *
+ * @param engine - The engine.
+ * @param workload - The enforcing workload (only `ztunnel` is checked).
+ * @param req - The request.
+ * @param decision - The engine's decision.
+ */
+export function expectSameL4Decision(
+  engine: PolicyEngine,
+  workload: Workload,
+  req: AuthzRequest,
+  decision: Decision,
+): void {
+  if (workload.kind !== 'ztunnel') return;
+  const { source, destination } = req;
+  if (typeof source?.ip !== 'string' || typeof destination?.ip !== 'string') return;
+  if (typeof destination.port !== 'number') return;
+  const rootNamespace = engine.mesh.rootNamespace;
+  const applicable = new Set(engine.applicablePolicies(workload));
+  // The engine reports the first match in Envoy's policy-name order; give evaluateL4 the same order.
+  const rbacName = (a: Authorization): string => `ns[${a.namespace}]-policy[${a.name}]`;
+  const policies: Authorization[] = [];
+  for (const p of engine.policies) {
+    if (!applicable.has(policyKey(p))) continue;
+    const t = translateForZtunnel(p, { rootNamespace, enableDryRun: engine.mesh.enableAmbientDryRun });
+    if (t.sent) policies.push(t.authorization);
+  }
+  policies.sort((a, b) => (rbacName(a) < rbacName(b) ? -1 : rbacName(a) > rbacName(b) ? 1 : 0));
+  const peer = translatePeerAuthenticationsForZtunnel(engine.peerAuthentications, { rootNamespace });
+  const attached = peer.policiesForWorkload({
+    namespace: workload.namespace,
+    labels: workload.labels ?? undefined,
+  });
+  for (const a of peer.authorizations) if (attached.includes(a.key)) policies.push(a);
+  const l4 = evaluateL4({
+    policies,
+    connection: {
+      srcIdentity: source.principal ?? undefined,
+      srcIp: source.ip,
+      dstIp: destination.ip,
+      dstPort: destination.port,
+    },
+  });
+  if (l4.result === 'invalid') return;
+  expect({ allow: l4.allow, policy: l4.policy }).toEqual({ allow: decision.allow, policy: decision.policy });
+}
 
 /**
  * Parses YAML policies and builds an engine; throws with every error when either step fails.
@@ -91,7 +147,7 @@ export function allows(
   o: RequestOverrides = {},
   hooks?: EvaluateHooks,
 ): boolean {
-  return engine.evaluate({ workload, request: request(o) }, hooks).allow;
+  return decide(engine, workload, o, hooks).allow;
 }
 
 /**
@@ -109,7 +165,10 @@ export function decide(
   o: RequestOverrides = {},
   hooks?: EvaluateHooks,
 ): Decision {
-  return engine.evaluate({ workload, request: request(o) }, hooks);
+  const req = request(o);
+  const decision = engine.evaluate({ workload, request: req }, hooks);
+  expectSameL4Decision(engine, workload, req, decision);
+  return decision;
 }
 
 /**

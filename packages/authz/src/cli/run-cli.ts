@@ -11,7 +11,7 @@ import { parseArgs } from 'node:util';
 import { createPolicyEngine, type ExplainEntry } from '../engine/engine.js';
 import { PolicyError } from '../engine/errors.js';
 import { IDENTITY_REGEX_MODES, type IdentityRegexMode } from '../engine/identity-regex.js';
-import { parseIp } from '../engine/ip.js';
+import { readPeerIp } from '../engine/ip-block.js';
 import type { MeshConfig } from '../engine/mesh.js';
 import { parsePolicies } from '../engine/parse.js';
 import type { PathNormalization } from '../engine/path.js';
@@ -32,10 +32,12 @@ import { authenticateRequest } from '../http/authenticate-request.js';
 /** Exit codes of the CLI. */
 export const EXIT = { allow: 0, deny: 1, badInput: 2 } as const;
 
-/** Where the CLI writes. */
+/** Where the CLI writes, and where `-f -` reads. */
 export interface CliIo {
   readonly stdout: (text: string) => void;
   readonly stderr: (text: string) => void;
+  /** The whole of standard input, for `-f -`. Default: `process.stdin`. */
+  readonly stdin?: () => Promise<string>;
 }
 
 const USAGE = `Usage:
@@ -90,7 +92,7 @@ function nowFrom(value: string | undefined): number {
 }
 
 function requireIp(value: string, flag: string): string {
-  if (parseIp(value) === undefined) throw new UsageError(`${flag}: not an IP address: "${value}"`);
+  if (readPeerIp(value) === undefined) throw new UsageError(`${flag}: not an IP address: "${value}"`);
   return value;
 }
 
@@ -101,7 +103,7 @@ async function loadPolicies(files: readonly string[], io: CliIo): Promise<Securi
   for (const file of files) {
     let text: string;
     try {
-      text = file === '-' ? await readStdin() : await readFile(file, 'utf8');
+      text = file === '-' ? await (io.stdin ?? readStdin)() : await readFile(file, 'utf8');
     } catch (cause) {
       io.stderr(`${String(new PolicyError('AUTHZ_ERR_IO', `cannot read ${file}: ${String(cause)}`))}\n`);
       failed = true;
@@ -444,12 +446,7 @@ async function translate(values: CheckValues, io: CliIo): Promise<number> {
       authorization,
     });
   }
-  const json = JSON.stringify(
-    out,
-    (_key, value: unknown) => (value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value),
-    2,
-  );
-  io.stdout(`${json}\n`);
+  io.stdout(`${JSON.stringify(out, null, 2)}\n`);
   return EXIT.allow;
 }
 

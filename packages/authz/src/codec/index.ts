@@ -1,8 +1,9 @@
 /**
  * `@ambient-kit/authz/codec`: the pure engine, without any Node runtime (no `node:` imports, no I/O, no
  * timers). Parse and validate AuthorizationPolicy, RequestAuthentication and PeerAuthentication documents,
- * translate them for ztunnel, check JWTs as Envoy's `jwt_authn` does (keys inline or from a {@link JwksSource}),
- * and decide requests exactly as ztunnel (L4) and Envoy (sidecar, gateway, waypoint) do.
+ * check JWTs as Envoy's `jwt_authn` does (keys inline or from a {@link JwksSource}), and decide requests
+ * exactly as ztunnel (L4) and Envoy (sidecar, gateway, waypoint) do. istiod's translation for ztunnel and the
+ * L4 decision on `istio.security.Authorization` resources are at `@ambient-kit/authz/l4`.
  * @module
  */
 
@@ -26,17 +27,7 @@ export {
   type IdentityRegexMode,
   re2FullMatch,
 } from '../engine/identity-regex.js';
-export {
-  canonicalIp,
-  compilePrefix,
-  type IpAddress,
-  type IpPrefix,
-  ipBytes,
-  parseIp,
-  parseIpBlock,
-  parsePrefix,
-  prefixContains,
-} from '../engine/ip.js';
+export { parseIpBlock } from '../engine/ip-block.js';
 export {
   hasUnknownKid,
   type JwksKeySet,
@@ -108,15 +99,6 @@ export {
   validatePeerAuthentication,
 } from '../engine/peer-authentication.js';
 export {
-  CONVERTED_PEER_AUTHENTICATION_PREFIX,
-  type ConvertedPeerAuthentication,
-  convertPeerAuthentication,
-  STATIC_STRICT_POLICY_NAME,
-  staticStrictPolicy,
-  translatePeerAuthenticationsForZtunnel,
-  type ZtunnelPeerAuthentication,
-} from '../engine/peer-authentication-ztunnel.js';
-export {
   AUTHORIZATION_ACTIONS,
   type AuthorizationAction,
   type AuthorizationPolicy,
@@ -182,20 +164,4 @@ export {
   validatePolicies,
   validatePolicy,
 } from '../engine/validate.js';
-export { type CompiledL4Policy, compileL4Policy, type L4Connection } from '../engine/ztunnel-match.js';
-export {
-  isZtunnelMatchEmpty,
-  L4_WHEN_KEYS,
-  translateForZtunnel,
-  type ZtunnelAddress,
-  type ZtunnelAuthorization,
-  type ZtunnelGroup,
-  type ZtunnelMatch,
-  type ZtunnelRules,
-  type ZtunnelScope,
-  type ZtunnelServiceAccountMatch,
-  type ZtunnelSkipReason,
-  type ZtunnelStringMatch,
-  type ZtunnelTranslateOptions,
-  type ZtunnelTranslation,
-} from '../engine/ztunnel-translate.js';
+export { L4_WHEN_KEYS, type ZtunnelSkipReason } from '../engine/ztunnel-translate.js';

@@ -4,12 +4,14 @@
  * @module
  */
 
-import { canonicalIp, type IpAddress, parseIp } from './ip.js';
+import type { IpAddress } from '@ambient-kit/ip';
+import { readPeerIp } from './ip-block.js';
 import { normalizeRequestPath, type PathNormalization } from './path.js';
+import { readPeerIdentity } from './peer-identity.js';
 import type { AuthzRequest } from './request.js';
 import { originFormTarget } from './request-target.js';
 import { asciiLower } from './string-match.js';
-import type { L4Connection } from './ztunnel-match.js';
+import type { L4View } from './ztunnel-match.js';
 
 /** Why a request cannot be evaluated (the engine denies it). */
 export interface PrepareFailure {
@@ -25,21 +27,18 @@ const IP_CACHE_MAX = 4096;
 function cachedIp(text: string): IpAddress | null {
   let ip = IP_CACHE.get(text);
   if (ip === undefined) {
-    const parsed = parseIp(text);
-    ip = parsed === undefined ? null : canonicalIp(parsed);
+    ip = readPeerIp(text) ?? null;
     if (IP_CACHE.size >= IP_CACHE_MAX) IP_CACHE.clear();
     IP_CACHE.set(text, ip);
   }
   return ip;
 }
 
-/** The parts of a SPIFFE identity ztunnel reads (`spiffe://<td>/ns/<ns>/sa/<sa>`). */
+/** The identity parts the matchers read, for a request without a peer identity. */
 interface IdentityParts {
-  /** The principal as given, or `null` for no identity. */
   readonly uri: string | null;
-  /** The identity after `spiffe://`, or `undefined` without that scheme. */
   readonly withoutScheme: string | undefined;
-  readonly parsed: boolean;
+  readonly istio: boolean;
   readonly namespace: string;
   readonly serviceAccount: string;
 }
@@ -47,43 +46,10 @@ interface IdentityParts {
 const NO_IDENTITY: IdentityParts = {
   uri: null,
   withoutScheme: undefined,
-  parsed: false,
+  istio: false,
   namespace: '',
   serviceAccount: '',
 };
-
-const IDENTITY_CACHE = new Map<string, IdentityParts>();
-
-function cachedIdentity(principal: string): IdentityParts {
-  let id = IDENTITY_CACHE.get(principal);
-  if (id === undefined) {
-    id = parseIdentity(principal);
-    if (IDENTITY_CACHE.size >= IP_CACHE_MAX) IDENTITY_CACHE.clear();
-    IDENTITY_CACHE.set(principal, id);
-  }
-  return id;
-}
-
-// ztunnel `Identity::from_str`: exactly "spiffe://" td "/ns/" ns "/sa/" sa.
-// The principal is matched as given, like Envoy's authenticated principal: a value without `spiffe://` never
-// matches a policy principal (istio generator_test TestServiceAccount "not spiffe"; zt-rbac matches_principal).
-function parseIdentity(uri: string): IdentityParts {
-  if (!uri.startsWith('spiffe://')) {
-    return { uri, withoutScheme: undefined, parsed: false, namespace: '', serviceAccount: '' };
-  }
-  const withoutScheme = uri.slice(9);
-  const parts = withoutScheme.split('/');
-  if (parts.length !== 5 || parts[1] !== 'ns' || parts[3] !== 'sa' || parts[0] === '') {
-    return { uri, withoutScheme, parsed: false, namespace: '', serviceAccount: '' };
-  }
-  return {
-    uri,
-    withoutScheme,
-    parsed: true,
-    namespace: parts[2] as string,
-    serviceAccount: parts[4] as string,
-  };
-}
 
 /** Options that shape preparation. */
 export interface PrepareOptions {
@@ -102,7 +68,7 @@ export interface PrepareOptions {
  * if (ctx instanceof RequestContext) ctx.header('x-token');
  * ```
  */
-export class RequestContext implements L4Connection {
+export class RequestContext implements L4View {
   readonly srcIp: IpAddress | undefined;
   readonly remoteIp: IpAddress | undefined;
   readonly dstIp: IpAddress | undefined;
@@ -193,7 +159,7 @@ export class RequestContext implements L4Connection {
       return { ok: false, reason: 'request.source.principal must be a string or null' };
     }
     const id =
-      typeof principalRaw === 'string' && principalRaw !== '' ? cachedIdentity(principalRaw) : NO_IDENTITY;
+      typeof principalRaw === 'string' && principalRaw !== '' ? readPeerIdentity(principalRaw) : NO_IDENTITY;
     const principal = id.uri;
     let method: string | undefined;
     let host: string | undefined;
@@ -240,7 +206,7 @@ export class RequestContext implements L4Connection {
       principalWithoutScheme: id.withoutScheme,
       identityNamespace: id.namespace,
       identityServiceAccount: id.serviceAccount,
-      identityParsed: id.parsed,
+      identityParsed: id.istio,
       method,
       host,
       sni,

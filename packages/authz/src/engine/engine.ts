@@ -10,8 +10,9 @@
 
 import { err, ok, type Result } from 'neverthrow';
 import { type PrepareFailure, type PrepareOptions, RequestContext } from './context.js';
-import { type CompiledEnvoyPolicy, compileEnvoyPolicy } from './envoy-compile.js';
+import { type CompiledEnvoyPolicy, compileEnvoyPolicy, ENVOY_READERS } from './envoy-compile.js';
 import { PolicyError } from './errors.js';
+import { compileL4PolicySet, type L4PolicySet, type L4SetEntry } from './l4-decision.js';
 import { type MeshConfig, type ResolvedMeshConfig, resolveMeshConfig } from './mesh.js';
 import {
   type EffectivePeerAuthentication,
@@ -33,6 +34,7 @@ import {
 } from './policy.js';
 import type { Decision, DestinationService, EvaluateHooks, EvaluateInput, Workload } from './request.js';
 import type { JwtRule, RequestAuthentication } from './request-authentication.js';
+import { createRuleMatcher, type IndexKey, type IndexMode, type RuleMatcher } from './rule-index.js';
 import {
   groupSecurityPolicies,
   type SecurityPolicies,
@@ -56,6 +58,12 @@ export interface PolicyEngineOptions {
   readonly peerAuthentications?: readonly PeerAuthentication[];
   /** MeshConfig settings; see {@link MeshConfig} for defaults. */
   readonly mesh?: MeshConfig;
+  /**
+   * `indexed` (default): a workload's rules of one action are searched through an index once there are 16 or
+   * more (the cost stops growing with the number of applicable rules); `linear`: every rule is tried in order,
+   * the plain evaluation the index is tested against. Both give the same decisions.
+   */
+  readonly evaluation?: 'indexed' | 'linear';
 }
 
 /** A `jwtRules` entry that applies to a workload, with the RequestAuthentication it comes from. */
@@ -170,17 +178,27 @@ interface RuleRef {
   readonly entry: Entry;
   readonly rule: number;
   readonly match: (ctx: RequestContext) => boolean;
-  /** The decision this rule makes when it decides, without and with the audit mark (built once). */
-  readonly decided: readonly [Decision, Decision];
+  readonly keys: readonly IndexKey[] | undefined;
+  /** The decision this rule makes when it decides, without and with the audit mark (built on first use). */
+  decided: readonly [Decision, Decision] | undefined;
 }
 
+/** The rules of one action in Envoy's order, and their matcher (indexed when long). */
+interface RuleList {
+  readonly refs: readonly RuleRef[];
+  readonly matcher: RuleMatcher<RequestContext>;
+}
+
+/** What the L4 decision reports for one policy of a workload's set. */
 interface L4Ref {
   /** `namespace/name` the decision reports. */
   readonly key: string;
-  readonly compiled: CompiledL4Policy;
-  readonly groupRuleIndex: readonly number[];
-  /** The decision per matching group (built once). */
-  readonly decided: readonly Decision[];
+  readonly allow: boolean;
+  readonly reason: string;
+  /** The `spec.rules` index each group came from (`undefined`: 0, PeerAuthentication-derived policies). */
+  readonly ruleOf: readonly number[] | undefined;
+  /** The decision per matching group, built when that group first decides. */
+  readonly decided: Decision[];
 }
 
 /** The Envoy filter chain of one workload, per action. */
@@ -189,11 +207,11 @@ interface EnvoyPlan {
   readonly custom: readonly { readonly provider: string; readonly rules: readonly RuleRef[] }[];
   readonly customAsDeny: readonly RuleRef[];
   readonly customAsDenyReason: string;
-  readonly audit: readonly RuleRef[];
-  readonly deny: readonly RuleRef[];
-  readonly denyDryRun: readonly RuleRef[];
-  readonly allow: readonly RuleRef[];
-  readonly allowDryRun: readonly RuleRef[];
+  readonly audit: RuleList;
+  readonly deny: RuleList;
+  readonly denyDryRun: RuleList;
+  readonly allow: RuleList;
+  readonly allowDryRun: RuleList;
   readonly hasEnforcedAllow: boolean;
   /** "no ALLOW policies apply" (or "no policies apply"), and "no ALLOW policy matched", without and with audit. */
   readonly noAllow: readonly [Decision, Decision];
@@ -201,10 +219,9 @@ interface EnvoyPlan {
 }
 
 interface L4Plan {
-  readonly deny: readonly L4Ref[];
-  readonly denyDryRun: readonly L4Ref[];
-  readonly allow: readonly L4Ref[];
-  readonly allowDryRun: readonly L4Ref[];
+  readonly set: L4PolicySet;
+  /** Per policy of the set, in its order. */
+  readonly refs: readonly L4Ref[];
   readonly noAllow: Decision;
   readonly notAllowed: Decision;
 }
@@ -276,8 +293,10 @@ class Engine implements PolicyEngine {
   private readonly memo = new WeakMap<object, WorkloadMemo>();
   private readonly prepareL4: PrepareOptions;
   private readonly prepareL7: PrepareOptions;
+  private readonly indexMode: IndexMode;
 
-  constructor(documents: SecurityPolicies, mesh: ResolvedMeshConfig) {
+  constructor(documents: SecurityPolicies, mesh: ResolvedMeshConfig, evaluation: 'indexed' | 'linear') {
+    this.indexMode = evaluation === 'linear' ? 'never' : 'auto';
     const policies = documents.authorizationPolicies;
     this.policies = policies;
     this.requestAuthentications = documents.requestAuthentications;
@@ -520,26 +539,21 @@ class Engine implements PolicyEngine {
     const out: (RuleRef & { key: string })[] = [];
     for (const entry of entries) {
       for (const rule of this.envoyCompiled(entry, bundle, forTcp).rules) {
-        const allow = entry.action === 'ALLOW';
-        const reason = allow
-          ? `allowed by ALLOW policy ${entry.key}`
-          : `denied by ${entry.action} policy ${entry.key} (RBAC: access denied)`;
         out.push({
           entry,
           rule: rule.index,
           match: rule.match,
+          keys: rule.keys,
           key: rule.key,
-          decided: auditPair({
-            allow,
-            policy: entry.key,
-            rule: rule.index,
-            reason,
-            dryRunMatched: EMPTY_LIST,
-          }),
+          decided: undefined,
         });
       }
     }
     return out.sort((a, b) => compareKeys(a.key, b.key));
+  }
+
+  private ruleList(refs: readonly RuleRef[]): RuleList {
+    return { refs, matcher: createRuleMatcher(refs, ENVOY_READERS, this.indexMode) };
   }
 
   private envoyPlan(selection: Selection, forTcp: boolean): EnvoyPlan {
@@ -575,11 +589,11 @@ class Engine implements PolicyEngine {
       custom,
       customAsDeny,
       customAsDenyReason,
-      audit: this.refs(by('AUDIT', false), selection.bundle, forTcp),
-      deny: this.refs(by('DENY', false), selection.bundle, forTcp),
-      denyDryRun: this.refs(by('DENY', true), selection.bundle, forTcp),
-      allow: this.refs(by('ALLOW', false), selection.bundle, forTcp),
-      allowDryRun: this.refs(by('ALLOW', true), selection.bundle, forTcp),
+      audit: this.ruleList(this.refs(by('AUDIT', false), selection.bundle, forTcp)),
+      deny: this.ruleList(this.refs(by('DENY', false), selection.bundle, forTcp)),
+      denyDryRun: this.ruleList(this.refs(by('DENY', true), selection.bundle, forTcp)),
+      allow: this.ruleList(this.refs(by('ALLOW', false), selection.bundle, forTcp)),
+      allowDryRun: this.ruleList(this.refs(by('ALLOW', true), selection.bundle, forTcp)),
       hasEnforcedAllow: by('ALLOW', false).length > 0,
       noAllow: auditPair({
         allow: true,
@@ -599,64 +613,33 @@ class Engine implements PolicyEngine {
 
   private l4Plan(selection: Selection): L4Plan {
     if (selection.l4 !== undefined) return selection.l4;
-    const deny: L4Ref[] = [];
-    const denyDryRun: L4Ref[] = [];
-    const allow: L4Ref[] = [];
-    const allowDryRun: L4Ref[] = [];
+    const entries: L4SetEntry[] = [];
+    const refs: L4Ref[] = [];
     for (const entry of selection.entries) {
       const { translation, compiled } = this.l4Compiled(entry);
       if (!translation.sent || compiled === undefined) continue;
-      const isDeny = translation.authorization.action === 'DENY';
+      const isDeny = translation.authorization.action === 'Deny';
       const reason = isDeny
         ? `denied by DENY policy ${entry.key} (ztunnel: explicitly denied)`
         : `allowed by ALLOW policy ${entry.key}`;
-      const decided = translation.groupRuleIndex.map((rule) =>
-        Object.freeze({
-          allow: !isDeny,
-          policy: entry.key,
-          rule,
-          reason,
-          audit: false,
-          dryRunMatched: EMPTY_LIST,
-        }),
-      );
-      const ref: L4Ref = { key: entry.key, compiled, groupRuleIndex: translation.groupRuleIndex, decided };
-      const list = translation.authorization.dryRun
-        ? isDeny
-          ? denyDryRun
-          : allowDryRun
-        : isDeny
-          ? deny
-          : allow;
-      list.push(ref);
+      entries.push({
+        action: translation.authorization.action,
+        dryRun: translation.authorization.dryRun,
+        compiled,
+      });
+      refs.push({ key: entry.key, allow: !isDeny, reason, ruleOf: translation.groupRuleIndex, decided: [] });
     }
     // PeerAuthentication-derived policies (all DENY), as istiod attaches them to the workload.
     for (const key of selection.peerL4Keys) {
       const compiled = this.peerL4Compiled.get(key);
       if (compiled === undefined) continue;
-      const authorization = this.peerL4.authorizations.find((a) => `${a.namespace}/${a.name}` === key);
       const reason = `denied by DENY policy ${key} (ztunnel: explicitly denied; PeerAuthentication STRICT requires mTLS)`;
-      deny.push({
-        key,
-        compiled,
-        groupRuleIndex: (authorization?.groups ?? []).map(() => 0),
-        decided: (authorization?.groups ?? []).map(() =>
-          Object.freeze({
-            allow: false,
-            policy: key,
-            rule: 0,
-            reason,
-            audit: false,
-            dryRunMatched: EMPTY_LIST,
-          }),
-        ),
-      });
+      entries.push({ action: 'Deny', dryRun: false, compiled });
+      refs.push({ key, allow: false, reason, ruleOf: undefined, decided: [] });
     }
     const plan: L4Plan = {
-      deny,
-      denyDryRun,
-      allow,
-      allowDryRun,
+      set: compileL4PolicySet(entries, this.indexMode),
+      refs,
       noAllow: Object.freeze({
         allow: true,
         reason: selection.entries.length === 0 ? 'no policies apply' : 'no ALLOW policies apply',
@@ -715,24 +698,24 @@ class Engine implements PolicyEngine {
   }
 
   private decideL4(plan: L4Plan, ctx: RequestContext): Decision {
-    // Dry-run policies only log (zt-state assert_rbac): deny ones first, allow ones once not denied.
+    // ztunnel assert_rbac (./l4-decision.ts): dry-run policies only log, DENY first, then ALLOW.
+    const outcome = plan.set.decide(ctx);
+    if (outcome.result === 'unevaluable') return denyDecision(outcome.problem);
+    const dry = outcome.dryRun;
     let dryRun: string[] | undefined;
-    for (const ref of plan.denyDryRun) {
-      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.key);
+    if (dry !== undefined) {
+      for (const i of dry.deny) dryRun = appendKey(dryRun, (plan.refs[i] as L4Ref).key);
+      for (const i of dry.allow) dryRun = appendKey(dryRun, (plan.refs[i] as L4Ref).key);
     }
-    for (const ref of plan.deny) {
-      const group = ref.compiled.matchGroup(ctx);
-      if (group >= 0) return withDryRun(ref.decided[group] as Decision, dryRun);
+    switch (outcome.result) {
+      case 'explicitly-denied':
+      case 'allowed-by-policy':
+        return withDryRun(l4Decision(plan.refs[outcome.policy] as L4Ref, outcome.group), dryRun);
+      case 'no-allow-policies':
+        return withDryRun(plan.noAllow, dryRun);
+      case 'not-allowed':
+        return withDryRun(plan.notAllowed, dryRun);
     }
-    for (const ref of plan.allowDryRun) {
-      if (ref.compiled.matchGroup(ctx) >= 0) dryRun = appendKey(dryRun, ref.key);
-    }
-    if (plan.allow.length === 0) return withDryRun(plan.noAllow, dryRun);
-    for (const ref of plan.allow) {
-      const group = ref.compiled.matchGroup(ctx);
-      if (group >= 0) return withDryRun(ref.decided[group] as Decision, dryRun);
-    }
-    return withDryRun(plan.notAllowed, dryRun);
   }
 
   private decideEnvoy(plan: EnvoyPlan, ctx: RequestContext, hooks: EvaluateHooks | undefined): Decision {
@@ -779,30 +762,20 @@ class Engine implements PolicyEngine {
       }
     }
     // 2. AUDIT marks only.
-    let audit = 0;
-    for (const ref of plan.audit) {
-      if (ref.match(ctx)) {
-        audit = 1;
-        break;
-      }
-    }
+    const audit = plan.audit.refs.length > 0 && plan.audit.matcher.first(ctx) >= 0 ? 1 : 0;
     // 3. DENY: shadow (dry-run) rules are evaluated by the same filter, before it enforces.
     let dryRun: string[] | undefined;
-    for (const ref of plan.denyDryRun) {
-      if ((dryRun === undefined || !dryRun.includes(ref.entry.key)) && ref.match(ctx))
-        dryRun = appendKey(dryRun, ref.entry.key);
-    }
-    for (const ref of plan.deny) {
-      if (ref.match(ctx)) return finish(ref.decided[audit] as Decision, dryRun, extAuthzCalled);
+    if (plan.denyDryRun.refs.length > 0) dryRun = shadowMatches(plan.denyDryRun, ctx, dryRun);
+    const denied = plan.deny.refs.length > 0 ? plan.deny.matcher.first(ctx) : -1;
+    if (denied >= 0) {
+      return finish(ruleDecision(plan.deny.refs[denied] as RuleRef, audit), dryRun, extAuthzCalled);
     }
     // 4. ALLOW.
-    for (const ref of plan.allowDryRun) {
-      if ((dryRun === undefined || !dryRun.includes(ref.entry.key)) && ref.match(ctx))
-        dryRun = appendKey(dryRun, ref.entry.key);
-    }
+    if (plan.allowDryRun.refs.length > 0) dryRun = shadowMatches(plan.allowDryRun, ctx, dryRun);
     if (!plan.hasEnforcedAllow) return finish(plan.noAllow[audit] as Decision, dryRun, extAuthzCalled);
-    for (const ref of plan.allow) {
-      if (ref.match(ctx)) return finish(ref.decided[audit] as Decision, dryRun, extAuthzCalled);
+    const allowed = plan.allow.refs.length > 0 ? plan.allow.matcher.first(ctx) : -1;
+    if (allowed >= 0) {
+      return finish(ruleDecision(plan.allow.refs[allowed] as RuleRef, audit), dryRun, extAuthzCalled);
     }
     return finish(plan.notAllowed[audit] as Decision, dryRun, extAuthzCalled);
   }
@@ -873,14 +846,90 @@ class Engine implements PolicyEngine {
   }
 }
 
+// The policies of matching shadow rules, each once, in rule order.
+function shadowMatches(
+  list: RuleList,
+  ctx: RequestContext,
+  dryRun: string[] | undefined,
+): string[] | undefined {
+  let out = dryRun;
+  list.matcher.each(ctx, (i) => {
+    const key = (list.refs[i] as RuleRef).entry.key;
+    if (out === undefined || !out.includes(key)) out = appendKey(out, key);
+  });
+  return out;
+}
+
 function appendKey(list: string[] | undefined, key: string): string[] {
   if (list === undefined) return [key];
   list.push(key);
   return list;
 }
 
+// Decisions are built with every field in one order (a spread gives each object a hidden class of its own,
+// which thousands of rules pay for) and frozen: they are shared by every request a rule decides.
+function makeDecision(base: Omit<Decision, 'audit'>, audit: boolean): Decision {
+  return Object.freeze(
+    base.policy === undefined
+      ? { allow: base.allow, reason: base.reason, audit, dryRunMatched: base.dryRunMatched }
+      : base.rule === undefined
+        ? {
+            allow: base.allow,
+            policy: base.policy,
+            reason: base.reason,
+            audit,
+            dryRunMatched: base.dryRunMatched,
+          }
+        : {
+            allow: base.allow,
+            policy: base.policy,
+            rule: base.rule,
+            reason: base.reason,
+            audit,
+            dryRunMatched: base.dryRunMatched,
+          },
+  );
+}
+
+// The decision of an L4 policy's group, built when the group first decides.
+function l4Decision(ref: L4Ref, group: number): Decision {
+  let d = ref.decided[group];
+  if (d === undefined) {
+    d = makeDecision(
+      {
+        allow: ref.allow,
+        policy: ref.key,
+        rule: ref.ruleOf?.[group] ?? 0,
+        reason: ref.reason,
+        dryRunMatched: EMPTY_LIST,
+      },
+      false,
+    );
+    ref.decided[group] = d;
+  }
+  return d;
+}
+
+// The decision a rule makes, built when the rule first decides (most rules of a blocklist never do).
+function ruleDecision(ref: RuleRef, audit: number): Decision {
+  if (ref.decided === undefined) {
+    const { entry } = ref;
+    const allow = entry.action === 'ALLOW';
+    ref.decided = auditPair({
+      allow,
+      policy: entry.key,
+      rule: ref.rule,
+      reason: allow
+        ? `allowed by ALLOW policy ${entry.key}`
+        : `denied by ${entry.action} policy ${entry.key} (RBAC: access denied)`,
+      dryRunMatched: EMPTY_LIST,
+    });
+  }
+  return ref.decided[audit] as Decision;
+}
+
 function auditPair(base: Omit<Decision, 'audit'>): [Decision, Decision] {
-  return [Object.freeze({ ...base, audit: false }), Object.freeze({ ...base, audit: true })];
+  return [makeDecision(base, false), makeDecision(base, true)];
 }
 
 // A precomputed decision, copied only when this request has something of its own to add.
@@ -1018,6 +1067,16 @@ export function createPolicyEngine(options: PolicyEngineOptions): Result<PolicyE
     }
     extra.push(...list);
   }
+  if (opts.evaluation !== undefined && opts.evaluation !== 'indexed' && opts.evaluation !== 'linear') {
+    return err([
+      ...(mesh.isErr() ? mesh.error : []),
+      new PolicyError(
+        'AUTHZ_ERR_SCHEMA',
+        `\`evaluation\` must be 'indexed' or 'linear', found ${JSON.stringify(opts.evaluation)}`,
+        { path: 'evaluation' },
+      ),
+    ]);
+  }
   if (!Array.isArray(opts.policies)) {
     const listError = new PolicyError(
       'AUTHZ_ERR_SCHEMA',
@@ -1031,5 +1090,5 @@ export function createPolicyEngine(options: PolicyEngineOptions): Result<PolicyE
   const policies = validateSecurityPolicies([...opts.policies, ...extra]);
   const errors = [...(mesh.isErr() ? mesh.error : []), ...(policies.isErr() ? policies.error : [])];
   if (errors.length > 0 || mesh.isErr() || policies.isErr()) return err(errors);
-  return ok(new Engine(groupSecurityPolicies(policies.value), mesh.value));
+  return ok(new Engine(groupSecurityPolicies(policies.value), mesh.value, opts.evaluation ?? 'indexed'));
 }

@@ -9,11 +9,13 @@
  * @module
  */
 
+import { type CompiledPrefix, compilePrefix, type IpAddress, type IpPrefix } from '@ambient-kit/ip';
 import type { RequestContext } from './context.js';
 import { hasRe2Meta, type IdentityRegexMode, identityRegexPredicate } from './identity-regex.js';
-import { type CompiledPrefix, compilePrefix, type IpAddress, inAnyPrefix, parseIpBlock } from './ip.js';
+import { inAnyPrefix, parseIpBlock } from './ip-block.js';
 import { compilePathTemplate, containsPathTemplate } from './path-template.js';
 import type { AuthorizationAction, Condition, Operation, Rule, Source } from './policy.js';
+import type { AttributeReaders, IndexKey } from './rule-index.js';
 import {
   anyOf,
   asciiLower,
@@ -41,6 +43,36 @@ export interface CompiledEnvoyRule {
   /** Envoy's RBAC policy name for it, `ns[<ns>]-policy[<name>]-rule[<i>]`; RBAC reports the first in this order. */
   readonly key: string;
   readonly match: RequestPredicate;
+  /** What the rule needs of the request, for the rule index (./rule-index.ts); `undefined` when unknown. */
+  readonly keys: readonly IndexKey[] | undefined;
+}
+
+/**
+ * How the rule index reads the request attributes the Envoy keys name. `nsSegment` is every path segment that
+ * follows a `/ns/` in the peer URI: istiod's `namespaces` regex `.*\/ns\/<value>\/.*` can only hold for one
+ * of them.
+ */
+export const ENVOY_READERS: AttributeReaders<RequestContext> = {
+  srcIp: (ctx) => ctx.srcIp,
+  remoteIp: (ctx) => ctx.remoteIp,
+  dstIp: (ctx) => ctx.dstIp,
+  dstPort: (ctx) => ctx.dstPort,
+  principal: (ctx) => ctx.principal ?? undefined,
+  nsSegment: (ctx) => (ctx.principal === null ? undefined : namespaceSegments(ctx.principal)),
+  path: (ctx) => ctx.urlPath,
+  host: (ctx) => ctx.hostLowerCase(),
+  method: (ctx) => ctx.method,
+};
+
+function namespaceSegments(uri: string): readonly string[] {
+  const out: string[] = [];
+  // Occurrences may overlap (`/ns/ns/x/`): step one character at a time.
+  for (let i = uri.indexOf('/ns/'); i !== -1; i = uri.indexOf('/ns/', i + 1)) {
+    const start = i + 4;
+    const end = uri.indexOf('/', start);
+    if (end !== -1) out.push(uri.slice(start, end));
+  }
+  return out;
 }
 
 /** What a policy compiles to for one filter chain. */
@@ -173,12 +205,7 @@ function ipMatcher(
   values: readonly string[],
   read: (ctx: RequestContext) => IpAddress | undefined,
 ): RequestPredicate {
-  const nets: CompiledPrefix[] = [];
-  for (const v of values) {
-    const block = parseIpBlock(v);
-    if (block !== undefined) nets.push(compilePrefix(block));
-  }
-  const test = inAnyPrefix(nets);
+  const test = inAnyPrefix(ipBlocks(values).map((b): CompiledPrefix => compilePrefix(b)));
   return (ctx) => test(read(ctx));
 }
 
@@ -432,14 +459,100 @@ function valuesPredicate(
   }
 }
 
+// A key for a string value in Istio's match forms, as the header, path and principal matchers read them:
+// exact, prefix `x*`, suffix `*x`, presence `*`.
+function formKey(attr: string, value: string, prefix = ''): IndexKey {
+  const form = matchForm(value);
+  if (form.kind === 'presence') return { attr, kind: 'present' };
+  return { attr, kind: form.kind, value: form.kind === 'suffix' ? form.value : prefix + form.value };
+}
+
+// Unparsable values match nothing (istiod skips them): they give no key either.
+function ipBlocks(values: readonly string[]): IpPrefix[] {
+  const blocks = values.map(parseIpBlock);
+  return (blocks.includes(undefined) ? blocks.filter((b) => b !== undefined) : blocks) as IpPrefix[];
+}
+
+function ipKeys(attr: string, values: readonly string[]): IndexKey[] {
+  return ipBlocks(values).map((prefix) => ({ attr, kind: 'ip', prefix }));
+}
+
+/**
+ * The index keys of an attribute's positive values: the request matches one of the values only if it
+ * satisfies one of the keys. `undefined` for attributes (or values) whose matcher the keys cannot describe:
+ * headers, claims, SNI, trust domains, service accounts, path templates, identity regexes.
+ */
+function valuesKeys(
+  attr: Attribute,
+  values: readonly string[],
+  cc: EnvoyCompileContext,
+): IndexKey[] | undefined {
+  switch (attr.kind) {
+    case 'srcIp':
+    case 'remoteIp':
+    case 'dstIp':
+      return ipKeys(attr.kind, values);
+    case 'dstPort':
+      return values
+        .map(Number)
+        .filter((port) => Number.isInteger(port))
+        .map((port): IndexKey => ({ attr: 'dstPort', kind: 'port', port }));
+    case 'principal': {
+      const out: IndexKey[] = [];
+      for (const v of replaceTrustDomainAliases(values, cc.bundle)) {
+        const form = matchForm(v);
+        // A suffix with regex metacharacters may be read as a regex (./identity-regex.ts).
+        if (form.kind === 'suffix' && hasRe2Meta(form.value)) return undefined;
+        out.push(formKey('principal', v, 'spiffe://'));
+      }
+      return out;
+    }
+    case 'namespace':
+      // `.*/ns/<v>/.*` holds only if some `/ns/` of the URI is followed by `<v>/`.
+      if (values.some((v) => v.includes('*') || v.includes('/') || hasRe2Meta(v))) return undefined;
+      return values.map((value) => ({ attr: 'nsSegment', kind: 'exact', value }));
+    case 'host':
+      return values.map((v) => formKey('host', asciiLower(v)));
+    case 'method':
+      return values.map((v) => formKey('method', v));
+    case 'path':
+      if (values.some(containsPathTemplate)) return undefined;
+      return values.map((v) => formKey('path', v));
+    default:
+      return undefined;
+  }
+}
+
+// A key kind's selectivity, to choose which attribute (and which side of a rule) the index files it under.
+const RANK = { exact: 0, ip: 0, prefix: 1, suffix: 1, port: 2, present: 3 } as const;
+
+function keysScore(keys: readonly IndexKey[]): number {
+  let worst = 0;
+  for (const k of keys) worst = Math.max(worst, RANK[k.kind]);
+  return worst;
+}
+
+function better(a: IndexKey[] | undefined, b: IndexKey[] | undefined): IndexKey[] | undefined {
+  if (a === undefined) return b;
+  if (b === undefined) return a;
+  return keysScore(b) < keysScore(a) ? b : a;
+}
+
+/** One permission or principal: the AND-list of predicates and the index keys of its best attribute. */
+interface GeneratedList {
+  readonly and: RequestPredicate[];
+  readonly keys: IndexKey[] | undefined;
+}
+
 /** The AND-list of one permission or principal, or `'skip'` when an ALLOW rule must be skipped on TCP. */
 function generateList(
   attrs: readonly Attribute[],
   action: AuthorizationAction,
   forTcp: boolean,
   cc: EnvoyCompileContext,
-): RequestPredicate[] | 'skip' {
+): GeneratedList | 'skip' {
   const and: RequestPredicate[] = [];
+  let keys: IndexKey[] | undefined;
   for (const attr of attrs) {
     if (forTcp && HTTP_ONLY.has(attr.kind)) {
       // rule.checkError: ALLOW propagates the error (rule skipped); DENY/AUDIT ignore it (attribute dropped).
@@ -449,13 +562,16 @@ function generateList(
     // A match of `values` leads towards denying in DENY/AUDIT/CUSTOM rules, a match of `notValues` in ALLOW
     // rules: that is where an ambiguous identity regex is read widely (./identity-regex.ts).
     const denyLike = action !== 'ALLOW';
-    if (attr.values.length > 0) and.push(valuesPredicate(attr, attr.values, cc, denyLike));
+    if (attr.values.length > 0) {
+      and.push(valuesPredicate(attr, attr.values, cc, denyLike));
+      keys = better(keys, valuesKeys(attr, attr.values, cc));
+    }
     if (attr.notValues.length > 0) {
       const positive = valuesPredicate(attr, attr.notValues, cc, !denyLike);
       and.push((ctx) => !positive(ctx));
     }
   }
-  return and;
+  return { and, keys };
 }
 
 function allOf(list: readonly RequestPredicate[]): RequestPredicate {
@@ -485,7 +601,7 @@ export function compileEnvoyRule(
   action: AuthorizationAction,
   forTcp: boolean,
   cc: EnvoyCompileContext,
-): RequestPredicate | undefined {
+): { readonly match: RequestPredicate; readonly keys: IndexKey[] | undefined } | undefined {
   const checkAction: AuthorizationAction = action === 'ALLOW' ? 'ALLOW' : 'DENY';
   const basePermission: Attribute[] = [];
   const basePrincipal: Attribute[] = [];
@@ -503,21 +619,30 @@ export function compileEnvoyRule(
     rule.from !== undefined && rule.from.length > 0
       ? rule.from.map((from) => [...sourceAttributes(from.source ?? {}), ...basePrincipal])
       : [basePrincipal];
-  const permissions: RequestPredicate[] = [];
+  const permissions: GeneratedList[] = [];
   for (const list of permissionLists) {
     const generated = generateList(list, checkAction, forTcp, cc);
     if (generated === 'skip') return undefined;
-    permissions.push(allOf(generated));
+    permissions.push(generated);
   }
-  const principals: RequestPredicate[] = [];
+  const principals: GeneratedList[] = [];
   for (const list of principalLists) {
     const generated = generateList(list, checkAction, forTcp, cc);
     if (generated === 'skip') return undefined;
-    principals.push(allOf(generated));
+    principals.push(generated);
   }
-  const permission = orOf(permissions);
-  const principal = orOf(principals);
-  return (ctx) => permission(ctx) && principal(ctx);
+  const permission = orOf(permissions.map((g) => allOf(g.and)));
+  const principal = orOf(principals.map((g) => allOf(g.and)));
+  // The rule needs one of its permissions and one of its principals: either side's keys, when every entry of
+  // that side has some, say what it needs.
+  const sideKeys = (side: readonly GeneratedList[]): IndexKey[] | undefined => {
+    if (!side.every((g) => g.keys !== undefined)) return undefined;
+    return side.length === 1 ? side[0]?.keys : side.flatMap((g) => g.keys as IndexKey[]);
+  };
+  return {
+    match: (ctx) => permission(ctx) && principal(ctx),
+    keys: better(sideKeys(permissions), sideKeys(principals)),
+  };
 }
 
 /**
@@ -543,9 +668,15 @@ export function compileEnvoyPolicy(
   const compiled: CompiledEnvoyRule[] = [];
   const skipped: number[] = [];
   rules.forEach((rule, index) => {
-    const match = compileEnvoyRule(rule ?? {}, action, forTcp, cc);
-    if (match === undefined) skipped.push(index);
-    else compiled.push({ index, key: `ns[${cc.namespace}]-policy[${cc.name}]-rule[${index}]`, match });
+    const generated = compileEnvoyRule(rule ?? {}, action, forTcp, cc);
+    if (generated === undefined) skipped.push(index);
+    else
+      compiled.push({
+        index,
+        key: `ns[${cc.namespace}]-policy[${cc.name}]-rule[${index}]`,
+        match: generated.match,
+        keys: generated.keys,
+      });
   });
   // Envoy keeps RBAC policies in an ordered map and reports the first match by name.
   compiled.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));

@@ -15,6 +15,12 @@
  * @module
  */
 
+import type {
+  Authorization,
+  AuthorizationGroup,
+  AuthorizationMatch,
+  AuthorizationRules,
+} from '@ambient-kit/workload-api/codec';
 import {
   comparePeerAuthentications,
   isNamespaceWide,
@@ -22,7 +28,6 @@ import {
   type PeerAuthentication,
 } from './peer-authentication.js';
 import { selects } from './selection.js';
-import type { ZtunnelAuthorization, ZtunnelGroup, ZtunnelMatch, ZtunnelRules } from './ztunnel-translate.js';
 
 /** istiod's name of the static STRICT policy (`staticStrictPolicyName`; `_` keeps it out of Kubernetes names). */
 export const STATIC_STRICT_POLICY_NAME = 'istio_converted_static_strict';
@@ -32,7 +37,7 @@ export const CONVERTED_PEER_AUTHENTICATION_PREFIX = 'converted_peer_authenticati
 
 const EMPTY: readonly never[] = Object.freeze([]);
 
-function match(fields: Partial<ZtunnelMatch>): ZtunnelMatch {
+function match(fields: Partial<AuthorizationMatch>): AuthorizationMatch {
   return {
     namespaces: EMPTY,
     notNamespaces: EMPTY,
@@ -50,27 +55,35 @@ function match(fields: Partial<ZtunnelMatch>): ZtunnelMatch {
   };
 }
 
-const NO_IDENTITY: ZtunnelRules = { matches: [match({ notPrincipals: [{ presence: true }] })] };
+// istiod builds both kinds of policy as WORKLOAD_SELECTOR DENY policies, attached per workload.
+function denyPolicy(name: string, namespace: string, groups: readonly AuthorizationGroup[]): Authorization {
+  return {
+    kind: 'policy',
+    name,
+    namespace,
+    key: `${namespace}/${name}`,
+    scope: 'WorkloadSelector',
+    action: 'Deny',
+    groups,
+    dryRun: false,
+    extensions: EMPTY,
+  };
+}
+
+const NO_IDENTITY: AuthorizationRules = { matches: [match({ notPrincipals: [{ presence: true }] })] };
 
 /**
  * The static STRICT policy istiod sends whenever any PeerAuthentication exists.
  *
  * @param rootNamespace - MeshConfig `rootNamespace`.
- * @returns `<root>/istio_converted_static_strict`: WORKLOAD_SELECTOR scope, DENY without a peer identity.
+ * @returns `<root>/istio_converted_static_strict`: `WorkloadSelector` scope, `Deny` without a peer identity.
  * @example
  * ```ts
  * staticStrictPolicy('istio-system').groups[0]?.rules[0]?.matches[0]?.notPrincipals; // [{ presence: true }]
  * ```
  */
-export function staticStrictPolicy(rootNamespace: string): ZtunnelAuthorization {
-  return {
-    name: STATIC_STRICT_POLICY_NAME,
-    namespace: rootNamespace,
-    scope: 'WORKLOAD_SELECTOR',
-    action: 'DENY',
-    groups: [{ rules: [NO_IDENTITY] }],
-    dryRun: false,
-  };
+export function staticStrictPolicy(rootNamespace: string): Authorization {
+  return denyPolicy(STATIC_STRICT_POLICY_NAME, rootNamespace, [{ rules: [NO_IDENTITY] }]);
 }
 
 const mode = (mtls: MutualTls | undefined): string => mtls?.mode ?? 'UNSET';
@@ -98,7 +111,7 @@ export function convertPeerAuthentication(
   namespacePolicy: PeerAuthentication | undefined,
   rootPolicy: PeerAuthentication | undefined,
   rootNamespace: string,
-): ZtunnelAuthorization | undefined {
+): Authorization | undefined {
   const spec = pa.spec;
   const ports = Object.entries(spec.portLevelMtls ?? {})
     .map(([port, mtls]) => [Number(port), mtls] as const)
@@ -109,8 +122,8 @@ export function convertPeerAuthentication(
   const top = mode(spec.mtls);
   const nsMtls = namespacePolicy?.spec.mtls;
   const rootMtls = rootPolicy?.spec.mtls;
-  const rules: ZtunnelRules[] = [];
-  const groups: ZtunnelGroup[] = [];
+  const rules: AuthorizationRules[] = [];
+  const groups: AuthorizationGroup[] = [];
   if (top === 'STRICT') rules.push(NO_IDENTITY);
   let foundNonStrictPort = false;
   for (const [port, mtls] of ports) {
@@ -151,14 +164,11 @@ export function convertPeerAuthentication(
     (namespacePolicy !== undefined && isStrict(nsMtls));
   if (mergeStrict && foundNonStrictPort) rules.push(NO_IDENTITY);
   if (rules.length > 0) groups.push({ rules });
-  return {
-    name: `${CONVERTED_PEER_AUTHENTICATION_PREFIX}${pa.metadata.name}`,
-    namespace: pa.metadata.namespace,
-    scope: 'WORKLOAD_SELECTOR',
-    action: 'DENY',
+  return denyPolicy(
+    `${CONVERTED_PEER_AUTHENTICATION_PREFIX}${pa.metadata.name}`,
+    pa.metadata.namespace,
     groups,
-    dryRun: false,
-  };
+  );
 }
 
 // The oldest policy without a selector (not even an empty one) in a namespace: istiod's
@@ -177,7 +187,7 @@ function oldestSelectorless(
 
 /** A converted PeerAuthentication with the selector it attaches by. */
 export interface ConvertedPeerAuthentication {
-  readonly authorization: ZtunnelAuthorization;
+  readonly authorization: Authorization;
   readonly selector: Readonly<Record<string, string>>;
   /** `namespace/name` of the PeerAuthentication it came from. */
   readonly source: string;
@@ -186,7 +196,7 @@ export interface ConvertedPeerAuthentication {
 /** What {@link translatePeerAuthenticationsForZtunnel} returns. */
 export interface ZtunnelPeerAuthentication {
   /** Every Authorization istiod sends for the PeerAuthentications: the static STRICT policy (when any exists) first. */
-  readonly authorizations: readonly ZtunnelAuthorization[];
+  readonly authorizations: readonly Authorization[];
   /** The converted per-port policies, with their selectors. */
   readonly converted: readonly ConvertedPeerAuthentication[];
   /**

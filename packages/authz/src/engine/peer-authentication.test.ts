@@ -215,8 +215,8 @@ describe('PeerAuthentication for ztunnel (istiod ambient: ambientindex_test Test
     expect(converted).toMatchObject({
       name: 'converted_peer_authentication_selector',
       namespace: 'ns1',
-      scope: 'WORKLOAD_SELECTOR',
-      action: 'DENY',
+      scope: 'WorkloadSelector',
+      action: 'Deny',
     });
     const rules = converted?.groups[0]?.rules ?? [];
     expect(rules.map((r) => r.matches.map((m) => [m.notPrincipals, m.notDestinationPorts]))).toEqual([

@@ -52,20 +52,25 @@ export function replaceTrustDomainAliases(
 ): string[] {
   const out: string[] = [];
   for (const principal of principals) {
-    const parts = principal.split('/');
-    // isTrustDomainBeingEnforced: five parts and a trust domain other than exactly "*".
-    if (parts.length !== 5 || parts[0] === '*') {
+    // isTrustDomainBeingEnforced: five `/`-separated parts and a trust domain other than exactly "*".
+    // (Counted without splitting: blocklists carry thousands of principals.)
+    const firstSlash = principal.indexOf('/');
+    let slashes = 0;
+    for (let i = firstSlash; i !== -1 && slashes <= 4; i = principal.indexOf('/', i + 1)) slashes++;
+    const td = principal.slice(0, firstSlash);
+    if (slashes !== 4 || td === '*') {
       out.push(principal);
       continue;
     }
-    const td = parts[0] as string;
     if (!bundleMatch(td, bundle) && td !== CLUSTER_LOCAL) {
       out.push(principal);
       continue;
     }
+    const rest = principal.slice(firstSlash);
     const rewritten: string[] = [];
     for (const entry of bundle) {
-      const candidate = suffixMatch(entry, td) ? principal : `${entry}/${parts.slice(1).join('/')}`;
+      // An entry equal to the principal's own trust domain rewrites it to itself.
+      const candidate = entry === td || suffixMatch(entry, td) ? principal : `${entry}${rest}`;
       if (!rewritten.includes(candidate)) rewritten.push(candidate);
     }
     out.push(...rewritten);

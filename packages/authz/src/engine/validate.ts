@@ -10,7 +10,7 @@
 
 import { err, ok, type Result } from 'neverthrow';
 import { type AuthzErrorCode, PolicyError } from './errors.js';
-import { parseIpBlock } from './ip.js';
+import { parseIpBlock } from './ip-block.js';
 import { checkPathTemplate } from './path-template.js';
 import {
   AUTHORIZATION_ACTIONS,
@@ -245,18 +245,16 @@ export function readStringList(c: Collector, path: string, value: unknown): stri
     c.schema(path, `must be a list of strings, found ${describe(value)}`);
     return null;
   }
-  const out: string[] = [];
   let okList = true;
   value.forEach((item, i) => {
     if (typeof item !== 'string') {
       const hint = typeof item === 'number' ? ` (quote it: "${item}")` : '';
       c.schema(`${path}[${i}]`, `must be a string, found ${describe(item)}${hint}`);
       okList = false;
-    } else {
-      out.push(item);
     }
   });
-  return okList ? out : null;
+  // A copy at its exact size: a policy's lists are kept for as long as its engine lives.
+  return okList ? (value as string[]).slice() : null;
 }
 
 /**
@@ -673,7 +671,8 @@ function readEntries<T>(
     const value = read(`${at}.${field}`, get(entry, field));
     if (value !== undefined) out.push(value);
   }
-  return out;
+  // Trimmed to its size (a push-grown array keeps room for 16): blocklists keep thousands of these.
+  return out.slice();
 }
 
 function readRule(c: Collector, path: string, raw: unknown, index: number): Rule | undefined {

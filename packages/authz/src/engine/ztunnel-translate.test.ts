@@ -1,7 +1,9 @@
+import { ipToBytes, parseIp } from '@ambient-kit/ip';
+import type { AuthorizationMatch } from '@ambient-kit/workload-api/codec';
 import { describe, expect, it } from 'vitest';
 import { parsePolicies } from './parse.js';
 import type { AuthorizationPolicy } from './policy.js';
-import { translateForZtunnel, type ZtunnelMatch, type ZtunnelTranslation } from './ztunnel-translate.js';
+import { translateForZtunnel, type ZtunnelTranslation } from './ztunnel-translate.js';
 
 function one(yaml: string): AuthorizationPolicy {
   const r = parsePolicies(yaml);
@@ -9,20 +11,23 @@ function one(yaml: string): AuthorizationPolicy {
   return r.value[0] as AuthorizationPolicy;
 }
 
-// Renders a translation like istio's golden files (protomarshal.ToYAML): empty lists omitted, addresses as
-// base64, presence as {}.
+// Renders a translation (workload-api's Authorization model) like istio's golden files (protomarshal.ToYAML):
+// empty lists omitted, enums by their proto names, addresses as the base64 of their bytes, presence as {}.
+const SCOPE = { Global: 'GLOBAL', Namespace: 'NAMESPACE', WorkloadSelector: 'WORKLOAD_SELECTOR' } as const;
 function golden(t: ZtunnelTranslation): unknown {
   if (!t.sent) return { skipped: t.reason };
   const a = t.authorization;
-  const match = (m: ZtunnelMatch): Record<string, unknown> => {
+  const match = (m: AuthorizationMatch): Record<string, unknown> => {
     const out: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(m) as [string, unknown[]][]) {
       if (v.length === 0) continue;
       out[k] = v.map((x) => {
         if (typeof x === 'number') return x;
         if (typeof x === 'object' && x !== null && 'address' in x) {
-          const addr = x as { address: Uint8Array; length: number };
-          return { address: Buffer.from(addr.address).toString('base64'), length: addr.length };
+          const addr = x as { address: string; length: number };
+          const ip = parseIp(addr.address);
+          if (ip === undefined) throw new Error(`not canonical IP text: ${addr.address}`);
+          return { address: Buffer.from(ipToBytes(ip)).toString('base64'), length: addr.length };
         }
         if (typeof x === 'object' && x !== null && 'presence' in x) return { presence: {} };
         return x;
@@ -33,8 +38,8 @@ function golden(t: ZtunnelTranslation): unknown {
   return {
     name: a.name,
     namespace: a.namespace,
-    scope: a.scope,
-    action: a.action,
+    scope: SCOPE[a.scope],
+    action: a.action.toUpperCase(),
     dryRun: a.dryRun,
     groups: a.groups.map((g) => ({ rules: g.rules.map((r) => ({ matches: r.matches.map(match) })) })),
   };
@@ -433,7 +438,7 @@ describe('translateForZtunnel: istio pilot/pkg/serviceregistry/ambient/testdata 
 describe('translateForZtunnel: scopes and skipped policies (istio ambient convertAuthorizationPolicy)', () => {
   it('GLOBAL in the root namespace, NAMESPACE elsewhere, WORKLOAD_SELECTOR with a selector', () => {
     const p = (ns: string, sel = '') => one(`${header('p', ns)}spec:\n${sel}  rules: [{}]\n`);
-    const scope = (t: ZtunnelTranslation) => (t.sent ? t.authorization.scope : t.reason);
+    const scope = (t: ZtunnelTranslation) => (t.sent ? SCOPE[t.authorization.scope] : t.reason);
     expect(scope(translateForZtunnel(p('istio-system')))).toBe('GLOBAL');
     expect(scope(translateForZtunnel(p('istio-system'), { rootNamespace: 'istio-config' }))).toBe(
       'NAMESPACE',
@@ -527,16 +532,17 @@ describe('translateForZtunnel: scopes and skipped policies (istio ambient conver
     );
   });
 
-  it('IPv6 addresses are 16 bytes; an address without / gets its full length (stringToIP)', () => {
+  it('IPv6 addresses are kept canonical (RFC 5952), host bits as written; an address without / gets its full length (stringToIP)', () => {
     const t = translateForZtunnel(
       one(
-        `${header('p', 'foo')}spec:\n  rules: [{from: [{source: {ipBlocks: ["2001:db8::1", "2001:db8::/32"]}}]}]\n`,
+        `${header('p', 'foo')}spec:\n  rules: [{from: [{source: {ipBlocks: ["2001:DB8:0::1", "2001:db8::5/32", "10.1.2.3/8"]}}]}]\n`,
       ),
     );
     const ips = t.sent ? t.authorization.groups[0]?.rules[0]?.matches[0]?.sourceIps : [];
-    expect(ips?.map((a) => [a.address.length, a.length])).toEqual([
-      [16, 128],
-      [16, 32],
+    expect(ips).toEqual([
+      { address: '2001:db8::1', length: 128 },
+      { address: '2001:db8::5', length: 32 },
+      { address: '10.1.2.3', length: 8 },
     ]);
   });
 

@@ -1,74 +1,29 @@
 /**
- * istiod's conversion of an AuthorizationPolicy into ztunnel's `istio.security.Authorization` (istio/istio@86c9f01f:
- * pilot/pkg/serviceregistry/ambient/authorization.go `convertAuthorizationPolicy`, `handleRule`). Output objects use istio's proto field names in lowerCamelCase
- * (`pkg/workloadapi/security/authorization.proto`) so the workload-api package can encode them as they are.
+ * istiod's conversion of an AuthorizationPolicy into ztunnel's `istio.security.Authorization`
+ * (istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go `convertAuthorizationPolicy`,
+ * `handleRule`). The output is `@ambient-kit/workload-api`'s `Authorization`, the kit's one model of that
+ * message: the workload store holds it, `encodeAuthorization` puts it on the wire, `evaluateL4` enforces it.
+ * Only its types are imported, so nothing of workload-api is loaded at run time.
  * @module
  */
 
+import { formatIp } from '@ambient-kit/ip';
+import type {
+  Authorization,
+  AuthorizationGroup,
+  AuthorizationMatch,
+  AuthorizationRules,
+  AuthorizationScope,
+  IpPrefix,
+  ServiceAccountMatch,
+  StringMatch,
+} from '@ambient-kit/workload-api/codec';
 import { match } from 'ts-pattern';
-import { ipBytes, parseIpBlock } from './ip.js';
+import { parseIpBlock } from './ip-block.js';
 import { type AuthorizationPolicy, isDryRun, type Rule, type Source, targetRefsOf } from './policy.js';
 import type { SecurityPolicy } from './security-policy.js';
 import { matchForm } from './string-match.js';
 import { isPort } from './validate.js';
-
-/** `istio.security.StringMatch`: exactly one of the four forms. */
-export type ZtunnelStringMatch =
-  | { readonly exact: string }
-  | { readonly prefix: string }
-  | { readonly suffix: string }
-  | { readonly presence: true };
-
-/** `istio.security.Address`: the address bytes (4 or 16) and the prefix length. */
-export interface ZtunnelAddress {
-  readonly address: Uint8Array;
-  readonly length: number;
-}
-
-/** `istio.security.ServiceAccountMatch`. */
-export interface ZtunnelServiceAccountMatch {
-  readonly namespace: string;
-  readonly serviceAccount: string;
-}
-
-/** `istio.security.Match`: value lists of one type are OR-ed, types AND-ed; every list is present. */
-export interface ZtunnelMatch {
-  readonly namespaces: readonly ZtunnelStringMatch[];
-  readonly notNamespaces: readonly ZtunnelStringMatch[];
-  readonly serviceAccounts: readonly ZtunnelServiceAccountMatch[];
-  readonly notServiceAccounts: readonly ZtunnelServiceAccountMatch[];
-  readonly principals: readonly ZtunnelStringMatch[];
-  readonly notPrincipals: readonly ZtunnelStringMatch[];
-  readonly sourceIps: readonly ZtunnelAddress[];
-  readonly notSourceIps: readonly ZtunnelAddress[];
-  readonly destinationIps: readonly ZtunnelAddress[];
-  readonly notDestinationIps: readonly ZtunnelAddress[];
-  readonly destinationPorts: readonly number[];
-  readonly notDestinationPorts: readonly number[];
-}
-
-/** `istio.security.Rules` (ztunnel calls it a clause): its matches are OR-ed. */
-export interface ZtunnelRules {
-  readonly matches: readonly ZtunnelMatch[];
-}
-
-/** `istio.security.Group` (ztunnel: a rule): its rules (clauses) are AND-ed. */
-export interface ZtunnelGroup {
-  readonly rules: readonly ZtunnelRules[];
-}
-
-/** `istio.security.Scope`. */
-export type ZtunnelScope = 'GLOBAL' | 'NAMESPACE' | 'WORKLOAD_SELECTOR';
-
-/** `istio.security.Authorization`: groups are OR-ed; no groups never matches. */
-export interface ZtunnelAuthorization {
-  readonly name: string;
-  readonly namespace: string;
-  readonly scope: ZtunnelScope;
-  readonly action: 'ALLOW' | 'DENY';
-  readonly groups: readonly ZtunnelGroup[];
-  readonly dryRun: boolean;
-}
 
 /**
  * Why istiod does not send a policy to ztunnel. `request-authentication`: JWT is enforced by Envoy proxies
@@ -89,7 +44,7 @@ export type ZtunnelSkipReason =
 export type ZtunnelTranslation =
   | {
       readonly sent: true;
-      readonly authorization: ZtunnelAuthorization;
+      readonly authorization: Authorization;
       /** istiod's status message when L7 attributes were omitted (`httpRuleFmt`), else absent. */
       readonly warning?: string;
       /** For each group, the index of the `spec.rules` entry it came from. */
@@ -124,34 +79,33 @@ export const L4_WHEN_KEYS: ReadonlySet<string> = new Set([
 
 const EMPTY: readonly never[] = Object.freeze([]);
 
-function emptyMatch(): ZtunnelMatch {
-  return {
-    namespaces: EMPTY,
-    notNamespaces: EMPTY,
-    serviceAccounts: EMPTY,
-    notServiceAccounts: EMPTY,
-    principals: EMPTY,
-    notPrincipals: EMPTY,
-    sourceIps: EMPTY,
-    notSourceIps: EMPTY,
-    destinationIps: EMPTY,
-    notDestinationIps: EMPTY,
-    destinationPorts: EMPTY,
-    notDestinationPorts: EMPTY,
-  };
-}
+const EMPTY_MATCH: AuthorizationMatch = Object.freeze({
+  namespaces: EMPTY,
+  notNamespaces: EMPTY,
+  serviceAccounts: EMPTY,
+  notServiceAccounts: EMPTY,
+  principals: EMPTY,
+  notPrincipals: EMPTY,
+  sourceIps: EMPTY,
+  notSourceIps: EMPTY,
+  destinationIps: EMPTY,
+  notDestinationIps: EMPTY,
+  destinationPorts: EMPTY,
+  notDestinationPorts: EMPTY,
+});
 
 /**
- * Whether a Match sets no field (istiod `isMatchEmpty`); ztunnel skips such a match: it never matches.
+ * Whether a match sets no field (istiod `isMatchEmpty`, ztunnel `RbacMatch::is_empty`); ztunnel skips such a
+ * match: it never matches (istio/ztunnel@62d82653:src/rbac.rs `Authorization::matches`).
  *
  * @param m - The match.
  * @returns Whether every list is empty.
  * @example
  * ```ts
- * isZtunnelMatchEmpty(translated.authorization.groups[0]!.rules[0]!.matches[0]!);
+ * isEmptyMatch(translated.authorization.groups[0]!.rules[0]!.matches[0]!);
  * ```
  */
-export function isZtunnelMatchEmpty(m: ZtunnelMatch): boolean {
+export function isEmptyMatch(m: AuthorizationMatch): boolean {
   return (
     m.namespaces.length === 0 &&
     m.notNamespaces.length === 0 &&
@@ -169,7 +123,7 @@ export function isZtunnelMatchEmpty(m: ZtunnelMatch): boolean {
 }
 
 // istiod stringToMatch: "*" presence, "*x" suffix, "x*" prefix, else exact.
-function toStringMatch(value: string): ZtunnelStringMatch {
+function toStringMatch(value: string): StringMatch {
   const form = matchForm(value);
   return match(form)
     .with({ kind: 'presence' }, () => ({ presence: true }) as const)
@@ -179,31 +133,37 @@ function toStringMatch(value: string): ZtunnelStringMatch {
     .exhaustive();
 }
 
-function toStringMatches(values: readonly string[] | undefined): ZtunnelStringMatch[] {
-  return (values ?? []).map(toStringMatch);
+// Lists are allocated only when they have values, at their exact size: a namespace-wide blocklist has
+// thousands of matches, each with twelve lists, most of them empty.
+function toStringMatches(values: readonly string[] | undefined): readonly StringMatch[] {
+  return values === undefined || values.length === 0 ? EMPTY : values.map(toStringMatch);
 }
 
 // istiod stringToPort: values that do not parse as 0..65535 are skipped.
-function toPorts(values: readonly string[] | undefined): number[] {
-  return (values ?? []).filter(isPort).map(Number);
+function toPorts(values: readonly string[] | undefined): readonly number[] {
+  if (values === undefined || values.length === 0) return EMPTY;
+  const ports = values.every(isPort) ? values : values.filter(isPort);
+  return ports.length === 0 ? EMPTY : ports.map(Number);
 }
 
-// istiod stringToIP: empty and unparsable values skipped; an address without '/' gets its full length.
-function toAddresses(values: readonly string[] | undefined): ZtunnelAddress[] {
-  const out: ZtunnelAddress[] = [];
-  for (const v of values ?? []) {
-    const block = parseIpBlock(v);
-    if (block !== undefined) out.push({ address: ipBytes(block.addr), length: block.bits });
-  }
-  return out;
+// istiod stringToIP: empty and unparsable values skipped; an address without '/' gets its full length. The
+// model keeps the address as canonical text with its host bits, as istiod sends the bytes as written.
+function toAddresses(values: readonly string[] | undefined): readonly IpPrefix[] {
+  if (values === undefined || values.length === 0) return EMPTY;
+  const blocks = values.map(parseIpBlock);
+  const out = (blocks.includes(undefined) ? blocks.filter((b) => b !== undefined) : blocks) as NonNullable<
+    (typeof blocks)[number]
+  >[];
+  return out.length === 0 ? EMPTY : out.map((b) => ({ address: formatIp(b.address), length: b.bits }));
 }
 
 // istiod stringToServiceAccountMatch: "ns/sa", or "sa" in the policy's namespace.
 function toServiceAccounts(
   values: readonly string[] | undefined,
   namespace: string,
-): ZtunnelServiceAccountMatch[] {
-  return (values ?? []).map((v) => {
+): readonly ServiceAccountMatch[] {
+  if (values === undefined || values.length === 0) return EMPTY;
+  return values.map((v) => {
     const slash = v.indexOf('/');
     return slash === -1
       ? { namespace, serviceAccount: v }
@@ -219,9 +179,27 @@ const HTTP_SOURCE_FIELDS = [
   'notRequestPrincipals',
 ] as const;
 
-function fromMatch(source: Source, namespace: string): ZtunnelMatch {
+// Every field written out, in one order: objects built by spreading get a hidden class each, which a
+// blocklist of thousands of matches pays for in memory.
+function authorizationMatch(f: Partial<AuthorizationMatch>): AuthorizationMatch {
   return {
-    ...emptyMatch(),
+    namespaces: f.namespaces ?? EMPTY,
+    notNamespaces: f.notNamespaces ?? EMPTY,
+    serviceAccounts: f.serviceAccounts ?? EMPTY,
+    notServiceAccounts: f.notServiceAccounts ?? EMPTY,
+    principals: f.principals ?? EMPTY,
+    notPrincipals: f.notPrincipals ?? EMPTY,
+    sourceIps: f.sourceIps ?? EMPTY,
+    notSourceIps: f.notSourceIps ?? EMPTY,
+    destinationIps: f.destinationIps ?? EMPTY,
+    notDestinationIps: f.notDestinationIps ?? EMPTY,
+    destinationPorts: f.destinationPorts ?? EMPTY,
+    notDestinationPorts: f.notDestinationPorts ?? EMPTY,
+  };
+}
+
+function fromMatch(source: Source, namespace: string): AuthorizationMatch {
+  return authorizationMatch({
     sourceIps: toAddresses(source.ipBlocks),
     notSourceIps: toAddresses(source.notIpBlocks),
     namespaces: toStringMatches(source.namespaces),
@@ -230,7 +208,7 @@ function fromMatch(source: Source, namespace: string): ZtunnelMatch {
     notServiceAccounts: toServiceAccounts(source.notServiceAccounts, namespace),
     principals: toStringMatches(source.principals),
     notPrincipals: toStringMatches(source.notPrincipals),
-  };
+  });
 }
 
 // istiod handleRule: one clause for `to`, one for `from`, one per `when`; ALLOW rules with any L7 attribute
@@ -240,10 +218,9 @@ function handleRule(
   rule: Rule,
   namespace: string,
   l7Found: Set<string>,
-): ZtunnelRules[] | undefined {
+): AuthorizationRules[] | undefined {
   let l7 = false;
-  const toMatches: ZtunnelMatch[] = [];
-  for (const to of rule.to ?? []) {
+  const toMatches = (rule.to ?? []).map((to): AuthorizationMatch => {
     const op = to.operation;
     for (const field of HTTP_OPERATION_FIELDS) {
       if ((op[field]?.length ?? 0) > 0) {
@@ -251,36 +228,39 @@ function handleRule(
         l7Found.add(field);
       }
     }
-    toMatches.push({
-      ...emptyMatch(),
-      destinationPorts: toPorts(op.ports),
-      notDestinationPorts: toPorts(op.notPorts),
-    });
-  }
-  const fromMatches: ZtunnelMatch[] = [];
-  for (const from of rule.from ?? []) {
+    const ports = toPorts(op.ports);
+    const notPorts = toPorts(op.notPorts);
+    return ports.length === 0 && notPorts.length === 0
+      ? EMPTY_MATCH
+      : authorizationMatch({ destinationPorts: ports, notDestinationPorts: notPorts });
+  });
+  const fromMatches = (rule.from ?? []).map((from): AuthorizationMatch => {
     for (const field of HTTP_SOURCE_FIELDS) {
       if ((from.source[field]?.length ?? 0) > 0) {
         l7 = true;
         l7Found.add(field);
       }
     }
-    fromMatches.push(fromMatch(from.source, namespace));
-  }
-  const clauses: ZtunnelRules[] = [];
-  if (toMatches.length > 0) clauses.push({ matches: toMatches });
-  if (fromMatches.length > 0) clauses.push({ matches: fromMatches });
-  for (const when of rule.when ?? []) {
+    return fromMatch(from.source, namespace);
+  });
+  const whens = rule.when ?? [];
+  // Sized up front (a push-grown array keeps room for 16): blocklists have thousands of groups.
+  const clauses: AuthorizationRules[] = new Array(
+    (toMatches.length > 0 ? 1 : 0) + (fromMatches.length > 0 ? 1 : 0) + whens.length,
+  );
+  let next = 0;
+  if (toMatches.length > 0) clauses[next++] = { matches: toMatches };
+  if (fromMatches.length > 0) clauses[next++] = { matches: fromMatches };
+  for (const when of whens) {
     if (!L4_WHEN_KEYS.has(when.key)) {
       l7 = true;
       l7Found.add(when.key);
     }
     const pick = (key: string, values: readonly string[] | undefined): readonly string[] | undefined =>
       when.key === key ? values : undefined;
-    clauses.push({
+    clauses[next++] = {
       matches: [
-        {
-          ...emptyMatch(),
+        authorizationMatch({
           namespaces: toStringMatches(pick('source.namespace', when.values)),
           principals: toStringMatches(pick('source.principal', when.values)),
           sourceIps: toAddresses(pick('source.ip', when.values)),
@@ -291,9 +271,9 @@ function handleRule(
           notSourceIps: toAddresses(pick('source.ip', when.notValues)),
           notDestinationPorts: toPorts(pick('destination.port', when.notValues)),
           notDestinationIps: toAddresses(pick('destination.ip', when.notValues)),
-        },
+        }),
       ],
-    });
+    };
   }
   // "L7 policies never match for ALLOW"; for DENY the (possibly empty) matches are kept and ztunnel skips
   // empty ones.
@@ -301,10 +281,9 @@ function handleRule(
 }
 
 // istiod hasEffectiveRules: some group can fire (no clauses, or every clause has a non-empty match).
-function hasEffectiveRules(groups: readonly ZtunnelGroup[]): boolean {
+function hasEffectiveRules(groups: readonly AuthorizationGroup[]): boolean {
   return groups.some(
-    (g) =>
-      g.rules.length === 0 || g.rules.every((clause) => clause.matches.some((m) => !isZtunnelMatchEmpty(m))),
+    (g) => g.rules.length === 0 || g.rules.every((clause) => clause.matches.some((m) => !isEmptyMatch(m))),
   );
 }
 
@@ -325,18 +304,19 @@ const ALLOW_OMITTED =
  * - AUDIT and CUSTOM are not sent ("ztunnel does not support the X action");
  * - dry-run policies are not sent unless `enableDryRun`;
  * - RequestAuthentication and PeerAuthentication documents are not sent as such (`reason` says why);
- * - scope: GLOBAL (root namespace, no selector), NAMESPACE (no selector), WORKLOAD_SELECTOR;
+ * - scope: `Global` (root namespace, no selector), `Namespace` (no selector), `WorkloadSelector`;
  * - each rule becomes at most one group of clauses (`to` ports, `from` sources, one per `when`); an ALLOW
  *   rule using any HTTP attribute is dropped, a DENY rule keeps its L4 part (an L7-only entry becomes an
  *   empty match, which never matches).
  *
  * @param policy - The policy.
  * @param options - Root namespace and the dry-run feature flag.
- * @returns `{ sent: true, authorization, warning? }` or `{ sent: false, reason, message }`.
+ * @returns `{ sent: true, authorization, warning?, groupRuleIndex }` (the workload-api `Authorization` model) or
+ *   `{ sent: false, reason, message }`.
  * @example
  * ```ts
  * const t = translateForZtunnel(policy, { rootNamespace: 'istio-system' });
- * if (t.sent) encodeAuthorization(t.authorization); // e.g. the workload-api package's encoder
+ * if (t.sent) encodeAuthorization(t.authorization); // workload-api's encoder: the bytes istiod sends
  * else console.log(t.reason, t.message);             // 'targetRefs' | 'unsupported-action' | 'dry-run-disabled'
  * ```
  */
@@ -390,9 +370,9 @@ export function translateForZtunnel(
       message: `ztunnel does not support the ${specAction} action`,
     };
   }
-  const scope: ZtunnelScope =
-    spec.selector !== undefined ? 'WORKLOAD_SELECTOR' : namespace === rootNamespace ? 'GLOBAL' : 'NAMESPACE';
-  const groups: ZtunnelGroup[] = [];
+  const scope: AuthorizationScope =
+    spec.selector !== undefined ? 'WorkloadSelector' : namespace === rootNamespace ? 'Global' : 'Namespace';
+  const groups: AuthorizationGroup[] = [];
   const groupRuleIndex: number[] = [];
   const l7Found = new Set<string>();
   (spec.rules ?? []).forEach((rule, i) => {
@@ -402,7 +382,17 @@ export function translateForZtunnel(
       groupRuleIndex.push(i);
     }
   });
-  const authorization: ZtunnelAuthorization = { name, namespace, scope, action: specAction, groups, dryRun };
+  const authorization: Authorization = {
+    kind: 'policy',
+    name,
+    namespace,
+    key: `${namespace}/${name}`,
+    scope,
+    action: specAction === 'DENY' ? 'Deny' : 'Allow',
+    groups,
+    dryRun,
+    extensions: EMPTY,
+  };
   if (l7Found.size === 0) return { sent: true, authorization, groupRuleIndex };
   const boilerplate =
     specAction === 'DENY' ? (hasEffectiveRules(groups) ? DENY_MIXED : DENY_NO_EFFECT) : ALLOW_OMITTED;
