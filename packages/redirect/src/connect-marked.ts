@@ -13,7 +13,7 @@
  * wrap the connected descriptor in a `net.Socket`.
  */
 import net from 'node:net';
-import { formatSocketAddress } from '@ambient-kit/workload-api/codec';
+import { formatSocketAddress } from '@ambient-kit/ip';
 import { INPOD } from './codec/constants.js';
 import { RedirectError } from './codec/errors.js';
 import { parseIpAddress } from './codec/ip-address.js';

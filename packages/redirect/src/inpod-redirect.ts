@@ -1,6 +1,6 @@
 /**
  * Installing, removing and inspecting istio-cni's in-pod redirection in a pod's network namespace
- * (spec §B.2-B.4): the iptables or nftables rules, the `fwmark 0x111/0xfff → table 100` policy rule and the
+ *: the iptables or nftables rules, the `fwmark 0x111/0xfff → table 100` policy rule and the
  * `local 0.0.0.0/0 dev lo table 100` route (and their IPv6 twins).
  *
  * Steps and their order follow istio `CreateInpodRules` (iptables.go:168-187): route, policy rule, rules.

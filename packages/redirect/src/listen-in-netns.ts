@@ -1,6 +1,6 @@
 /**
  * A `net.Server` whose listening socket lives in a pod's network namespace, opened from outside it, as
- * ztunnel opens 15001/15006/15008 in every enrolled pod (spec §B.5, §B.6; ztunnel src/inpod/config.rs).
+ * ztunnel opens 15001/15006/15008 in every enrolled pod (ztunnel src/inpod/config.rs).
  *
  * Why not `server.listen(port, host)` inside `runInNetns`: Node resolves `host` asynchronously, so the
  * bind would happen after the thread is back home, in the wrong namespace. We create the socket

@@ -1,5 +1,5 @@
 /**
- * Network namespace handles and entering a namespace from Node's main thread (spec §B.6).
+ * Network namespace handles and entering a namespace from Node's main thread.
  *
  * `setns(2)` moves only the calling *thread*. Like ztunnel's `InpodNetns::run` (ztunnel
  * src/inpod/netns.rs:39-86) we switch the current thread, run a synchronous function (create a socket,

@@ -1,6 +1,6 @@
 /**
- * The node agent's side of ZDS (istio-cni's `ztunnelServer`, istio cni/pkg/nodeagent/ztunnelserver.go;
- * spec §A.2): listen on the unix socket, and for every proxy that connects read its hello, send the
+ * The node agent's side of ZDS (istio-cni's `ztunnelServer`, istio cni/pkg/nodeagent/ztunnelserver.go):
+ * listen on the unix socket, and for every proxy that connects read its hello, send the
  * snapshot (`AddWorkload` with the pod's netns descriptor, or `KeepWorkload` when the netns is gone, then
  * `SnapshotSent`), then forward updates. Every message waits for its ack before the next one goes out
  * (the ack correlates only by order).

@@ -1,6 +1,6 @@
 /**
  * The proxy's side of ZDS (ztunnel's `WorkloadProxyManager`, ztunnel src/inpod/workloadmanager.rs,
- * statemanager.rs, protocol.rs; spec §A.2): connect to the node agent, say hello, and answer every request
+ * statemanager.rs, protocol.rs): connect to the node agent, say hello, and answer every request
  * with an ack after handing it to your handlers. The netns descriptor of an `AddWorkload` arrives as a
  * `NetnsHandle`; pass it to `listenInNetns`/`connectMarked` to serve the pod.
  *
@@ -82,6 +82,8 @@ export interface ZdsProxyOptions {
   readonly handlers: ZdsProxyHandlers;
   /** Closes the connection. */
   readonly signal?: AbortSignal;
+  /** Called once `SnapshotSent` was handled and its ACK sent: the proxy is in sync with the agent. */
+  readonly onSnapshotAcked?: () => void;
 }
 
 /**
@@ -230,6 +232,13 @@ export async function connectZdsProxy(options: ZdsProxyOptions): Promise<ZdsProx
         continue;
       }
       await ack();
+      if (request.type === 'snapshot-sent') {
+        try {
+          options.onSnapshotAcked?.();
+        } catch {
+          // An observer's bug must not break the protocol.
+        }
+      }
     }
   };
   serve().catch((error: unknown) => {

@@ -1,7 +1,7 @@
 /**
  * ZDS end to end over a real SOCK_SEQPACKET unix socket: the node agent passes a real pod network
  * namespace descriptor (SCM_RIGHTS) and the proxy opens a listener inside it, reachable from the pod's
- * peer. Protocol rules from spec §A.2 (ztunnel src/inpod/protocol.rs, statemanager.rs; istio
+ * peer. Protocol rules from (ztunnel src/inpod/protocol.rs, statemanager.rs; istio
  * cni/pkg/nodeagent/ztunnelserver.go). Runs as root; fails, never skips, without the capabilities.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';

@@ -1,5 +1,5 @@
 /**
- * The numbers istio-cni and ztunnel agree on (spec workload-api-and-redirect.md §B.1, from
+ * The numbers istio-cni and ztunnel agree on (from
  * istio/istio cni/pkg/config/config.go and ztunnel src/config.rs). Changing any of them breaks
  * interoperability with a stock ztunnel, so they are defaults, never guesses.
  */

@@ -1,5 +1,5 @@
 /**
- * The package's single coded error class (contributing.md "Errors"; style.md §3.8).
+ * The package's single coded error class (contributing.md "Errors").
  *
  * It lives in the pure layer so the codec's `Result`s and the runtime's rejections share one type.
  */

@@ -1,5 +1,5 @@
 /**
- * The node's probe SNAT rule against istio's `hostprobe` golden cases (spec §B.3):
+ * The node's probe SNAT rule against istio's `hostprobe` golden cases:
  * - iptables: istio cni/pkg/iptables/testdata/hostprobe{,_ipv6}.golden. The host test sets the v6 SNAT
  *   address to fd16:9254:7127:1337:ffff:ffff:ffff:ffff (iptables_test.go TestIptablesHostRules).
  * - nftables: istio cni/pkg/nftables/testdata/hostprobe{,_ipv6}.golden, with the kubelet UID stubbed to

@@ -1,5 +1,5 @@
 /**
- * The node-side rule that lets kubelet health probes bypass ztunnel (spec §B.3).
+ * The node-side rule that lets kubelet health probes bypass ztunnel.
  *
  * kubelet probes leave a local socket on the node; kube-proxy-forwarded traffic has none. The node SNATs the
  * former to the probe address when it is bound for an enrolled pod (the pod IP is in the probe set), and the

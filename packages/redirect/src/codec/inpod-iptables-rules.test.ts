@@ -1,6 +1,6 @@
 /**
  * The in-pod iptables rules against istio's golden cases (istio cni/pkg/iptables/testdata/<case>.golden,
- * cases from cni/pkg/iptables/common_test.go; spec §B.2). The expected texts are written here from the
+ * cases from cni/pkg/iptables/common_test.go). The expected texts are written here from the
  * spec's rule table and text-format rules. istio's harness records `iptables-save`, `ip6tables-save`
  * (the state check), then every restore stdin line, joined with "\n" and no final newline: `transcript()`
  * rebuilds exactly that from our output, so each expectation is the golden file's full content.

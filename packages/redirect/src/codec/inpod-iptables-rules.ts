@@ -1,5 +1,5 @@
 /**
- * The in-pod iptables rules of istio-cni ambient (spec §B.2; istio cni/pkg/iptables/iptables.go
+ * The in-pod iptables rules of istio-cni ambient (istio cni/pkg/iptables/iptables.go
  * `AppendInpodRules`, lines 189-435). The rule numbers in comments are the spec table's.
  */
 import { IPTABLES_CHAINS } from './constants.js';

@@ -1,6 +1,6 @@
 /**
  * The in-pod nftables transaction against istio's golden cases (istio cni/pkg/nftables/testdata/<case>.golden,
- * cases from cni/pkg/nftables/common_test.go; spec §B.4). istio's harness joins each transaction's
+ * cases from cni/pkg/nftables/common_test.go). istio's harness joins each transaction's
  * `String()` with "\n"; the in-pod cases run one transaction, so the golden file is exactly our text.
  * Expectations are written from the spec's rule list, including istio's two literal double spaces.
  */

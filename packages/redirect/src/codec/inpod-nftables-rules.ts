@@ -1,5 +1,5 @@
 /**
- * The in-pod nftables rules of istio-cni ambient (`NATIVE_NFTABLES`, spec §B.4; istio
+ * The in-pod nftables rules of istio-cni ambient (`NATIVE_NFTABLES`; istio
  * cni/pkg/nftables/nftables.go `AppendInpodRules`, 134-393). They mirror the iptables rules one for one;
  * comments give the §B.2 rule number. The statement text is istio's literally, including its two double
  * spaces (`mark and 0xfff  != 0x539` in the IPv4 inbound redirect, `|  0x111` in the connmark rule): nft

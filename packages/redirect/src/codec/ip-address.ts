@@ -1,13 +1,12 @@
 /**
- * IP address text <-> bytes, without `node:net` (the codec stays pure), on the IP codec of
- * `@ambient-kit/workload-api/codec` (a peer dependency already, for the ZDS schemas).
+ * IP address text <-> bytes, without `node:net` (the codec stays pure), on `@ambient-kit/ip` (docs/ip.md).
  *
  * Rule text must print addresses exactly as istio-cni does: Go's `netip.Addr.String()`, which is
  * dotted quad for IPv4 and RFC 5952 for IPv6 (lower case, longest run of two or more zero groups
- * compressed, the first on a tie, IPv4-mapped addresses as `::ffff:a.b.c.d`). workload-api prints
- * ztunnel's (Rust `IpAddr`) form, which is the same text.
+ * compressed, the first on a tie, IPv4-mapped addresses as `::ffff:a.b.c.d`); `@ambient-kit/ip` prints
+ * exactly that.
  */
-import { canonicalIp, ipFromBytes, ipToBytes } from '@ambient-kit/workload-api/codec';
+import { canonicalIp, ipTextFromBytes, ipToBytes, parseIp } from '@ambient-kit/ip';
 
 /**
  * A parsed IP address.
@@ -35,8 +34,8 @@ export interface IpAddress {
  * ```
  */
 export function parseIpAddress(text: string): IpAddress | undefined {
-  const bytes = ipToBytes(text);
-  return bytes === undefined ? undefined : { family: bytes.length === 4 ? 4 : 6, bytes };
+  const ip = parseIp(text);
+  return ip === undefined ? undefined : { family: ip.v6 ? 6 : 4, bytes: ipToBytes(ip) };
 }
 
 /**
@@ -56,7 +55,7 @@ export function formatIpAddress(address: IpAddress): string {
   if (bytes.length !== expected) {
     throw new RangeError(`address.bytes: IPv${family} needs ${expected} bytes, got ${bytes.length}`);
   }
-  return ipFromBytes(bytes) as string;
+  return ipTextFromBytes(bytes) as string;
 }
 
 /**

@@ -1,7 +1,6 @@
 /**
  * A tiny model of an iptables rule set and its `iptables-restore --noflush` text, reproducing istio's
- * builder byte for byte (istio tools/istio-iptables/pkg/builder/iptables_builder_impl.go `buildRestore`,
- * spec §B.2 "iptables-restore text format"):
+ * builder byte for byte (istio tools/istio-iptables/pkg/builder/iptables_builder_impl.go `buildRestore`):
  *
  * - tables in sorted order (`filter`, `mangle`, `nat`, `raw`), each only when it has lines;
  * - in each table, first `-N` for every non-built-in chain that has a rule (in rule order), then `-N`

@@ -1,6 +1,6 @@
 /**
- * Per-pod overrides of the redirection, read from pod annotations the way istio-cni reads them (spec §B.1;
- * istio cni/pkg/nodeagent/net.go `getPodLevelTrafficOverrides`, cni/pkg/util/podutil.go
+ * Per-pod overrides of the redirection, read from pod annotations the way istio-cni reads them (istio
+ * cni/pkg/nodeagent/net.go `getPodLevelTrafficOverrides`, cni/pkg/util/podutil.go
  * `CheckBooleanAnnotation`). Annotations are user input, so this is a trust boundary and returns a `Result`.
  */
 import { err, ok, type Result } from 'neverthrow';

@@ -1,5 +1,5 @@
 /**
- * ZDS messages on the wire (istio/ztunnel proto/zds.proto; spec §A.2). Field numbers matter: `DelWorkload.uid`
+ * ZDS messages on the wire (istio/ztunnel proto/zds.proto). Field numbers matter: `DelWorkload.uid`
  * is field 2, `WorkloadRequest.keep` is field 5.
  */
 import fc from 'fast-check';

@@ -22,6 +22,7 @@ type Fn = (...args: unknown[]) => unknown;
 export const LINUX = {
   CLONE_NEWNET: 0x40000000,
   SOCK_STREAM: 1,
+  SOCK_DGRAM: 2,
   SOCK_SEQPACKET: 5,
   SOCK_NONBLOCK: 0o4000,
   SOCK_CLOEXEC: 0o2000000,

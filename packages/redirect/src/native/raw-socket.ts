@@ -2,7 +2,7 @@
  * Thin, throwing wrappers over the socket syscalls the helpers need, turning `-1`/errno into
  * `REDIRECT_ERR_SOCKET` errors that say what was attempted.
  */
-import { formatSocketAddress } from '@ambient-kit/workload-api/codec';
+import { formatSocketAddress } from '@ambient-kit/ip';
 import { RedirectError } from '../codec/errors.js';
 import { encodeSockaddr, SOCKADDR } from '../codec/sockaddr.js';
 import { type NetnsHandle, runInNetns } from '../netns.js';

@@ -1,6 +1,5 @@
 /**
- * `SOCK_SEQPACKET` unix sockets with `SCM_RIGHTS` descriptor passing: the ZDS transport (spec §A.2;
- * istio-cni `net.ListenUnix("unixpacket", …)` + `WriteMsgUnix(…, unix.UnixRights(fd))`, ztunnel
+ * `SOCK_SEQPACKET` unix sockets with `SCM_RIGHTS` descriptor passing: the ZDS transport (istio-cni `net.ListenUnix("unixpacket", …)` + `WriteMsgUnix(…, unix.UnixRights(fd))`, ztunnel
  * src/inpod/packet.rs + protocol.rs). Node's `net` has neither, so the syscalls go through koffi and
  * readiness comes from libuv (`FdWatcher`): non-blocking descriptors, no thread parked, no polling loop.
  *
