@@ -7,8 +7,13 @@ import type { CapturedLog } from './mesh-runtime.js';
 
 /** Prints access log lines, each once. */
 export interface LogView {
-  /** Prints a line under the current step (folded as ztunnel's README folds them), unless already printed. */
-  show(log: CapturedLog | undefined): void;
+  /**
+   * Prints a line under the current step (folded as ztunnel's README folds them), unless already printed.
+   *
+   * @param log - The line.
+   * @param into - Where the text goes instead of the view's own target (a report section).
+   */
+  show(log: CapturedLog | undefined, into?: (text: string) => void): void;
   /** Prints a line as it happened (`node-a   <line>`), unless already printed. */
   live(log: CapturedLog): void;
 }
@@ -47,14 +52,15 @@ export function folded(log: CapturedLog): string {
 export function createLogView(writeLine: (line: string) => void, showUnder: (text: string) => void): LogView {
   const printed = new WeakSet<CapturedLog>();
   return {
-    show(log) {
+    show(log, into) {
+      const target = into ?? showUnder;
       if (log === undefined) {
-        showUnder('(no access log line)');
+        target('(no access log line)');
         return;
       }
       if (printed.has(log)) return;
       printed.add(log);
-      showUnder(folded(log));
+      target(folded(log));
     },
     live(log) {
       if (printed.has(log)) return;

@@ -4,7 +4,7 @@
  * waypoints' current policies).
  * @module
  */
-import { policyEngineFromMeshFile } from '@ambient-kit/example-waypoint';
+import { parseL7Config } from '@ambient-kit/example-waypoint';
 import { createWorkloadStore, type MeshResource } from '@ambient-kit/workload-api';
 import type { MeshModel } from './expected-outcome.js';
 import type { DemoMesh } from './mesh-runtime.js';
@@ -19,20 +19,27 @@ export interface MeshResources {
 /**
  * The model of a mesh file.
  *
- * @param text - The file (the waypoints' policies are read from it).
+ * @param text - The file (the waypoints' configuration is read from it).
  * @param resources - The same file, parsed.
- * @returns The model, or why the waypoints' policies could not be built.
+ * @returns The model, or why the waypoints' configuration could not be built (one line per problem).
  * @example
  * ```ts
  * const model = meshModelOf(text, parseMeshFile(text)._unsafeUnwrap());
  * ```
  */
-export function meshModelOf(text: string, resources: MeshResources): MeshModel | { readonly error: string } {
+export function meshModelOf(
+  text: string,
+  resources: MeshResources,
+): MeshModel | { readonly error: string; readonly problems: readonly string[] } {
   const store = createWorkloadStore();
   store.apply({ resources: [...resources.workloads, ...resources.services, ...resources.policies] });
-  const built = policyEngineFromMeshFile(text);
-  if ('error' in built) return { error: built.error };
-  return { store, waypointPolicies: built.engine };
+  const built = parseL7Config(text);
+  if (built.isErr())
+    return {
+      error: built.error.message,
+      problems: built.error.issues.map((i) => (i.path === '' ? i.message : `${i.path}: ${i.message}`)),
+    };
+  return { store, waypointPolicies: built.value.engine };
 }
 
 /**
@@ -47,9 +54,6 @@ export function meshModelOf(text: string, resources: MeshResources): MeshModel |
  */
 export function liveModel(mesh: DemoMesh): MeshModel {
   // One watcher of the mesh file serves every waypoint (mesh-runtime.ts).
-  const policies = mesh.waypoints[0]?.policies.current();
-  const none = policyEngineFromMeshFile('');
-  const engine = policies ?? ('engine' in none ? none.engine : undefined);
-  if (engine === undefined) throw new Error('cannot build an empty policy engine');
+  const engine = (mesh.waypoints[0]?.config.current() ?? parseL7Config('')._unsafeUnwrap()).engine;
   return { store: mesh.meshStore, waypointPolicies: engine };
 }

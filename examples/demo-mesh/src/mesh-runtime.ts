@@ -11,11 +11,13 @@ import { join } from 'node:path';
 import { type MeshFileWatcher, watchMeshFile } from '@ambient-kit/control-plane';
 import {
   createWaypoint,
+  createWaypointLogger,
   formatWaypointAccessLog,
-  type MeshPolicyWatcher,
+  type L7ConfigWatcher,
+  servicePortProtocol,
   type Waypoint,
   type WaypointAccessLogEntry,
-  watchMeshPolicies,
+  watchL7Config,
 } from '@ambient-kit/example-waypoint';
 import {
   type AccessLogEntry,
@@ -63,8 +65,8 @@ export interface DemoWaypoint {
   readonly workload: Workload;
   readonly waypoint: Waypoint;
   readonly address: string;
-  /** Its AuthorizationPolicies (the mesh file's, one watcher shared by every waypoint). */
-  readonly policies: MeshPolicyWatcher;
+  /** Its L7 configuration (the mesh file's routes and policies, one watcher shared by every waypoint). */
+  readonly config: L7ConfigWatcher;
 }
 
 /** The running mesh. */
@@ -112,6 +114,11 @@ export interface StartDemoMeshOptions {
   readonly verbose?: boolean;
   /** Use ztunnel's port numbers on each node address (15000, 15020, 15021, 15080); else ephemeral ones. */
   readonly standardPorts?: boolean;
+  /**
+   * The waypoints' draws for route weights and fault and mirror percentages (default `Math.random`). The demo
+   * passes a seeded generator so its traffic-shifting counts repeat run to run.
+   */
+  readonly routeRandom?: () => number;
 }
 
 /** A node's address: the `.1` of the /24 its pods live in (127.0.1.x pods → node 127.0.1.1). */
@@ -174,7 +181,14 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
 
     // The control plane: mesh file -> store -> delta xDS (Address + Authorization, as istiod serves ztunnel).
     const meshStore = createWorkloadStore();
-    const meshWatcher = await watchMeshFile({ path: meshFile, store: meshStore, debounceMs: 20 });
+    // The L7 kinds (routes, DestinationRules, RequestAuthentications) are the waypoint's: the control plane
+    // skips them, as istiod's workload view for ztunnel does not carry them.
+    const meshWatcher = await watchMeshFile({
+      path: meshFile,
+      store: meshStore,
+      debounceMs: 20,
+      skipUnsupportedKinds: true,
+    });
     cleanups.push(() => meshWatcher.close());
     // The file was checked (and warned about) before the start; an edit while it runs gets the same
     // warnings, each once, and the reason when the control plane keeps the last good file.
@@ -244,46 +258,97 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       nodes.set(name, { name, address, ztunnel, addresses });
     }
 
-    // One waypoint per workload that terminates HBONE itself. The policies come from the mesh file and
-    // don't depend on the waypoint: one watcher (one read and compile per edit) serves them all.
+    // One waypoint per workload that terminates HBONE itself. Its L7 configuration comes from the mesh file
+    // and does not depend on the waypoint: one watcher (one read and compile per edit) serves them all.
     const waypoints: DemoWaypoint[] = [];
-    let policies: MeshPolicyWatcher | undefined;
+    let config: L7ConfigWatcher | undefined;
+    const waypointLogger = createWaypointLogger({
+      level: options.verbose ? 'info' : 'warning',
+      write: (line) => componentLog(`waypoint ${line}`),
+    });
     for (const w of meshStore.workloads()) {
       if (!w.nativeTunnel) continue;
       const svid: RotatingSvidSource = await createRotatingSvidSource({
         fetchSvid: () => ca.issue(w.identity),
       });
       cleanups.push(() => svid.close());
-      if (policies === undefined) {
-        const watcher = await watchMeshPolicies(meshFile, {
+      if (config === undefined) {
+        const watcher = await watchL7Config(meshFile, {
           debounceMs: 20,
-          onError: (error) => componentLog(`waypoint: policy reload failed: ${error}`),
+          waypointNamespace: w.namespace,
+          onError: (error) =>
+            componentLog(`waypoint: configuration rejected, keeping the last good one: ${error.message}`),
         });
         cleanups.push(() => watcher.close());
-        policies = watcher;
+        config = watcher;
       }
-      const waypoint = createWaypoint({
-        workloadUid: w.uid,
-        workloads: { xdsAddress },
-        svid,
-        bundles,
-        policies,
-        accessLog: (entry) =>
-          capture({
-            kind: 'waypoint',
-            from: w.workloadName || w.name,
-            entry,
-            line: formatWaypointAccessLog(entry),
-          }),
-      });
-      cleanups.push(() => waypoint.close());
-      const address = await waypoint.start().catch((error: unknown) => {
+      const l7 = config;
+      const make = (standard: boolean): Waypoint =>
+        createWaypoint({
+          workloadUid: w.uid,
+          workloads: { xdsAddress },
+          svid,
+          bundles,
+          config: l7,
+          ports: standard ? {} : { admin: 0, metrics: 0, readiness: 0 },
+          // Pooled upstream connections close after 1 s idle (Istio's default is 1 h), so each hop's
+          // connection-level access log line and counters settle while the demo watches.
+          upstreamIdleTimeoutMs: 1000,
+          logger: waypointLogger,
+          ...(options.routeRandom === undefined ? {} : { routeRandom: options.routeRandom }),
+          accessLog: (entry) =>
+            capture({
+              kind: 'waypoint',
+              from: w.workloadName || w.name,
+              entry,
+              line: formatWaypointAccessLog(entry),
+            }),
+        });
+      const startWaypoint = async (standard: boolean): Promise<[Waypoint, string]> => {
+        const waypoint = make(standard);
+        try {
+          return [waypoint, await waypoint.start()];
+        } catch (error) {
+          await waypoint.close();
+          throw error;
+        }
+      };
+      let started: [Waypoint, string];
+      try {
+        started = await startWaypoint(options.standardPorts ?? true).catch((error: unknown) => {
+          // Its admin, metrics or readiness port taken: free ones. Its 15008 has no fallback: peers dial it.
+          const message = (error as Error).message;
+          if (!(options.standardPorts ?? true) || !/^(admin|metrics|readiness): .*EADDRINUSE/.test(message))
+            throw error;
+          return startWaypoint(false);
+        });
+      } catch (error) {
         throw new Error(`waypoint ${w.name}: ${(error as Error).message}`, { cause: error });
-      });
-      waypoints.push({ workload: w, waypoint, address, policies });
+      }
+      const [waypoint, address] = started;
+      cleanups.push(() => waypoint.close());
+      waypoints.push({ workload: w, waypoint, address, config: l7 });
     }
 
-    const apps = await startApps(meshStore).catch((error: unknown) => {
+    // gRPC services' pods get the Greeter instead of the echo (the protocol is the Service port's).
+    const grpc = new Set<string>();
+    const grpcConfig = config?.current();
+    if (grpcConfig !== undefined) {
+      for (const w of meshStore.workloads()) {
+        for (const ref of w.services) {
+          const service = meshStore.service(ref.key);
+          if (service === undefined) continue;
+          for (const p of service.ports) {
+            if (servicePortProtocol(grpcConfig, service.hostname, service.ports, p.servicePort) !== 'GRPC')
+              continue;
+            const own = ref.ports.find((x) => x.servicePort === p.servicePort)?.targetPort ?? 0;
+            grpc.add(`${w.workloadIps[0]}:${own || p.targetPort || p.servicePort}`);
+          }
+        }
+      }
+    }
+
+    const apps = await startApps(meshStore, { grpc }).catch((error: unknown) => {
       throw new Error(`apps: ${(error as Error).message}`, { cause: error });
     });
     cleanups.push(() => apps.close());

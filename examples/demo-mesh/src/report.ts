@@ -22,6 +22,11 @@ export interface Report {
   check(name: string, ok: boolean, detail?: string): boolean;
   /** Plain text, unindented. */
   raw(text: string): void;
+  /**
+   * A report whose output is held back until {@link Report.flush} prints it here, with its checks: steps that
+   * run at the same time each write into their own, and are printed one after the other, in order.
+   */
+  section(): Report & { flush(): void };
   /** Every check so far. */
   readonly checks: readonly Check[];
 }
@@ -42,7 +47,7 @@ export function createReport(write: (line: string) => void, color: boolean): Rep
   const paint = (code: string, text: string): string => (color ? `\u001b[${code}m${text}\u001b[0m` : text);
   const checks: Check[] = [];
   let current = '';
-  return {
+  const report: Report = {
     checks,
     step(title) {
       current = title;
@@ -61,5 +66,18 @@ export function createReport(write: (line: string) => void, color: boolean): Rep
     raw(text) {
       write(text);
     },
+    section() {
+      const held: string[] = [];
+      const inner = createReport((line) => held.push(line), color);
+      let merged = 0;
+      return Object.assign(inner, {
+        flush() {
+          for (const line of held.splice(0)) write(line);
+          for (const c of inner.checks.slice(merged)) checks.push(c);
+          merged = inner.checks.length;
+        },
+      });
+    },
   };
+  return report;
 }

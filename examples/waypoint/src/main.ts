@@ -3,49 +3,69 @@
  *
  * ```sh
  * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 --config mesh.yaml
- * # or with a control plane's xDS server, the policies still from a file
+ * # workloads from a control plane's xDS server, the L7 resources still from the mesh file
  * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 \
- *   --xds 127.0.0.1:15010 --policies mesh.yaml
+ *   --xds 127.0.0.1:15010 --config mesh.yaml
  * ```
  *
- * It listens on its workload's IP, port 15008, with a certificate for its workload's identity signed by the
- * CA every example shares (`--ca-dir`, default `defaultCaDir()`, outside the working tree), so the example
- * ztunnels started with their defaults trust it. Relative paths are taken from the directory npm was run
- * in. A bad flag, file or uid is one line on stderr and exit code 2. SIGINT/SIGTERM shut it down.
+ * It listens on its workload's IP: HBONE on 15008, admin on 15000, metrics on 15020, readiness on 15021, with
+ * a certificate for its workload's identity signed by the CA every example shares (`--ca-dir`, default
+ * `defaultCaDir()`, outside the working tree), so the example ztunnels started with their defaults trust it.
+ * The mesh file is followed: a valid edit applies to the next request, an invalid one is logged and the last
+ * good configuration stays. Relative paths are taken from the directory npm was run in. A bad flag, file or uid
+ * is one line on stderr and exit code 2. SIGTERM (or SIGINT) drains: new connections are refused, requests in
+ * flight finish until `--drain-ms`, then it exits.
  * @module
  */
 import {
   defaultCaDir,
+  oneOf,
   parseFlags,
   runProgram,
   UsageError,
   userPath,
 } from '@ambient-kit/example-ztunnel/program';
+import { LOG_LEVELS } from './logger.js';
 
 const HELP = `Usage: npm start -w @ambient-kit/example-waypoint -- [options]
 
-  --uid <workload uid>   the waypoint's own workload in the mesh                    required
-  --xds <host:port>      xDS server, or
-  --config <file>        a mesh file (workloads, services and the policies)
-  --policies <file>      AuthorizationPolicies (default: the --config file)
-  --ca-dir <dir>         CA shared with the other examples (created if empty)
-                         default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
-                         (~/.local/state/ambient-kit/ca/<trust domain>)
-  --trust-domain <td>    default cluster.local
-  --retries <n>          upstream connect retries, 0..10                            default 2
+  --uid <workload uid>      the waypoint's own workload in the mesh                          required
+  --config <file>           the mesh file: workloads and services, and the Kubernetes objects the
+                            waypoint applies (Service, HTTPRoute, GRPCRoute, VirtualService,
+                            DestinationRule, AuthorizationPolicy, RequestAuthentication)      required
+  --xds <host:port>         workloads from this xDS server instead of the mesh file
+  --ca-dir <dir>            CA shared with the other examples (created if empty)
+                            default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
+                            (~/.local/state/ambient-kit/ca/<trust domain>)
+  --trust-domain <td>       default cluster.local
+  --admin-port <port>       Envoy's admin (/config_dump, /stats/prometheus, /ready, /logging)  default 15000
+  --metrics-port <port>     merged metrics (/stats/prometheus)                                default 15020
+  --readiness-port <port>   readiness (/healthz/ready)                                        default 15021
+                            (0: a free port, for each of the three)
+  --drain-ms <ms>           how long requests in flight may finish after SIGTERM              default 5000
+  --log-level <level>       ${LOG_LEVELS.join(', ')}       default info
 
 Relative paths are taken from the directory npm was run in.
 `;
+
+function portFlag(flag: string, value: string): number {
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535)
+    throw new UsageError(`${flag}: expected a port from 0 to 65535, got ${JSON.stringify(value)}`);
+  return Number(value);
+}
 
 async function main(): Promise<number> {
   const values = parseFlags({
     uid: { type: 'string' },
     xds: { type: 'string' },
     config: { type: 'string' },
-    policies: { type: 'string' },
     'ca-dir': { type: 'string' },
     'trust-domain': { type: 'string', default: 'cluster.local' },
-    retries: { type: 'string', default: '2' },
+    'admin-port': { type: 'string', default: '15000' },
+    'metrics-port': { type: 'string', default: '15020' },
+    'readiness-port': { type: 'string', default: '15021' },
+    'drain-ms': { type: 'string', default: '5000' },
+    'log-level': { type: 'string', default: 'info' },
     help: { type: 'boolean', default: false },
   });
   if (values.help) {
@@ -53,27 +73,30 @@ async function main(): Promise<number> {
     return 0;
   }
   if (values.uid === undefined || values.uid === '') throw new UsageError('--uid is required');
-  if ((values.xds === undefined) === (values.config === undefined))
-    throw new UsageError('exactly one of --xds or --config is required');
-  const policyFile = values.policies ?? values.config;
-  if (policyFile === undefined) throw new UsageError('--xds needs --policies <file>');
+  if (values.config === undefined || values.config === '')
+    throw new UsageError('--config <mesh file> is required (with --xds, for the L7 resources)');
   if (values.xds !== undefined && !/^[^\s]+:\d{1,5}$/.test(values.xds))
     throw new UsageError(`--xds: expected host:port, got ${JSON.stringify(values.xds)}`);
-  if (!/^(10|[0-9])$/.test(values.retries))
-    throw new UsageError(
-      `--retries: expected an integer from 0 to 10, got ${JSON.stringify(values.retries)}`,
-    );
+  const ports = {
+    admin: portFlag('--admin-port', values['admin-port']),
+    metrics: portFlag('--metrics-port', values['metrics-port']),
+    readiness: portFlag('--readiness-port', values['readiness-port']),
+  };
+  if (!/^\d{1,7}$/.test(values['drain-ms']))
+    throw new UsageError(`--drain-ms: expected milliseconds, got ${JSON.stringify(values['drain-ms'])}`);
+  const logLevel = oneOf('--log-level', values['log-level'], LOG_LEVELS);
   const trustDomain = values['trust-domain'];
   // The waypoint and everything it runs load only now: --help and a bad flag answer at once.
   const { runWaypoint } = await import('./run-waypoint.js');
   return runWaypoint({
     uid: values.uid,
-    workloads:
-      values.config === undefined ? { xds: values.xds as string } : { config: userPath(values.config) },
-    policies: userPath(policyFile),
+    config: userPath(values.config),
+    ...(values.xds === undefined ? {} : { xds: values.xds }),
     caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain)),
     trustDomain,
-    retries: Number(values.retries),
+    ports,
+    drainMs: Number(values['drain-ms']),
+    logLevel,
   });
 }
 

@@ -1,7 +1,8 @@
 /**
- * The example waypoint program after its flags were read (main.ts): loads the mesh (a file or xDS) and the
- * policies, loads or creates the shared CA, listens on its workload's IP, and waits for a signal.
- * Everything it opened is closed on the way out, also after a failed start.
+ * The example waypoint program after its flags were read (main.ts): loads the mesh (the file, or xDS for the
+ * workloads) and the L7 configuration from the file, loads or creates the shared CA, listens on its
+ * workload's IP, and drains on SIGTERM/SIGINT. Everything it opened is closed on the way out, also after a
+ * failed start.
  * @module
  */
 
@@ -16,61 +17,81 @@ import {
 import { createBundleSet } from '@ambient-kit/spiffe';
 import { createWorkloadStore, type WorkloadStore } from '@ambient-kit/workload-api';
 import { createXdsClient } from '@ambient-kit/workload-api/xds';
-import { watchMeshPolicies } from './policy-file.js';
+import { watchL7Config } from './config-watcher.js';
+import { createWaypointLogger, type LogLevel } from './logger.js';
 import { createWaypoint } from './waypoint.js';
 
 /** The checked flags. */
 export interface WaypointCliOptions {
   /** The waypoint's own workload. */
   readonly uid: string;
-  /** An xDS server, or a mesh file (absolute). */
-  readonly workloads: { readonly xds: string } | { readonly config: string };
-  /** The AuthorizationPolicies' file (absolute). */
-  readonly policies: string;
+  /** The mesh file (absolute). */
+  readonly config: string;
+  /** Workloads from this xDS server instead of the file. */
+  readonly xds?: string;
   /** Absolute. */
   readonly caDir: string;
   readonly trustDomain: string;
-  readonly retries: number;
+  readonly ports: { readonly admin: number; readonly metrics: number; readonly readiness: number };
+  readonly drainMs: number;
+  readonly logLevel: LogLevel;
 }
 
 /**
- * Runs the waypoint program until SIGINT or SIGTERM.
+ * Runs the waypoint program until SIGINT or SIGTERM, then drains.
  *
  * @param options - The checked flags.
  * @returns The exit code (0).
- * @throws {UsageError} On an unusable mesh file, policy file or CA directory, or a uid not in the mesh.
+ * @throws {UsageError} On an unusable mesh file or CA directory, or a uid not in the mesh.
  * @example
  * ```ts
- * await runWaypoint({ uid, workloads: { config: '/etc/mesh.yaml' }, policies: '/etc/mesh.yaml', caDir, trustDomain: 'cluster.local', retries: 2 });
+ * await runWaypoint({ uid, config: '/etc/mesh.yaml', caDir, trustDomain: 'cluster.local', ports: { admin: 15000, metrics: 15020, readiness: 15021 }, drainMs: 5000, logLevel: 'info' });
  * ```
  */
 export async function runWaypoint(options: WaypointCliOptions): Promise<number> {
   const closers: (() => Promise<void> | void)[] = [];
+  const logger = createWaypointLogger({ level: options.logLevel });
   try {
     const store: WorkloadStore = createWorkloadStore();
-    if ('config' in options.workloads) {
-      const path = options.workloads.config;
-      const meshFile = await watchMeshFile({ path, store }).catch((error: unknown) => {
-        throw new UsageError(`--config: ${oneLine(error)}`);
-      });
+    if (options.xds === undefined) {
+      // The workload side of the file; the L7 kinds are the waypoint's (and the ztunnels skip them too).
+      const meshFile = await watchMeshFile({ path: options.config, store, skipUnsupportedKinds: true }).catch(
+        (error: unknown) => {
+          throw new UsageError(`--config: ${oneLine(error)}`);
+        },
+      );
       closers.push(() => meshFile.close());
+      closers.push(
+        meshFile.on('error', (error) =>
+          logger.log('config', 'warning', `workloads: keeping the last good mesh file: ${oneLine(error)}`),
+        ),
+      );
     } else {
-      const xds = createXdsClient({ address: options.workloads.xds, store });
+      const xds = createXdsClient({ address: options.xds, store });
       closers.push(() => xds.close());
       await xds.ready({ timeoutMs: 30_000 });
     }
-    const policies = await watchMeshPolicies(options.policies, {
-      onError: (error) =>
-        process.stderr.write(`policy file rejected, keeping the last good one: ${oneLine(error)}\n`),
-    }).catch((error: unknown) => {
-      throw new UsageError(`--policies: ${oneLine(error)}`);
-    });
-    closers.push(() => policies.close());
     // The waypoint presents its own workload's identity.
     const self = store.workload(options.uid);
     if (self === undefined) throw new UsageError(`--uid: no workload ${options.uid} in the mesh`);
     if (self.workloadIps.length === 0)
       throw new UsageError(`--uid: workload ${options.uid} has no IP to listen on`);
+    const config = await watchL7Config(options.config, {
+      waypointNamespace: self.namespace,
+      trustDomain: options.trustDomain,
+      onError: (error) =>
+        logger.log(
+          'config',
+          'error',
+          `rejected, keeping generation of the last good file: ${oneLine(error)}`,
+        ),
+    }).catch((error: unknown) => {
+      throw new UsageError(`--config: ${oneLine(error)}`);
+    });
+    closers.push(() => config.close());
+    config.onReload((_c, generation) =>
+      logger.log('config', 'info', `configuration generation ${generation} in effect`),
+    );
     let ca: Awaited<ReturnType<typeof loadOrCreateCaDir>>;
     try {
       ca = await loadOrCreateCaDir(options.caDir, options.trustDomain);
@@ -84,16 +105,24 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
       workloads: { store },
       svid: await certs.source(self.identity),
       bundles: createBundleSet([ca.bundle]),
-      policies,
-      retries: options.retries,
+      config,
+      ports: options.ports,
+      logger,
     });
     closers.push(() => waypoint.close());
-    const address = await waypoint.start({ timeoutMs: 30_000 });
-    process.stdout.write(`waypoint listening on ${address} as ${self.identity}\n`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
+    await waypoint.start({ timeoutMs: 30_000 }).catch((error: unknown) => {
+      throw new UsageError(oneLine(error));
     });
+    const a = waypoint.addresses();
+    process.stdout.write(
+      `waypoint listening on ${a.hbone} as ${self.identity} (admin ${a.admin ?? '-'}, metrics ${a.metrics ?? '-'}, readiness ${a.readiness ?? '-'})\n`,
+    );
+    const signal = await new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('SIGINT'));
+      process.once('SIGTERM', () => resolve('SIGTERM'));
+    });
+    logger.log('main', 'info', `${signal}: draining for up to ${options.drainMs} ms`);
+    await waypoint.drain({ deadlineMs: options.drainMs });
     return 0;
   } finally {
     // Everything opened is closed, also after a failed start, so nothing keeps the process up.

@@ -60,9 +60,33 @@ services:
 
 let dir: string;
 let env: NodeJS.ProcessEnv;
+// The waypoint's file: the same mesh plus the L7 objects it applies (the example ztunnel's --config does not
+// skip those kinds yet, so the ztunnel reads the mesh without them).
+const L7 = `---
+apiVersion: v1
+kind: Service
+metadata: {name: reviews, namespace: default}
+spec:
+  ports: [{name: http, port: 9080}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: reviews, namespace: default}
+spec:
+  hosts: [reviews]
+  http:
+  - headers: {response: {set: {x-routed-by: waypoint}}}
+    route: [{destination: {host: reviews}}]
+`;
+
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'waypoint-cli-'));
   await writeFile(join(dir, 'mesh.yaml'), MESH);
+  await writeFile(join(dir, 'mesh-l7.yaml'), MESH + L7);
+  await writeFile(
+    join(dir, 'bad-l7.yaml'),
+    `${MESH}---\napiVersion: networking.istio.io/v1\nkind: VirtualService\nmetadata: {name: r, namespace: default}\nspec: {hosts: [reviews], http: [{rout: []}]}\n`,
+  );
   // The user runs npm from `dir`; their state directory is private to this test.
   env = { INIT_CWD: dir, XDG_STATE_HOME: join(dir, 'state') };
 });
@@ -111,21 +135,31 @@ describe('the waypoint program', () => {
   it('answers every mistake with one line and exit code 2, no stack trace', {
     timeout: 120_000,
   }, async () => {
-    const cases: [readonly string[], string][] = [
+    const cases: [readonly string[], string | RegExp][] = [
       [
-        ['--uid', 'x', '--config', 'mesh.yaml', '--retries', 'many'],
-        'waypoint: --retries: expected an integer from 0 to 10, got "many"\n',
+        ['--uid', 'x', '--config', 'mesh.yaml', '--admin-port', 'many'],
+        'waypoint: --admin-port: expected a port from 0 to 65535, got "many"\n',
       ],
       [['--config', 'mesh.yaml'], 'waypoint: --uid is required\n'],
+      [['--uid', 'x'], 'waypoint: --config <mesh file> is required (with --xds, for the L7 resources)\n'],
       [['--uid', 'x', '--config', 'mesh.yaml', '--colour'], "waypoint: Unknown option '--colour'\n"],
+      [
+        ['--uid', 'x', '--config', 'mesh.yaml', '--log-level', 'loud'],
+        'waypoint: --log-level: expected trace, debug, info, warning, error, critical or off, got "loud"\n',
+      ],
       [
         ['--uid', 'Kubernetes//Pod/default/nobody', '--config', 'mesh.yaml'],
         'waypoint: --uid: no workload Kubernetes//Pod/default/nobody in the mesh\n',
       ],
+      [
+        ['--uid', 'Kubernetes//Pod/default/waypoint', '--config', 'bad-l7.yaml'],
+        /^waypoint: --config: .*bad-l7\.yaml: VirtualService default\/r: spec\.http\[0\]\.rout: .*\[ROUTING_ERR_SCHEMA\]( \(\+\d+ more\))?\n$/,
+      ],
     ];
     for (const [args, stderr] of cases) {
       const result = await runProgramToEnd(waypointDir, args, { env });
-      expect({ args, stderr: result.stderr }).toEqual({ args, stderr });
+      if (typeof stderr === 'string') expect({ args, stderr: result.stderr }).toEqual({ args, stderr });
+      else expect(result.stderr).toMatch(stderr);
       expect(result.code).toBe(2);
       expect(hasStackTrace(result.stderr)).toBe(false);
     }
@@ -144,7 +178,7 @@ describe('the waypoint program', () => {
     );
     const waypoint = startProgram(
       waypointDir,
-      ['--uid', 'Kubernetes//Pod/default/waypoint', '--config', 'mesh.yaml'],
+      ['--uid', 'Kubernetes//Pod/default/waypoint', '--config', 'mesh-l7.yaml', '--drain-ms', '2000'],
       { env },
     );
     try {
@@ -152,7 +186,10 @@ describe('the waypoint program', () => {
         /socks5: listener established address=(127\.0\.89\.1:\d+)/,
       );
       await ztunnel.waitForStdout(/inbound: listener established address=127\.0\.89\.20:15008/);
-      await waypoint.waitForStdout(/waypoint listening on 127\.0\.89\.100:15008/);
+      await waypoint.waitForStdout(
+        /waypoint listening on 127\.0\.89\.100:15008 as spiffe:\/\/cluster\.local\/ns\/default\/sa\/waypoint \(admin 127\.0\.89\.100:15000, metrics 127\.0\.89\.100:15020, readiness 127\.0\.89\.100:15021\)/,
+      );
+      expect((await fetch('http://127.0.89.100:15021/healthz/ready')).status).toBe(200);
       // sleep -> its ztunnel (SOCKS5) -> HBONE to the waypoint -> HBONE to the reviews pod's ztunnel -> app.
       const reply = await getThroughZtunnel(
         socks5 as string,
@@ -164,9 +201,18 @@ describe('the waypoint program', () => {
         /^HTTP\/1\.1 200 OK\r\n/,
       );
       expect(reply).toMatch(/server: istio-envoy\r\n/i);
+      // The VirtualService from the waypoint's file applied.
+      expect(reply).toMatch(/x-routed-by: waypoint\r\n/i);
       expect(reply).toContain('reviews saw /reviews/1');
     } finally {
       expect(await waypoint.stop()).toBe(0);
+      // SIGTERM drains: the waypoint says so, and what it finished.
+      expect(waypoint.output.stderr).toMatch(
+        /\[info\]\[main\] draining: 0 request\(s\) in flight, new connections refused, deadline 2000 ms/,
+      );
+      expect(waypoint.output.stderr).toMatch(
+        /\[info\]\[main\] drained: 0 request\(s\) finished, 0 cut at the deadline/,
+      );
       expect(await ztunnel.stop()).toBe(0);
       await new Promise((resolve) => app.close(resolve));
     }

@@ -1,5 +1,5 @@
 /**
- * ztunnel's access log (hbone.md §3.2; `zt:src/proxy/metrics.rs` `ConnectionResult::record_internal` and
+ * ztunnel's access log (`istio/ztunnel@62d82653:src/proxy/metrics.rs` `ConnectionResult::record_internal` and
  * `log_early_deny`): one `connection complete` record per connection when it ends (`INFO`, or `ERROR` with
  * `error=`), and a short `WARN connection failed` when a connection fails before ztunnel knows enough to say more.
  * @module

@@ -1,8 +1,8 @@
 /**
  * Certificates for the ztunnel's local workloads, one rotating SVID per identity, obtained the way ztunnel
- * obtains them (`zt:src/identity/manager.rs`, `zt:src/tls/csr.rs`): a fresh ECDSA P-256 key, a CSR with the
+ * obtains them (`istio/ztunnel@62d82653:src/identity/manager.rs`, `istio/ztunnel@62d82653:src/tls/csr.rs`): a fresh ECDSA P-256 key, a CSR with the
  * workload's SPIFFE ID, signed by the CA (istiod's `IstioCertificateService/CreateCertificate`), refreshed
- * at half-life. Also the `certificates` section of `/config_dump` (`zt:src/admin.rs` `dump_certs`).
+ * at half-life. Also the `certificates` section of `/config_dump` (`istio/ztunnel@62d82653:src/admin.rs` `dump_certs`).
  * @module
  */
 import { generateKeyPair, X509Certificate } from 'node:crypto';
@@ -134,7 +134,7 @@ export function createCertificateManager(options: {
   const entries = new Map<string, Entry>();
 
   async function fetch(identity: string, entry: Entry) {
-    // ztunnel requests an ECDSA P-256 key (zt:src/tls/csr.rs).
+    // ztunnel requests an ECDSA P-256 key (istio/ztunnel@62d82653:src/tls/csr.rs).
     const { privateKey } = await generateKeyPairAsync('ec', { namedCurve: 'P-256' });
     const csr = await createCsr(identity, privateKey);
     const chain = await options.ca.sign(csr, identity, options.ttlMs);

@@ -6,6 +6,10 @@
 import { isIP } from 'node:net';
 import type { LogLevel } from './logger.js';
 import { defaultCaDir, oneOf, parseFlags, UsageError, userPath } from './program.js';
+import { type DnsUpstream, parseDnsUpstream } from './resolv-conf.js';
+
+/** istio-cni's and ztunnel's ZDS socket (`INPOD_UDS`). */
+const DEFAULT_ZDS_PATH = '/var/run/ztunnel/ztunnel.sock';
 
 /** A pod served in-pod from the command line: its workload uid and network namespace. */
 export interface InpodSpec {
@@ -26,11 +30,19 @@ export interface ZtunnelCliOptions {
   readonly nodeAddress: string;
   readonly ephemeralPorts: boolean;
   readonly mode: 'loopback' | 'inpod';
+  /** Testing shortcut: pods named on the command line, served without a node agent. */
   readonly inpod: readonly InpodSpec[];
-  /** Absolute path of istio-cni's ZDS socket. */
+  /** Absolute path of istio-cni's ZDS socket (in-pod mode; `undefined` otherwise). */
   readonly zds: string | undefined;
-  readonly preserveSourceIp: boolean;
+  /** `undefined`: the default of the mode (on in in-pod mode). */
+  readonly preserveSourceIp: boolean | undefined;
   readonly logLevel: LogLevel;
+  /** In-pod mode: the DNS proxy on 15053 in every pod. */
+  readonly dnsCapture: boolean;
+  /** `undefined`: the node's `/etc/resolv.conf`. */
+  readonly dnsUpstreams: readonly DnsUpstream[] | undefined;
+  /** Graceful drain on SIGTERM/SIGINT: how long connections may take to finish. */
+  readonly drainMs: number;
 }
 
 /** The usage text. */
@@ -45,10 +57,15 @@ export const ZTUNNEL_HELP = `Usage: npm start -w @ambient-kit/example-ztunnel --
   --trust-domain <td>     default cluster.local (TRUST_DOMAIN)
   --node-address <ip>     address of admin/metrics/readiness/socks5                      default 127.0.0.1
   --ephemeral-ports       free ports instead of 15000/15020/15021/15080
-  --mode <loopback|inpod> default loopback
-  --inpod <uid>=<netns>   inpod: serve this workload in this network namespace (repeatable)
-  --zds <path>            inpod: receive pods from istio-cni over ZDS (ztunnel's: /var/run/ztunnel/ztunnel.sock)
-  --preserve-source-ip    connect to apps from the client's IP (ENABLE_ORIG_SRC)
+  --mode <loopback|inpod> default loopback; inpod needs root and takes its pods from the node agent
+  --zds <path>            inpod: the node agent's ZDS socket (INPOD_UDS)      default /var/run/ztunnel/ztunnel.sock
+  --inpod <uid>=<netns>   inpod, testing shortcut: also serve this workload in this network namespace, without a
+                          node agent (repeatable; a bare name is under /var/run/netns)
+  --dns-capture <bool>    inpod: DNS proxy on 15053 in every pod (DNS_CAPTURE)                   default true
+  --dns-upstream <ip[:port]>  where names outside the mesh go (repeatable)  default the nameservers of /etc/resolv.conf
+  --preserve-source-ip    connect to apps from the client's IP (ENABLE_ORIG_SRC; on by default in inpod mode)
+  --drain-ms <ms>         on SIGTERM/SIGINT, let connections finish this long (CONNECTION_TERMINATION_DEADLINE)
+                                                                                         default 5000
   --log-level <level>     debug, info, warn, error                                       default info
 
 Relative paths are taken from the directory npm was run in.
@@ -99,7 +116,10 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
       mode: { type: 'string', default: 'loopback' },
       inpod: { type: 'string', multiple: true, default: [] },
       zds: { type: 'string' },
-      'preserve-source-ip': { type: 'boolean', default: false },
+      'dns-capture': { type: 'string' },
+      'dns-upstream': { type: 'string', multiple: true, default: [] },
+      'drain-ms': { type: 'string', default: '5000' },
+      'preserve-source-ip': { type: 'boolean' },
       'log-level': { type: 'string', default: 'info' },
       help: { type: 'boolean', default: false },
     },
@@ -112,6 +132,23 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
   const xds = values.xds ?? (values.config === undefined ? env['XDS_ADDRESS'] : undefined);
   const config = values.config ?? (values.xds === undefined ? env['LOCAL_XDS_PATH'] : undefined);
   const trustDomain = values['trust-domain'] ?? env['TRUST_DOMAIN'] ?? 'cluster.local';
+  const dnsCapture = oneOf('--dns-capture', values['dns-capture'] ?? env['DNS_CAPTURE'] ?? 'true', [
+    'true',
+    'false',
+  ] as const);
+  const dnsUpstreams = values['dns-upstream'].map((text) => {
+    const upstream = parseDnsUpstream(text);
+    if (upstream === undefined)
+      throw new UsageError(
+        `--dns-upstream: expected ip, ip:port or [ipv6]:port, got ${JSON.stringify(text)}`,
+      );
+    return upstream;
+  });
+  const drainMs = Number(values['drain-ms']);
+  if (!/^\d+$/.test(values['drain-ms']) || drainMs < 1 || drainMs > 3_600_000)
+    throw new UsageError(
+      `--drain-ms: expected milliseconds in 1..3600000, got ${JSON.stringify(values['drain-ms'])}`,
+    );
   const common = {
     caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain, env), env),
     trustDomain,
@@ -119,6 +156,9 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
     mode,
     preserveSourceIp: values['preserve-source-ip'],
     logLevel,
+    dnsCapture: dnsCapture === 'true',
+    dnsUpstreams: dnsUpstreams.length === 0 ? undefined : dnsUpstreams,
+    drainMs,
   };
   if (values.help) {
     return {
@@ -144,6 +184,8 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
     throw new UsageError(`--trust-domain: ${JSON.stringify(trustDomain)} is not a SPIFFE trust domain name`);
   if (mode !== 'inpod' && values.inpod.length > 0) throw new UsageError('--inpod needs --mode inpod');
   if (mode !== 'inpod' && values.zds !== undefined) throw new UsageError('--zds needs --mode inpod');
+  if (mode !== 'inpod' && values['dns-capture'] !== undefined)
+    throw new UsageError('--dns-capture needs --mode inpod (the DNS proxy runs in pods)');
   return {
     help: false,
     node,
@@ -151,7 +193,7 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
       xds !== undefined ? { xds: checkHostPort('--xds', xds) } : { config: userPath(config as string, env) },
     nodeAddress: values['node-address'],
     inpod: values.inpod.map((spec) => netnsRef(spec, env)),
-    zds: values.zds === undefined ? undefined : userPath(values.zds, env),
+    zds: mode === 'inpod' ? userPath(values.zds ?? env['INPOD_UDS'] ?? DEFAULT_ZDS_PATH, env) : undefined,
     ...common,
   };
 }

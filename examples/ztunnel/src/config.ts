@@ -1,6 +1,6 @@
 /**
  * The example ztunnel's configuration: where workload state and certificates come from, which mode it
- * runs in, and the ports of ztunnel's listeners (hbone.md §2), each overridable so several ztunnels can
+ * runs in, and the ports of ztunnel's listeners, each overridable so several ztunnels can
  * share one machine.
  * @module
  */
@@ -9,9 +9,10 @@ import type { WorkloadStore } from '@ambient-kit/workload-api';
 import type { AccessLogEntry } from './access-log.js';
 import type { CaClient } from './certificates.js';
 import type { ZtunnelLogger } from './logger.js';
+import type { DnsUpstream } from './resolv-conf.js';
 
 /**
- * ztunnel's listener ports (`zt:ARCHITECTURE.md` "Ports", `zt:src/config.rs` L95-100). `0` asks the kernel for a
+ * ztunnel's listener ports (`istio/ztunnel@62d82653:ARCHITECTURE.md` "Ports", `istio/ztunnel@62d82653:src/config.rs` L95-100). `0` asks the kernel for a
  * free port (node-level listeners only).
  */
 export interface ZtunnelPorts {
@@ -98,9 +99,32 @@ export interface ZtunnelConfig {
   /**
    * Connect to local apps from the client's own IP (ztunnel `ENABLE_ORIG_SRC`). In `loopback` mode every pod IP is
    * local, so a plain bind does it; in `inpod` mode it is a transparent, freebind socket that needs the redirection's
-   * route. Default `false`.
+   * route. Default `false` in `loopback` mode; `true` in `inpod` mode, where ztunnel preserves the source whenever
+   * its listeners can be made transparent (`istio/ztunnel@62d82653:src/proxy/inbound.rs`, `maybe_set_transparent`).
    */
   readonly preserveSourceIp?: boolean;
+  /**
+   * In-pod mode: take pods from the node agent (istio-cni) over ZDS at this socket path (ztunnel `INPOD_UDS`,
+   * `/var/run/ztunnel/ztunnel.sock`), reconnecting whenever the connection drops. Default: no ZDS (pods only
+   * through {@link Ztunnel.addInpodWorkload}).
+   */
+  readonly zdsPath?: string;
+  /**
+   * In-pod mode: run the DNS proxy on `localhost:15053` in every pod (ztunnel `DNS_CAPTURE`, istio-cni's
+   * `ambient.dnsCapture`). Default `true`.
+   */
+  readonly dnsCapture?: boolean;
+  /** Where names the mesh does not know are forwarded. Default: the `nameserver`s of the node's `/etc/resolv.conf`. */
+  readonly dnsUpstreams?: readonly DnsUpstream[];
+  /** Per upstream DNS attempt. Default 5000 ms. */
+  readonly dnsUpstreamTimeoutMs?: number;
+  /** The cluster's DNS domain. Default `cluster.local`. */
+  readonly clusterDomain?: string;
+  /**
+   * How long a drain lets connections finish before they are closed (ztunnel `CONNECTION_TERMINATION_DEADLINE`,
+   * default 5 s).
+   */
+  readonly drainDeadlineMs?: number;
   /** SVID lifetime requested from the CA. Default 24 h (`SECRET_TTL`). */
   readonly certificateTtlMs?: number;
   /** TCP connect timeout for upstreams. Default 10 s (`CONNECTION_TIMEOUT`). */
@@ -117,8 +141,13 @@ export interface ZtunnelConfig {
 
 /** {@link ZtunnelConfig} with every default applied. */
 export interface ResolvedZtunnelConfig
-  extends Required<Omit<ZtunnelConfig, 'accessLog' | 'logger' | 'onQuit' | 'ports'>> {
+  extends Required<
+    Omit<ZtunnelConfig, 'accessLog' | 'logger' | 'onQuit' | 'ports' | 'zdsPath' | 'dnsUpstreams'>
+  > {
   readonly ports: ZtunnelPorts;
+  readonly zdsPath: string | undefined;
+  /** `undefined`: read the node's `/etc/resolv.conf` when the first pod needs it. */
+  readonly dnsUpstreams: readonly DnsUpstream[] | undefined;
   readonly accessLog: ((entry: AccessLogEntry) => void) | false | undefined;
   readonly logger: ZtunnelLogger | undefined;
   readonly onQuit: (() => void) | undefined;
@@ -170,7 +199,13 @@ export function resolveZtunnelConfig(config: ZtunnelConfig): ResolvedZtunnelConf
     socks5: config.socks5 ?? mode === 'loopback',
     network: config.network ?? '',
     clusterId: config.clusterId ?? 'Kubernetes',
-    preserveSourceIp: config.preserveSourceIp ?? false,
+    preserveSourceIp: config.preserveSourceIp ?? mode === 'inpod',
+    zdsPath: config.zdsPath,
+    dnsCapture: config.dnsCapture ?? true,
+    dnsUpstreams: config.dnsUpstreams,
+    dnsUpstreamTimeoutMs: positive('dnsUpstreamTimeoutMs', config.dnsUpstreamTimeoutMs, 5000),
+    clusterDomain: config.clusterDomain ?? 'cluster.local',
+    drainDeadlineMs: positive('drainDeadlineMs', config.drainDeadlineMs, 5000),
     certificateTtlMs: positive('certificateTtlMs', config.certificateTtlMs, 24 * 3600_000),
     connectTimeoutMs: positive('connectTimeoutMs', config.connectTimeoutMs, 10_000),
     accessLog: config.accessLog,

@@ -1,6 +1,6 @@
 /**
  * The life of one proxied connection in telemetry, as ztunnel's `ConnectionResultBuilder` /
- * `ConnectionResult` (`zt:src/proxy/metrics.rs`): counted as opened when ztunnel knows who talks to whom,
+ * `ConnectionResult` (`istio/ztunnel@62d82653:src/proxy/metrics.rs`): counted as opened when ztunnel knows who talks to whom,
  * bytes added as they flow, and exactly one close record (metrics plus the access log line) at the end.
  * @module
  */

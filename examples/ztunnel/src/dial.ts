@@ -1,5 +1,5 @@
 /**
- * A plain TCP connect with ztunnel's socket settings (`zt:src/proxy.rs` `freebind_connect`): a timeout
+ * A plain TCP connect with ztunnel's socket settings (`istio/ztunnel@62d82653:src/proxy.rs` `freebind_connect`): a timeout
  * (`CONNECTION_TIMEOUT`, 10 s), `TCP_NODELAY`, keepalive, half-close allowed, abortable, optionally bound to a
  * source address.
  * @module

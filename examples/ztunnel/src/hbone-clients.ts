@@ -1,6 +1,6 @@
 /**
  * HBONE clients keyed by source identity: ztunnel keeps a connection pool per identity (and, in in-pod mode,
- * per pod: `zt:src/proxy/pool.rs`), so each identity gets one `@ambient-kit/hbone` client, made on first use.
+ * per pod: `istio/ztunnel@62d82653:src/proxy/pool.rs`), so each identity gets one `@ambient-kit/hbone` client, made on first use.
  * @module
  */
 import type { HboneClient } from '@ambient-kit/hbone';

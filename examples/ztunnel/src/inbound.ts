@@ -1,10 +1,10 @@
 /**
- * The inbound HBONE path of one local workload (`zt:src/proxy/inbound.rs`, hbone.md §1.7): an
+ * The inbound HBONE path of one local workload (`istio/ztunnel@62d82653:src/proxy/inbound.rs`): an
  * `@ambient-kit/hbone` server with the workload's certificate on `podIP:15008`. Each CONNECT is checked
  * by the server (400 for a bad request or an IP mismatch, 503 for ztunnel's own ports), then authorized
  * against the workload's L4 policies (401), then connected to the app (503 when that fails), and only then
  * answered 200. Connections stay tracked so a policy change can close the ones it no longer allows
- * (`zt:src/proxy/connection_manager.rs`, hbone.md §1.12).
+ * (`istio/ztunnel@62d82653:src/proxy/connection_manager.rs`).
  * @module
  */
 import type net from 'node:net';
@@ -46,7 +46,7 @@ export interface ConnectionTracking {
 
 /**
  * Tracks a connection that passed policy until it ends, so a later policy change can close it
- * (`zt:src/proxy/connection_manager.rs`): rejecting it destroys `upstream`, which ends the splice.
+ * (`istio/ztunnel@62d82653:src/proxy/connection_manager.rs`): rejecting it destroys `upstream`, which ends the splice.
  *
  * @param tracked - The ztunnel's live connections.
  * @param workloadUid - The destination workload (its policies are the ones re-checked).
@@ -209,7 +209,7 @@ export async function startInboundServer(
       metrics: ctx.metrics,
       emit: ctx.emit,
       src: formatSocketAddress(hctx.remoteAddress, hctx.remotePort),
-      // For consistency with outbound logs, dst.addr is the :15008 address (zt:src/proxy/inbound.rs).
+      // For consistency with outbound logs, dst.addr is the :15008 address (istio/ztunnel@62d82653:src/proxy/inbound.rs).
       dst: formatSocketAddress(hctx.localAddress, hctx.localPort),
       hboneAddr: hctx.authorityText,
       open: {

@@ -83,13 +83,7 @@ export {
   UsageError,
   userPath,
 } from './program.js';
-export {
-  assertRbac,
-  l4Connection,
-  type RbacConnection,
-  type RbacDecision,
-  toZtunnelAuthorization,
-} from './rbac.js';
+export { assertRbac, type RbacConnection, type RbacDecision } from './rbac.js';
 export { type AdminHandlers, createAdminServer } from './servers/admin-server.js';
 export { closeServer, listen } from './servers/listen.js';
 export { createMetricsServer, metricsContentType } from './servers/metrics-server.js';

@@ -1,5 +1,5 @@
 /**
- * In-pod mode (istio-cni + ztunnel "shared" mode, workload-api-and-redirect.md §B.5): listeners opened
+ * In-pod mode (istio-cni + ztunnel "shared" mode): listeners opened
  * inside a pod's network namespace from outside it with `@ambient-kit/redirect`, next to the iptables or
  * nftables rules that steer the pod's traffic to them, and upstream sockets made inside it with ztunnel's
  * mark 0x539 so those rules let them out:
@@ -7,13 +7,15 @@
  * - **15001, outbound.** The app's connections, redirected by `nat OUTPUT`; where they were going comes from
  *   conntrack (`originalDestination`). HBONE upstreams go through an `@ambient-kit/hbone` client whose
  *   `connectSocket` dials from inside the pod with `connectMarked` (one client, so one pool, per pod and
- *   source identity: `zt:src/proxy/pool.rs` keeps a pool per pod in in-pod mode); plain TCP upstreams are
+ *   source identity: `istio/ztunnel@62d82653:src/proxy/pool.rs` keeps a pool per pod in in-pod mode); plain TCP upstreams are
  *   dialed the same way.
  * - **15006, inbound plaintext.** Non-HBONE traffic to the pod, redirected by `nat PREROUTING`: L4 policy
- *   with no peer identity (`zt:src/proxy/inbound_passthrough.rs`), then a marked connection to the app.
+ *   with no peer identity (`istio/ztunnel@62d82653:src/proxy/inbound_passthrough.rs`), then a marked connection to the app.
  * - **15008, inbound HBONE.** Exempt from the redirection, so it reaches this listener directly; served by
  *   the pod's `@ambient-kit/hbone` server (`listen({ server })`) with the pod's certificate, L4 policy, and a
  *   marked connection to the app from inside the pod.
+ * - **15053, DNS** (UDP and TCP on the pod's localhost, when DNS capture is on): the pod's DNS, redirected by
+ *   istio-cni's DNS rules, answered from the mesh or forwarded from inside the pod, marked (dns-proxy.ts).
  * @module
  */
 import type net from 'node:net';
@@ -23,6 +25,8 @@ import type { BundleSource, SvidSource } from '@ambient-kit/spiffe';
 import { formatSocketAddress, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
 import type { AccessLogEntry } from './access-log.js';
 import { logEarlyFailure, openConnection } from './connection-result.js';
+import { createDnsForwarder } from './dns-forwarder.js';
+import { type DnsProxy, type DnsProxyContext, startDnsProxy } from './dns-proxy.js';
 import { hboneClientsByIdentity } from './hbone-clients.js';
 import {
   type InboundContext,
@@ -31,9 +35,11 @@ import {
   type TrackedConnection,
   trackConnection,
 } from './inbound.js';
+import type { LogLevel, LogValue } from './logger.js';
 import type { ZtunnelMetrics } from './metrics.js';
 import { type OutboundContext, proxyOutbound } from './outbound.js';
 import { assertRbac, type RbacConnection } from './rbac.js';
+import type { DnsUpstream } from './resolv-conf.js';
 import { closeServer } from './servers/listen.js';
 import { splice } from './splice.js';
 import { unmappedIp } from './unmapped-ip.js';
@@ -69,6 +75,18 @@ export interface InpodContext {
   readonly svid: (identity: string) => Promise<SvidSource>;
   /** Trust bundles, for the pod's HBONE clients. */
   readonly bundles: BundleSource;
+  /** The DNS proxy's settings; `undefined` when DNS capture is off. */
+  readonly dns:
+    | {
+        /** Where unknown names go (read when the pod starts). */
+        readonly upstreams: () => Promise<readonly DnsUpstream[]>;
+        readonly timeoutMs: number;
+        readonly clusterDomain: string;
+        readonly log?: (level: LogLevel, message: string, fields: [string, LogValue | undefined][]) => void;
+      }
+    | undefined;
+  /** Downstream connections in flight (15001, 15006), for a drain to wait on. */
+  readonly downstream: Set<net.Socket>;
 }
 
 /** A pod's listeners. */
@@ -78,8 +96,15 @@ export interface InpodListeners {
   readonly inboundPlaintext: net.Server;
   /** The pod's HBONE server on its own 15008. */
   readonly inbound: InboundServer;
-  /** Closes the listeners, drains the pod's HBONE server and closes its HBONE clients. */
-  close(): Promise<void>;
+  /** The pod's DNS proxy (when DNS capture is on). */
+  readonly dns: DnsProxy | undefined;
+  /** Stops accepting on 15001, 15006 and 15053 (connections in flight go on); a drain's first step. */
+  stopAccepting(): void;
+  /**
+   * Closes the listeners, drains the pod's HBONE server (GOAWAY, then a hard close at `deadlineMs`, default
+   * 1 s) and closes its HBONE clients.
+   */
+  close(options?: { readonly deadlineMs?: number }): Promise<void>;
 }
 
 /**
@@ -126,7 +151,7 @@ export async function startInpodListeners(
   workload: Workload,
   netns: NetnsRef,
 ): Promise<InpodListeners> {
-  // ztunnel marks every socket its in-pod factory makes (zt:src/inpod/config.rs), upstreams included.
+  // ztunnel marks every socket its in-pod factory makes (istio/ztunnel@62d82653:src/inpod/config.rs), upstreams included.
   const dialTcp = (host: string, port: number, signal?: AbortSignal): Promise<net.Socket> =>
     connectMarked({
       netns,
@@ -155,7 +180,7 @@ export async function startInpodListeners(
   const inboundCtx: InboundContext = {
     ...ctx.inbound,
     // To the app from inside the pod, marked (so rule 17/18 let it through and replies come back to us),
-    // from the client's address when preserving it (zt:src/proxy/inbound.rs, freebind_connect).
+    // from the client's address when preserving it (istio/ztunnel@62d82653:src/proxy/inbound.rs, freebind_connect).
     dialApp: (target, client, signal) =>
       connectMarked({
         netns,
@@ -178,19 +203,33 @@ export async function startInpodListeners(
   } as const;
   const opened: net.Server[] = [];
   let inbound: InboundServer;
+  let dns: DnsProxy | undefined;
   try {
     opened.push(await listenInNetns(netns, { port: ctx.ports.outbound, ...listenOptions }));
     opened.push(await listenInNetns(netns, { port: ctx.ports.inboundPlaintext, ...listenOptions }));
     // 15008: TLS is done by the HBONE server, which takes the listener over (and closes it on close()).
     const hbone = await listenInNetns(netns, { port: ctx.ports.inbound, ...listenOptions });
     opened.push(hbone);
+    if (ctx.dns !== undefined) dns = await startPodDns(ctx, workload, netns);
     inbound = await startInboundServer(inboundCtx, workload, await ctx.svid(workload.identity), hbone);
   } catch (error) {
+    await dns?.close();
     await Promise.all(opened.map(closeServer));
     throw error;
   }
   const [outbound, inboundPlaintext] = opened as [net.Server, net.Server];
+  // This pod's connections in flight, also in the ztunnel-wide set a drain waits on.
+  const podSockets = new Set<net.Socket>();
+  const track = (socket: net.Socket): void => {
+    podSockets.add(socket);
+    ctx.downstream.add(socket);
+    socket.once('close', () => {
+      podSockets.delete(socket);
+      ctx.downstream.delete(socket);
+    });
+  };
   outbound.on('connection', (socket: net.Socket) => {
+    track(socket);
     socket.on('error', () => {});
     const client = { address: unmappedIp(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
     const dst = originalTarget(ctx, socket, formatSocketAddress(client.address, client.port), 'outbound');
@@ -200,18 +239,68 @@ export async function startInpodListeners(
     void proxyOutbound(outboundCtx, { source, client, destination }, socket);
   });
   inboundPlaintext.on('connection', (socket: net.Socket) => {
+    track(socket);
     void servePlaintext(ctx, workload, netns, socket);
   });
+  let dnsClosing: Promise<void> | undefined;
+  const stopAccepting = (): void => {
+    // net.Server.close() stops accepting and lets the accepted connections go on.
+    if (outbound.listening) outbound.close();
+    if (inboundPlaintext.listening) inboundPlaintext.close();
+    dnsClosing ??= dns?.close();
+  };
   return {
     workload,
     outbound,
     inboundPlaintext,
     inbound,
-    close: async () => {
-      await Promise.all([closeServer(outbound), closeServer(inboundPlaintext), inbound.close()]);
+    dns,
+    stopAccepting,
+    close: async (options) => {
+      const deadlineMs = options?.deadlineMs ?? 1000;
+      stopAccepting();
+      await Promise.all([waitForSockets(podSockets, deadlineMs), inbound.close({ deadlineMs }), dnsClosing]);
+      await Promise.all([closeServer(outbound), closeServer(inboundPlaintext)]);
       await clients.closeAll();
     },
   };
+}
+
+/**
+ * Waits for connections to end on their own, up to a deadline, then destroys those left.
+ *
+ * @param sockets - A live set (sockets remove themselves when they close).
+ * @param deadlineMs - `0` destroys them at once (ztunnel's `DrainMode::Immediate`).
+ * @returns How many were destroyed at the deadline.
+ * @example
+ * ```ts
+ * const forced = await waitForSockets(downstream, 5000);
+ * ```
+ */
+export async function waitForSockets(sockets: Set<net.Socket>, deadlineMs: number): Promise<number> {
+  const started = Date.now();
+  while (sockets.size > 0 && Date.now() - started < deadlineMs) {
+    await new Promise((resolve) => setTimeout(resolve, Math.min(20, deadlineMs)));
+  }
+  const left = [...sockets];
+  for (const socket of left) socket.destroy();
+  return left.length;
+}
+
+/** The pod's DNS proxy: answers from the store, forwards from inside the pod with the in-pod mark. */
+async function startPodDns(ctx: InpodContext, workload: Workload, netns: NetnsRef): Promise<DnsProxy> {
+  const settings = ctx.dns;
+  if (settings === undefined) throw new Error('DNS capture is off');
+  const upstreams = await settings.upstreams();
+  const dnsCtx: DnsProxyContext = {
+    store: ctx.store,
+    client: () => ctx.store.workload(workload.uid),
+    forwarder: createDnsForwarder({ upstreams, netns, mark: INPOD_MARK, timeoutMs: settings.timeoutMs }),
+    metrics: ctx.metrics.dns,
+    clusterDomain: settings.clusterDomain,
+    ...(settings.log === undefined ? {} : { log: settings.log }),
+  };
+  return startDnsProxy(netns, dnsCtx, { mark: INPOD_MARK });
 }
 
 async function servePlaintext(

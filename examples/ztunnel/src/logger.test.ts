@@ -25,7 +25,7 @@ describe('ztunnel log lines', () => {
   });
 
   it('prints the README example access log line', () => {
-    // zt:README.md "Logging" (one line; with dst.workload etc. left out since unknown there).
+    // istio/ztunnel@62d82653:README.md "Logging" (one line; with dst.workload etc. left out since unknown there).
     const line = formatAccessLog({
       timeMs: Date.parse('2024-04-11T15:38:42.182Z') + 0.974,
       message: 'connection complete',

@@ -1,7 +1,7 @@
 /**
  * Log lines as ztunnel prints them with `tracing`'s default formatter: an RFC 3339 timestamp with
  * microseconds, the level padded to five characters, the target, the message, then `key=value` fields.
- * Strings are quoted (Rust `Debug`), numbers and `Display` values are not (`zt:README.md` "Logging").
+ * Strings are quoted (Rust `Debug`), numbers and `Display` values are not (`istio/ztunnel@62d82653:README.md` "Logging").
  * @module
  */
 

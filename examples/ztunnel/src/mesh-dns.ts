@@ -1,6 +1,6 @@
 /**
- * Hostname resolution against the mesh, as ztunnel's DNS proxy answers a pod (`zt:src/dns/server.rs`,
- * workload-api-and-redirect.md §A.8): a service hostname resolves to its VIP on our network (the client's
+ * Hostname resolution against the mesh, as ztunnel's DNS proxy answers a pod (`istio/ztunnel@62d82653:src/dns/server.rs`): a
+ * service hostname resolves to its VIP on our network (the client's
  * namespace wins when several namespaces define the name), Kubernetes short names are expanded with the
  * client's namespace, and a workload with that hostname resolves to its IP. Names outside the mesh go to
  * the system resolver, as ztunnel forwards them upstream.

@@ -1,17 +1,18 @@
 /**
  * ztunnel's connection metrics on prom-client: the same names, label sets and label rules as
- * `zt:src/proxy/metrics.rs` (hbone.md §3.1). The registry renders OpenMetrics text, as ztunnel's
+ * `istio/ztunnel@62d82653:src/proxy/metrics.rs`. The registry renders OpenMetrics text, as ztunnel's
  * prometheus-client encoder always does: counters are declared without `_total` on the `# TYPE` line and
  * sampled with it (`istio_tcp_connections_opened_total{...}`).
  * @module
  */
 import type { Service, Workload } from '@ambient-kit/workload-api';
 import { Counter, Gauge, type OpenMetricsContentType, Registry } from 'prom-client';
+import { createDnsMetrics, type DnsMetrics } from './dns-metrics.js';
 
 /** `reporter`: `source` on outbound, `destination` on inbound. */
 export type Reporter = 'source' | 'destination';
 
-/** ztunnel's `response_flags` values (`zt:src/proxy/metrics.rs` `ResponseFlags`). */
+/** ztunnel's `response_flags` values (`istio/ztunnel@62d82653:src/proxy/metrics.rs` `ResponseFlags`). */
 export type ResponseFlag =
   | '-'
   | 'DENY'
@@ -183,6 +184,8 @@ export interface ZtunnelMetrics {
   received(labels: TrafficLabels, bytes: number): void;
   /** Adds bytes from the upstream to `istio_tcp_sent_bytes_total`. */
   sent(labels: TrafficLabels, bytes: number): void;
+  /** The DNS proxy's metrics (`istio_dns_*`). */
+  readonly dns: DnsMetrics;
 }
 
 /**
@@ -202,7 +205,7 @@ export function createZtunnelMetrics(options: { readonly version: string }): Ztu
   const labelNames = [...TRAFFIC_LABEL_NAMES];
   const traffic = (name: string, help: string) =>
     new Counter({ name, help, labelNames, registers: [registry] });
-  // Help texts are ztunnel's (zt:src/proxy/metrics.rs Metrics::new).
+  // Help texts are ztunnel's (istio/ztunnel@62d82653:src/proxy/metrics.rs Metrics::new).
   const opened = traffic('istio_tcp_connections_opened', 'The total number of TCP connections opened.');
   const closed = traffic('istio_tcp_connections_closed', 'The total number of TCP connections closed.');
   const received = traffic(
@@ -226,6 +229,7 @@ export function createZtunnelMetrics(options: { readonly version: string }): Ztu
   build.set({ component: 'ztunnel', tag: options.version }, 1);
   return {
     registry,
+    dns: createDnsMetrics(registry),
     opened: (labels) => opened.inc(labels),
     closed(labels, flag) {
       closed.inc(labels);

@@ -1,6 +1,5 @@
 /**
- * The outbound path (`zt:src/proxy/outbound.rs` `proxy_to`, hbone.md §5.1, workload-api-and-redirect.md
- * §A.7): choose the upstream with `resolveUpstream` (HBONE to the pod, HBONE to a waypoint, double HBONE via
+ * The outbound path (`istio/ztunnel@62d82653:src/proxy/outbound.rs` `proxy_to`): choose the upstream with `resolveUpstream` (HBONE to the pod, HBONE to a waypoint, double HBONE via
  * a network gateway, or plain TCP passthrough), open it, then copy bytes both ways, with ztunnel's metrics
  * and access log. The caller brings the downstream connection: SOCKS5 or the in-pod 15001 listener.
  * @module
@@ -75,8 +74,8 @@ interface Failure extends ConnectionFailure {
 }
 
 /**
- * Maps an upstream failure to ztunnel's error text and `response_flags` (`zt:src/proxy.rs` `Error`,
- * `zt:src/proxy/metrics.rs` `extract_failure_reason`): a non-200 answer is `http status: 401 Unauthorized`
+ * Maps an upstream failure to ztunnel's error text and `response_flags` (`istio/ztunnel@62d82653:src/proxy.rs` `Error`,
+ * `istio/ztunnel@62d82653:src/proxy/metrics.rs` `extract_failure_reason`): a non-200 answer is `http status: 401 Unauthorized`
  * with flag `CONNECT`; TLS failures `TLS_FAILURE`; a dial timeout `NETWORK_POLICY`.
  */
 function classify(error: unknown): Failure {
@@ -177,7 +176,7 @@ export async function proxyOutbound(
     illegalPorts: ctx.illegalPorts,
   });
   if (route.isErr()) {
-    // ztunnel `log_early_deny`: no route means no full record (zt:src/proxy/outbound.rs proxy_to).
+    // ztunnel `log_early_deny`: no route means no full record (istio/ztunnel@62d82653:src/proxy/outbound.rs proxy_to).
     logEarlyFailure(ctx.emit, {
       src,
       dst: req.destination,

@@ -29,7 +29,10 @@ describe('assertRbac (ztunnel assert_rbac)', () => {
   it('allows without policies, denies by DENY first, then requires an ALLOW match', () => {
     const store = createWorkloadStore();
     store.apply({ resources: [echo] });
-    expect(assertRbac(store, echo, conn(SLEEP))).toEqual({ allow: true });
+    expect(assertRbac(store, echo, conn(SLEEP))).toMatchObject({
+      allow: true,
+      reason: 'no allow policies, allow',
+    });
     store.apply({
       resources: [
         createPolicy({
@@ -43,9 +46,12 @@ describe('assertRbac (ztunnel assert_rbac)', () => {
         }),
       ],
     });
-    expect(assertRbac(store, echo, conn(SLEEP))).toEqual({ allow: true, policy: 'default/allow-sleep' });
-    // zt:src/proxy.rs AuthorizationRejectionError texts.
-    expect(assertRbac(store, echo, conn('spiffe://cluster.local/ns/default/sa/other'))).toEqual({
+    expect(assertRbac(store, echo, conn(SLEEP))).toMatchObject({
+      allow: true,
+      policy: 'default/allow-sleep',
+    });
+    // istio/ztunnel@62d82653:src/proxy.rs AuthorizationRejectionError texts.
+    expect(assertRbac(store, echo, conn('spiffe://cluster.local/ns/default/sa/other'))).toMatchObject({
       allow: false,
       reason: 'allow policies exist, but none allowed',
     });
@@ -69,13 +75,18 @@ describe('assertRbac (ztunnel assert_rbac)', () => {
         }),
       ],
     });
-    expect(assertRbac(store, echo, conn(SLEEP, 9090))).toEqual({
+    expect(assertRbac(store, echo, conn(SLEEP, 9090))).toMatchObject({
       allow: false,
       reason: 'explicitly denied by: /deny-9090',
       policy: '/deny-9090',
     });
-    // A dry-run DENY that matches everything never decides.
-    expect(assertRbac(store, echo, conn(SLEEP)).allow).toBe(true);
+    // A dry-run DENY that matches everything never decides; it is reported.
+    expect(assertRbac(store, echo, conn(SLEEP))).toMatchObject({
+      allow: true,
+      dryRun: { deny: ['default/dry'] },
+    });
+    // An IPv4-mapped source (a dual-stack listener) is the IPv4 address it maps.
+    expect(assertRbac(store, echo, conn(SLEEP, 8080, '::ffff:10.0.0.1')).allow).toBe(true);
   });
 
   it('decides as @ambient-kit/authz decides for ztunnel, on AuthorizationPolicies translated by the control plane', () => {
@@ -100,7 +111,7 @@ describe('assertRbac (ztunnel assert_rbac)', () => {
         metadata: { name: 'allow-9090', namespace: 'default' },
         spec: { rules: [{ to: [{ operation: { ports: ['9090'] } }] }] },
       },
-      // L7 in an ALLOW: the rule is dropped at ztunnel, leaving an allow-nothing policy (authz.md §10.2).
+      // L7 in an ALLOW: the rule is dropped at ztunnel, leaving an allow-nothing policy (docs/authz.md).
       {
         metadata: { name: 'allow-get', namespace: 'default' },
         spec: { rules: [{ to: [{ operation: { methods: ['GET'] } }] }] },

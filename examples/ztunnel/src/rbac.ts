@@ -1,7 +1,7 @@
 /**
- * L4 authorization at the destination ztunnel: ztunnel's `assert_rbac` (`zt:src/state.rs`) over the
- * `istio.security.Authorization` resources the ztunnel received over xDS, matched with
- * `@ambient-kit/authz`'s `compileL4Policy` (ztunnel `src/rbac.rs` `Authorization::matches`; authz.md §10).
+ * L4 authorization at the destination ztunnel: `@ambient-kit/authz`'s `evaluateL4`, which is ztunnel's
+ * `assert_rbac` (istio/ztunnel@62d82653:src/state.rs) over the `istio.security.Authorization` resources this
+ * ztunnel received over xDS (docs/authz.md "L4 decisions for a custom proxy").
  *
  * Why the translated resources and not the AuthorizationPolicy CRDs: a ztunnel never sees the CRDs. istiod
  * translates them (dropping HTTP rules, narrowing ALLOWs, keeping only the L4 part of DENYs) and pushes the
@@ -10,139 +10,18 @@
  * and is exactly what ztunnel does.
  * @module
  */
-import {
-  type CompiledL4Policy,
-  compileL4Policy,
-  type IpAddress,
-  type L4Connection,
-  parseIp,
-  type ZtunnelAddress,
-  type ZtunnelAuthorization,
-} from '@ambient-kit/authz';
-import {
-  ipToBytes,
-  type Authorization as Policy,
-  type IpPrefix as PolicyIpPrefix,
-  type Workload,
-  type WorkloadStore,
-} from '@ambient-kit/workload-api';
-import { unmappedIp } from './unmapped-ip.js';
+import { evaluateL4, type L4Connection, type L4Decision } from '@ambient-kit/authz/l4';
+import type { Workload, WorkloadStore } from '@ambient-kit/workload-api';
 
 /** A connection as the destination ztunnel's RBAC sees it (ztunnel `rbac::Connection`). */
-export interface RbacConnection {
-  /** The client's SPIFFE ID from its verified certificate; `undefined` for plaintext (15006). */
-  readonly srcIdentity: string | undefined;
-  /** The client IP (the HBONE peer's address). */
-  readonly srcIp: string;
-  /** The destination workload IP. */
-  readonly dstIp: string;
-  /** The destination (target) port. */
-  readonly dstPort: number;
-}
+export type RbacConnection = L4Connection;
 
-/** The outcome of {@link assertRbac}. */
-export type RbacDecision =
-  | { readonly allow: true; readonly policy?: string }
-  | {
-      readonly allow: false;
-      /** ztunnel's `AuthorizationRejectionError` text: `explicitly denied by: ns/name` or `allow policies exist, but none allowed`. */
-      readonly reason: string;
-      readonly policy?: string;
-    };
-
-const compiled = new WeakMap<Policy, CompiledL4Policy>();
-
-// The model keeps canonical IP text; the Authorization carries the bytes (istio.security.Address).
-function addresses(list: readonly PolicyIpPrefix[]): ZtunnelAddress[] {
-  const out: ZtunnelAddress[] = [];
-  for (const prefix of list) {
-    const address = ipToBytes(prefix.address);
-    if (address !== undefined) out.push({ address, length: prefix.length });
-  }
-  return out;
-}
+/** The outcome of {@link assertRbac}: `allow`, and ztunnel's rejection text as `reason` when denied. */
+export type RbacDecision = L4Decision;
 
 /**
- * The store's policy model in authz's `istio.security.Authorization` shape (same nesting and names; IPs as
- * bytes).
- *
- * @param policy - A policy from the workload store.
- * @returns The Authorization `compileL4Policy` takes.
- * @example
- * ```ts
- * compileL4Policy(toZtunnelAuthorization(store.policy('default/allow-sleep')!));
- * ```
- */
-export function toZtunnelAuthorization(policy: Policy): ZtunnelAuthorization {
-  return {
-    name: policy.name,
-    namespace: policy.namespace,
-    scope:
-      policy.scope === 'Global' ? 'GLOBAL' : policy.scope === 'Namespace' ? 'NAMESPACE' : 'WORKLOAD_SELECTOR',
-    action: policy.action === 'Deny' ? 'DENY' : 'ALLOW',
-    dryRun: policy.dryRun,
-    groups: policy.groups.map((group) => ({
-      rules: group.rules.map((rule) => ({
-        matches: rule.matches.map((m) => ({
-          namespaces: m.namespaces,
-          notNamespaces: m.notNamespaces,
-          serviceAccounts: m.serviceAccounts,
-          notServiceAccounts: m.notServiceAccounts,
-          principals: m.principals,
-          notPrincipals: m.notPrincipals,
-          sourceIps: addresses(m.sourceIps),
-          notSourceIps: addresses(m.notSourceIps),
-          destinationIps: addresses(m.destinationIps),
-          notDestinationIps: addresses(m.notDestinationIps),
-          destinationPorts: m.destinationPorts,
-          notDestinationPorts: m.notDestinationPorts,
-        })),
-      })),
-    })),
-  };
-}
-
-// A store replaces a policy object when the policy changes, so caching by object never goes stale.
-function matcherOf(policy: Policy): CompiledL4Policy {
-  let m = compiled.get(policy);
-  if (m === undefined) {
-    m = compileL4Policy(toZtunnelAuthorization(policy));
-    compiled.set(policy, m);
-  }
-  return m;
-}
-
-const ISTIO_IDENTITY = /^spiffe:\/\/[^/]+\/ns\/([^/]+)\/sa\/([^/]+)$/;
-
-/**
- * The connection in the form authz's matcher reads.
- *
- * @param conn - The connection.
- * @returns An `L4Connection`.
- * @example
- * ```ts
- * l4Connection({ srcIdentity: 'spiffe://cluster.local/ns/default/sa/sleep', srcIp: '10.0.0.1', dstIp: '10.0.0.2', dstPort: 8080 });
- * ```
- */
-export function l4Connection(conn: RbacConnection): L4Connection {
-  const id = conn.srcIdentity;
-  const parts = id === undefined ? null : ISTIO_IDENTITY.exec(id);
-  const ip = (text: string): IpAddress | undefined => parseIp(unmappedIp(text));
-  return {
-    srcIp: ip(conn.srcIp),
-    dstIp: ip(conn.dstIp),
-    dstPort: conn.dstPort,
-    principalWithoutScheme: id?.startsWith('spiffe://') ? id.slice('spiffe://'.length) : undefined,
-    identityNamespace: parts?.[1] ?? '',
-    identityServiceAccount: parts?.[2] ?? '',
-    identityParsed: parts !== null && parts !== undefined,
-  };
-}
-
-/**
- * ztunnel's `assert_rbac`: the policies of the destination's namespace, the global ones and the workload's
- * own; DENY first ("if any DENY policy matches, deny"), then "no ALLOW policy: allow", then "any ALLOW
- * matches: allow", else deny. Dry-run policies never decide.
+ * Decides an inbound connection: the policies the store holds for the destination workload (its
+ * namespace's, the global ones, its own), decided by `evaluateL4`.
  *
  * @param store - The workload store (policies arrive there over xDS).
  * @param workload - The destination workload.
@@ -155,17 +34,5 @@ export function l4Connection(conn: RbacConnection): L4Connection {
  * ```
  */
 export function assertRbac(store: WorkloadStore, workload: Workload, conn: RbacConnection): RbacDecision {
-  const policies = store.policiesFor(workload).filter((p) => !p.dryRun);
-  const l4 = l4Connection(conn);
-  for (const policy of policies) {
-    if (policy.action === 'Deny' && matcherOf(policy).matchGroup(l4) >= 0) {
-      return { allow: false, reason: `explicitly denied by: ${policy.key}`, policy: policy.key };
-    }
-  }
-  const allows = policies.filter((p) => p.action === 'Allow');
-  if (allows.length === 0) return { allow: true };
-  for (const policy of allows) {
-    if (matcherOf(policy).matchGroup(l4) >= 0) return { allow: true, policy: policy.key };
-  }
-  return { allow: false, reason: 'allow policies exist, but none allowed' };
+  return evaluateL4({ store, workload, connection: conn });
 }

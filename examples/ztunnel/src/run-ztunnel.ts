@@ -1,12 +1,13 @@
 /**
  * The example ztunnel program after its flags were read (main.ts): loads the mesh file or connects to xDS,
- * loads or creates the shared CA, starts the proxy, serves the `--inpod` pods and ZDS, and waits for a
- * signal. Everything it opened is closed on the way out, also after a failed start.
+ * loads or creates the shared CA, starts the proxy (in in-pod mode: its pods from the node agent over ZDS, plus
+ * any `--inpod` ones), and waits for a signal, which starts a graceful drain (logged) before it exits.
+ * Everything it opened is closed on the way out, also after a failed start.
  * @module
  */
 
 import { type MeshFileWatcher, watchMeshFile } from '@ambient-kit/control-plane';
-import { connectZdsProxy, openNetns, type ZdsProxyConnection } from '@ambient-kit/redirect';
+import { openNetns } from '@ambient-kit/redirect';
 import { createBundleSet } from '@ambient-kit/spiffe';
 import { createWorkloadStore } from '@ambient-kit/workload-api';
 import { loadOrCreateCaDir } from './ca-dir.js';
@@ -16,7 +17,7 @@ import type { WorkloadSource } from './config.js';
 import { nowMs, streamLogger } from './logger.js';
 import { meshFileWarner } from './mesh-warnings.js';
 import { oneLine, UsageError } from './program.js';
-import { createZtunnel, type Ztunnel } from './ztunnel.js';
+import { createZtunnel } from './ztunnel.js';
 
 /**
  * Runs the ztunnel program until SIGINT, SIGTERM or `POST /quitquitquit`.
@@ -31,6 +32,13 @@ import { createZtunnel, type Ztunnel } from './ztunnel.js';
  * ```
  */
 export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
+  // In-pod mode enters pod network namespaces and marks sockets: ztunnel's DaemonSet grants NET_ADMIN,
+  // SYS_ADMIN and NET_RAW; here that means root.
+  if (options.mode === 'inpod' && process.getuid?.() !== 0) {
+    throw new UsageError(
+      `--mode inpod needs root (CAP_SYS_ADMIN to enter pod network namespaces, CAP_NET_ADMIN for SO_MARK); running as uid ${process.getuid?.()}`,
+    );
+  }
   // Everything that can be checked before starting is checked first, so a mistake costs nothing.
   for (const { netns } of options.inpod) {
     try {
@@ -56,7 +64,9 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
       const store = createWorkloadStore();
       let meshFile: MeshFileWatcher;
       try {
-        meshFile = await watchMeshFile({ path: options.workloads.config, store });
+        // Kubernetes kinds a ztunnel has no use for (the waypoint's routes, DestinationRules, ...) are skipped:
+        // istiod sends a ztunnel workloads, services and L4 policies only.
+        meshFile = await watchMeshFile({ path: options.workloads.config, store, skipUnsupportedKinds: true });
       } catch (error) {
         // The watcher's errors name the file.
         throw new UsageError(`--config: ${oneLine(error)}`);
@@ -80,6 +90,15 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
     }
     const shutdown = new AbortController();
     closers.push(() => shutdown.abort());
+    // Listening for the signals from here on: one that arrives while the ztunnel starts is not lost (nor
+    // fatal); the drain begins as soon as the start is over.
+    const stopped = new Promise<string>((resolve) => {
+      process.once('SIGINT', () => resolve('received signal SIGINT, starting shutdown'));
+      process.once('SIGTERM', () => resolve('received signal SIGTERM, starting shutdown'));
+      shutdown.signal.addEventListener('abort', () => resolve('received explicit shutdown signal'), {
+        once: true,
+      });
+    });
     const ztunnel = createZtunnel({
       nodeName: options.node,
       workloads,
@@ -88,7 +107,11 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
       mode: options.mode,
       nodeAddress: options.nodeAddress,
       ...(options.ephemeralPorts ? { ports: { admin: 0, metrics: 0, readiness: 0, socks5: 0 } } : {}),
-      preserveSourceIp: options.preserveSourceIp,
+      ...(options.preserveSourceIp === undefined ? {} : { preserveSourceIp: options.preserveSourceIp }),
+      ...(options.zds === undefined ? {} : { zdsPath: options.zds }),
+      dnsCapture: options.dnsCapture,
+      ...(options.dnsUpstreams === undefined ? {} : { dnsUpstreams: options.dnsUpstreams }),
+      drainDeadlineMs: options.drainMs,
       logger,
       onQuit: () => shutdown.abort(),
     });
@@ -96,7 +119,8 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
     closers.push(() => ztunnel.close());
     await ztunnel.start();
     if (options.mode === 'inpod') {
-      if (options.inpod.length > 0) await ztunnel.ready({ timeoutMs: 30_000 });
+      // The workloads must be known to look the --inpod ones up; the node agent may not be there at all.
+      if (options.inpod.length > 0) await ztunnel.ready({ timeoutMs: 30_000, zds: false });
       for (const { uid, netns } of options.inpod) {
         const workload = ztunnel.store.workload(uid);
         if (workload === undefined) throw new UsageError(`--inpod: no workload ${uid} in the mesh`);
@@ -106,43 +130,13 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
           );
         await ztunnel.addInpodWorkload(uid, netns);
       }
-      if (options.zds !== undefined) {
-        const zds = await connectZds(ztunnel, options.zds, shutdown.signal);
-        closers.push(() => zds.close());
-      }
     }
-    await new Promise<void>((resolve) => {
-      process.once('SIGINT', () => resolve());
-      process.once('SIGTERM', () => resolve());
-      shutdown.signal.addEventListener('abort', () => resolve(), { once: true });
-    });
+    const reason = await stopped;
+    // ztunnel: the signal starts a graceful drain (istio/ztunnel@62d82653:src/signal.rs, src/app.rs `wait_termination`).
+    logger({ timeMs: nowMs(), level: 'info', target: 'ztunnel', message: reason, fields: [] });
+    await ztunnel.drain({ deadlineMs: options.drainMs });
     return 0;
   } finally {
     await closeAll();
   }
-}
-
-/**
- * Takes pods from istio-cni over ZDS. ZDS names pods by Kubernetes UID and describes them by name,
- * namespace and service account; the workload store maps that to the workload (ztunnel `find_by_info`).
- */
-function connectZds(ztunnel: Ztunnel, path: string, signal: AbortSignal): Promise<ZdsProxyConnection> {
-  const byPod = new Map<string, string>();
-  return connectZdsProxy({
-    path,
-    signal,
-    handlers: {
-      async addWorkload({ uid, workloadInfo, netns }) {
-        const workload = workloadInfo === undefined ? undefined : ztunnel.store.workloadByInfo(workloadInfo);
-        if (workload === undefined) throw new Error(`no local workload for pod ${uid}`);
-        byPod.set(uid, workload.uid);
-        await ztunnel.addInpodWorkload(workload.uid, netns);
-      },
-      async deleteWorkload(uid) {
-        const workload = byPod.get(uid);
-        byPod.delete(uid);
-        if (workload !== undefined) await ztunnel.removeInpodWorkload(workload);
-      },
-    },
-  });
 }

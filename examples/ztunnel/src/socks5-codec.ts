@@ -1,5 +1,5 @@
 /**
- * The subset of SOCKS5 (RFC 1928) ztunnel speaks on 15080 (`zt:src/proxy/socks5.rs`): no authentication,
+ * The subset of SOCKS5 (RFC 1928) ztunnel speaks on 15080 (`istio/ztunnel@62d82653:src/proxy/socks5.rs`): no authentication,
  * `CONNECT` only, IPv4, IPv6 and domain-name targets. Pure and incremental: each parser takes the bytes
  * received so far and says "incomplete", "done" (with how many bytes it used) or "error" (with the reply
  * code to send). Messages are bounded by the protocol (a greeting is at most 257 bytes, a request 262), so

@@ -1,5 +1,5 @@
 /**
- * ztunnel's SOCKS5 listener (`zt:src/proxy/socks5.rs`, `UNSTABLE_ENABLE_SOCKS5`, port 15080): negotiate
+ * ztunnel's SOCKS5 listener (`istio/ztunnel@62d82653:src/proxy/socks5.rs`, `UNSTABLE_ENABLE_SOCKS5`, port 15080): negotiate
  * "no authentication" and a `CONNECT`, resolve a domain target through the mesh (ztunnel asks its DNS
  * proxy), find the calling workload by the client's address, and hand the connection to the outbound path.
  *

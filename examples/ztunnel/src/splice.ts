@@ -1,5 +1,5 @@
 /**
- * ztunnel's copy loop (`zt:src/copy.rs` `copy_bidirectional`, hbone.md §1.8) for Node streams: both
+ * ztunnel's copy loop (`istio/ztunnel@62d82653:src/copy.rs` `copy_bidirectional`) for Node streams: both
  * directions run to completion independently (join, not try-join), an EOF on one side half-closes the other,
  * backpressure holds (`pipe`), bytes are counted per direction, and resets, broken pipes and premature
  * closes count as a normal end rather than an error.

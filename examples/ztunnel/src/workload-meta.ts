@@ -1,6 +1,6 @@
 /**
  * Workload metadata on the wire and in telemetry: the `baggage` ztunnel sends for a workload
- * (`zt:src/baggage.rs`, hbone.md §1.6) and the `DerivedWorkload` it reads back from a peer's baggage.
+ * (`istio/ztunnel@62d82653:src/baggage.rs`) and the `DerivedWorkload` it reads back from a peer's baggage.
  * @module
  */
 import type { Baggage } from '@ambient-kit/hbone';

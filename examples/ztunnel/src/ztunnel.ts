@@ -7,6 +7,7 @@
  * @module
  */
 import diagnosticsChannel from 'node:diagnostics_channel';
+import { readFile } from 'node:fs/promises';
 import net from 'node:net';
 import {
   createHboneClient,
@@ -26,7 +27,7 @@ import {
 } from '@ambient-kit/workload-api';
 import { createXdsClient, type XdsClient, ztunnelNode } from '@ambient-kit/workload-api/xds';
 import { type AccessLogEntry, accessLogRecord } from './access-log.js';
-import { createCertificateManager } from './certificates.js';
+import { type CaClient, createCertificateManager } from './certificates.js';
 import { type ResolvedZtunnelConfig, resolveZtunnelConfig, type ZtunnelConfig } from './config.js';
 import { logEarlyFailure } from './connection-result.js';
 import { dialTcp } from './dial.js';
@@ -37,12 +38,14 @@ import {
   startInboundServer,
   type TrackedConnection,
 } from './inbound.js';
-import { type InpodListeners, startInpodListeners } from './inpod.js';
+import { type InpodContext, type InpodListeners, startInpodListeners, waitForSockets } from './inpod.js';
+import { type InpodZds, startInpodZds } from './inpod-zds.js';
 import { type LogLevel, type LogValue, nowMs, streamLogger } from './logger.js';
 import { resolveHostname } from './mesh-dns.js';
 import { createZtunnelMetrics, type ZtunnelMetrics } from './metrics.js';
 import type { OutboundContext } from './outbound.js';
 import { assertRbac } from './rbac.js';
+import { type DnsUpstream, MAX_RESOLV_CONF_BYTES, parseResolvConf } from './resolv-conf.js';
 import { createAdminServer } from './servers/admin-server.js';
 import { closeServer, listen } from './servers/listen.js';
 import { createMetricsServer } from './servers/metrics-server.js';
@@ -86,10 +89,11 @@ export interface Ztunnel {
   /**
    * Waits until nothing is pending (xDS synced, local certificates issued, inbound listeners up).
    *
-   * @param options - `timeoutMs`, default 10 s.
+   * @param options - `timeoutMs`, default 10 s; `zds: false` leaves the node agent's snapshot and the pods it
+   *   sent out of it (for callers that serve pods themselves).
    * @throws {Error} On timeout, naming what is still pending.
    */
-  ready(options?: { readonly timeoutMs?: number }): Promise<void>;
+  ready(options?: { readonly timeoutMs?: number; readonly zds?: boolean }): Promise<void>;
   /** What readiness still waits for (empty when ready). */
   pending(): readonly string[];
   /** The node-level listeners' addresses (after `start()`). */
@@ -109,6 +113,23 @@ export interface Ztunnel {
   addInpodWorkload(uid: string, netns: NetnsRef): Promise<void>;
   /** In-pod mode: stop serving a pod (ZDS `DelWorkload`). */
   removeInpodWorkload(uid: string): Promise<void>;
+  /** In-pod mode: the workloads served in pods, by workload uid, with their namespace (path or label). */
+  inpodWorkloads(): ReadonlyMap<string, { readonly netns: string; readonly dns: readonly string[] }>;
+  /**
+   * In-pod mode with ZDS: waits until the node agent's snapshot arrived on the current connection.
+   *
+   * @throws {RedirectError} On timeout (default 10 s), or without ZDS.
+   */
+  zdsSynced(options?: { readonly timeoutMs?: number }): Promise<void>;
+  /**
+   * Drains as ztunnel does on SIGTERM (`istio/ztunnel@62d82653:src/drain.rs` `run_with_drain`): stops taking pods from ZDS and
+   * accepting connections on every listener, sends GOAWAY on inbound HBONE connections, lets connections in
+   * flight finish for up to `deadlineMs` (default `drainDeadlineMs`, 5 s), then closes what is left. Each step
+   * is logged. Call {@link close} afterwards.
+   *
+   * @returns How many connections were still open at the deadline (and were closed).
+   */
+  drain(options?: { readonly deadlineMs?: number }): Promise<{ readonly forced: number }>;
   /** Stops every listener, the xDS client and certificate rotation. */
   close(): Promise<void>;
 }
@@ -159,8 +180,33 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     if (cfg.accessLog === undefined) logger(accessLogRecord(entry));
     else cfg.accessLog(entry);
   };
+  // Every CA request that fails is a warning with the reason, and so is the first one that works again
+  // (ztunnel warns on each failed certificate fetch and retries with backoff: istio/ztunnel@62d82653:src/identity/manager.rs L403).
+  let caFailures = 0;
+  const ca: CaClient = {
+    async sign(csrPem, identity, ttlMs) {
+      try {
+        const chain = await cfg.ca.sign(csrPem, identity, ttlMs);
+        if (caFailures > 0) {
+          log('warn', 'identity', 'CA request succeeded again', [
+            ['identity', identity],
+            ['after_failures', caFailures],
+          ]);
+          caFailures = 0;
+        }
+        return chain;
+      } catch (error) {
+        caFailures++;
+        log('warn', 'identity', 'CA request failed', [
+          ['identity', identity],
+          ['error', (error as Error).message],
+        ]);
+        throw error;
+      }
+    },
+  };
   const certs = createCertificateManager({
-    ca: cfg.ca,
+    ca,
     ttlMs: cfg.certificateTtlMs,
     onError: (identity, error) =>
       log('warn', 'identity', 'certificate refresh failed', [
@@ -188,6 +234,11 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
   const failedListeners = new Map<string, string>();
   const inpod = new Map<string, { listeners: InpodListeners; netns: NetnsRef }>();
   const servers: net.Server[] = [];
+  /** Downstream connections in flight (SOCKS5, in-pod 15001/15006), for a drain to wait on. */
+  const downstream = new Set<net.Socket>();
+  let zds: InpodZds | undefined;
+  let draining = false;
+  let dnsUpstreams: Promise<readonly DnsUpstream[]> | undefined;
   let xds: XdsClient | undefined;
   let xdsReady = 'store' in cfg.workloads;
   let addresses: ZtunnelAddresses | undefined;
@@ -321,7 +372,53 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     for (const id of certs.pending()) out.push(`certificate ${id}`);
     for (const uid of starting) out.push(`inbound ${uid}`);
     for (const uid of failedListeners.keys()) if (!starting.has(uid)) out.push(`inbound ${uid} (failed)`);
+    if (zds !== undefined) out.push(...zds.pending());
     return out;
+  }
+
+  /** The DNS proxy's upstreams: configured, else the node's `/etc/resolv.conf` (read once, as ztunnel does). */
+  function upstreamsOf(): Promise<readonly DnsUpstream[]> {
+    if (cfg.dnsUpstreams !== undefined) return Promise.resolve(cfg.dnsUpstreams);
+    dnsUpstreams ??= readFile('/etc/resolv.conf', 'utf8').then(
+      (text) => {
+        const found = parseResolvConf(text.slice(0, MAX_RESOLV_CONF_BYTES));
+        if (found.length === 0)
+          log('warn', 'dns', 'no nameserver in /etc/resolv.conf: names outside the mesh will fail');
+        return found;
+      },
+      (error: unknown) => {
+        log('warn', 'dns', 'cannot read /etc/resolv.conf: names outside the mesh will fail', [
+          ['error', (error as Error).message],
+        ]);
+        return [];
+      },
+    );
+    return dnsUpstreams;
+  }
+
+  function inpodContext(): InpodContext {
+    return {
+      outbound: outboundCtx,
+      inbound: inboundCtx,
+      store,
+      metrics,
+      emit,
+      tracked,
+      ports: cfg.ports,
+      preserveSourceIp: cfg.preserveSourceIp,
+      connectTimeoutMs: cfg.connectTimeoutMs,
+      svid: (identity) => certs.source(identity),
+      bundles: cfg.bundles,
+      dns: cfg.dnsCapture
+        ? {
+            upstreams: upstreamsOf,
+            timeoutMs: cfg.dnsUpstreamTimeoutMs,
+            clusterDomain: cfg.clusterDomain,
+            log: (level, message, fields) => log(level, 'dns', message, fields),
+          }
+        : undefined,
+      downstream,
+    };
   }
 
   function dump(): ConfigDump {
@@ -332,7 +429,11 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         info: { name: pod.listeners.workload.name, namespace: pod.listeners.workload.namespace },
       };
     }
-    // In-pod mode adds ztunnel's `workloadState` handler section (zt:src/inpod/admin.rs).
+    // Pods the node agent sent that could not start yet (istio/ztunnel@62d82653:src/inpod/admin.rs `Pending`).
+    for (const [podUid, p] of zds?.pods() ?? []) {
+      if (p.pending !== undefined) state[podUid] = { state: 'Pending', error: p.pending };
+    }
+    // In-pod mode adds ztunnel's `workloadState` handler section (istio/ztunnel@62d82653:src/inpod/admin.rs).
     const extra: JsonObject = cfg.mode === 'inpod' ? { workloadState: state } : {};
     return configDump(store, {
       certificates: certs.dump() as unknown as JsonObject[],
@@ -376,9 +477,27 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     const pod = inpod.get(uid);
     if (pod === undefined) return;
     inpod.delete(uid);
-    await pod.listeners.close();
+    // A deleted pod is drained at once (istio/ztunnel@62d82653:src/inpod/statemanager.rs, `DrainMode::Immediate`).
+    await pod.listeners.close({ deadlineMs: 0 });
     if (typeof pod.netns !== 'string') (pod.netns as NetnsHandle).close();
     log('info', 'inpod', 'workload removed', [['uid', uid]]);
+  }
+
+  /** Starts serving a pod; on failure the caller keeps `netns` (nothing was taken over). */
+  async function startInpod(uid: string, netns: NetnsRef): Promise<void> {
+    if (cfg.mode !== 'inpod') throw new Error('addInpodWorkload needs mode "inpod"');
+    if (draining || closed) throw new Error('the ztunnel is shutting down');
+    const workload = store.workload(uid);
+    if (workload === undefined) throw new Error(`unknown workload ${uid}`);
+    await removeInpodWorkload(uid);
+    await certs.source(workload.identity);
+    const listeners = await startInpodListeners(inpodContext(), workload, netns);
+    inpod.set(uid, { listeners, netns });
+    log('info', 'inpod', 'workload added', [
+      ['uid', uid],
+      ['netns', typeof netns === 'string' ? netns : netns.path],
+      ['dns', listeners.dns === undefined ? 'off' : listeners.dns.addresses.join(',')],
+    ]);
   }
 
   function scheduleReconcile(): Promise<void> {
@@ -410,6 +529,8 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       let socks5: string | undefined;
       if (cfg.socks5) {
         const server = net.createServer({ allowHalfOpen: true, noDelay: true }, (socket) => {
+          downstream.add(socket);
+          socket.once('close', () => downstream.delete(socket));
           void serveSocks5(
             {
               outbound: outboundCtx,
@@ -439,8 +560,9 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         }),
       );
       if ('xdsAddress' in cfg.workloads) {
+        const xdsAddress = cfg.workloads.xdsAddress;
         const client = createXdsClient({
-          address: cfg.workloads.xdsAddress,
+          address: xdsAddress,
           store,
           node: ztunnelNode({
             instanceIp: host,
@@ -453,6 +575,29 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         client.on('nack', (n) =>
           log('warn', 'xds', 'rejected resources', [['rejected', n.rejected.map((r) => r.name).join(', ')]]),
         );
+        // ztunnel warns on every failed or lost xDS connection, with the reason and the retry delay
+        // (istio/ztunnel@62d82653:src/xds/client.rs "XDS client connection error"), and on the reconnect.
+        let failures = 0;
+        client.on('disconnected', ({ error, backoffMs }) => {
+          failures++;
+          log('warn', 'xds', 'XDS client connection error, retrying', [
+            ['address', { display: xdsAddress }],
+            ['error', error.message],
+            ['retry_ms', backoffMs],
+          ]);
+        });
+        client.on('connected', ({ attempt }) => {
+          if (failures === 0) {
+            log('info', 'xds', 'connected', [['address', { display: xdsAddress }]]);
+            return;
+          }
+          log('warn', 'xds', 'reconnected', [
+            ['address', { display: xdsAddress }],
+            ['attempt', attempt],
+            ['after_failures', failures],
+          ]);
+          failures = 0;
+        });
         void client.ready({ timeoutMs: 3_600_000 }).then(
           () => {
             xdsReady = true;
@@ -465,6 +610,21 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         );
       }
       await scheduleReconcile();
+      if (cfg.mode === 'inpod' && cfg.zdsPath !== undefined) {
+        zds = startInpodZds(
+          {
+            store,
+            start: (uid, netns) => startInpod(uid, netns),
+            stop: (uid) => removeInpodWorkload(uid),
+            servedNetns: (uid) => {
+              const ref = inpod.get(uid)?.netns;
+              return ref === undefined || typeof ref === 'string' ? undefined : ref;
+            },
+            log: (level, message, fields = []) => log(level, 'inpod', message, fields),
+          },
+          cfg.zdsPath,
+        );
+      }
       return addresses;
     },
     async ready(options) {
@@ -475,7 +635,8 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
         const [failed] = failedListeners;
         if (failed !== undefined)
           throw new Error(`ztunnel ${cfg.nodeName}: inbound listener of ${failed[0]} failed: ${failed[1]}`);
-        const waiting = pending();
+        const zdsPending = new Set(options?.zds === false ? (zds?.pending() ?? []) : []);
+        const waiting = pending().filter((p) => !zdsPending.has(p));
         if (waiting.length === 0) return;
         if (Date.now() > deadline)
           throw new Error(`ztunnel ${cfg.nodeName} not ready, pending: ${waiting.join(', ')}`);
@@ -489,39 +650,52 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
     },
     inboundAddresses: () => new Map([...inboundServers()].map((s) => [s.workload.uid, s.address])),
     configDump: dump,
-    async addInpodWorkload(uid, netns) {
-      if (cfg.mode !== 'inpod') throw new Error('addInpodWorkload needs mode "inpod"');
-      const workload = store.workload(uid);
-      if (workload === undefined) throw new Error(`unknown workload ${uid}`);
-      await removeInpodWorkload(uid);
-      await certs.source(workload.identity);
-      const listeners = await startInpodListeners(
-        {
-          outbound: outboundCtx,
-          inbound: inboundCtx,
-          store,
-          metrics,
-          emit,
-          tracked,
-          ports: cfg.ports,
-          preserveSourceIp: cfg.preserveSourceIp,
-          connectTimeoutMs: cfg.connectTimeoutMs,
-          svid: (identity) => certs.source(identity),
-          bundles: cfg.bundles,
-        },
-        workload,
-        netns,
-      );
-      inpod.set(uid, { listeners, netns });
-      log('info', 'inpod', 'workload added', [
-        ['uid', uid],
-        ['netns', typeof netns === 'string' ? netns : netns.path],
-      ]);
-    },
+    addInpodWorkload: startInpod,
     removeInpodWorkload,
+    inpodWorkloads: () =>
+      new Map(
+        [...inpod].map(([uid, p]) => [
+          uid,
+          {
+            netns: typeof p.netns === 'string' ? p.netns : p.netns.path,
+            dns: p.listeners.dns?.addresses ?? [],
+          },
+        ]),
+      ),
+    zdsSynced(options) {
+      if (zds === undefined) return Promise.reject(new Error('this ztunnel takes no pods over ZDS'));
+      return zds.waitForSnapshot(options?.timeoutMs);
+    },
+    async drain(options) {
+      const deadlineMs = options?.deadlineMs ?? cfg.drainDeadlineMs;
+      draining = true;
+      // 1. No new pods, no new connections (istio/ztunnel@62d82653:src/drain.rs: stop accepting once we drain).
+      await zds?.close();
+      zds = undefined;
+      for (const pod of inpod.values()) pod.listeners.stopAccepting();
+      for (const server of servers) if (server.listening) server.close();
+      log('info', 'drain', 'drain started, waiting for connections to complete', [
+        ['deadline_ms', deadlineMs],
+        ['downstream_connections', downstream.size],
+      ]);
+      // 2. GOAWAY on every inbound HBONE connection; tunnels finish, the rest is closed at the deadline.
+      const inboundDrained = Promise.all([...inboundServers()].map((server) => server.close({ deadlineMs })));
+      // 3. Outbound and plaintext connections in flight finish on their own, up to the deadline.
+      const forced = await waitForSockets(downstream, deadlineMs);
+      await inboundDrained;
+      if (forced > 0) {
+        log('warn', 'drain', 'drain duration expired with pending connections, forcefully shutting down', [
+          ['forced', forced],
+        ]);
+      }
+      log('info', 'drain', 'shutdown complete');
+      return { forced };
+    },
     async close() {
       if (closed) return;
       closed = true;
+      await zds?.close();
+      zds = undefined;
       for (const u of unsubscribe.splice(0)) u();
       await reconciling.catch(() => {});
       for (const t of tracked) t.reject({ error: 'connection closed due to connection drain', flag: '-' });

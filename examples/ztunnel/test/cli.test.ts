@@ -2,6 +2,7 @@
  * The example ztunnel as a program: flags checked before anything starts, paths taken from where the user
  * ran npm, the CA outside the working tree, and one line with exit code 2 for every mistake.
  */
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
@@ -90,6 +91,45 @@ describe('parseZtunnelArgs', () => {
     expect(parseZtunnelArgs([...base, '--ca-dir', 'ca'], env).caDir).toBe('/home/me/ca');
   });
 
+  it("in-pod mode takes its pods from ZDS at ztunnel's default socket (INPOD_UDS), DNS capture on", () => {
+    const inpod = parseZtunnelArgs([...base, '--mode', 'inpod'], env);
+    expect(inpod).toMatchObject({
+      zds: '/var/run/ztunnel/ztunnel.sock',
+      dnsCapture: true,
+      dnsUpstreams: undefined,
+      drainMs: 5000,
+      preserveSourceIp: undefined,
+    });
+    expect(parseZtunnelArgs([...base, '--mode', 'inpod'], { ...env, INPOD_UDS: '/run/z.sock' }).zds).toBe(
+      '/run/z.sock',
+    );
+    expect(parseZtunnelArgs(base, env).zds).toBeUndefined();
+    const tuned = parseZtunnelArgs(
+      [
+        ...base,
+        '--mode',
+        'inpod',
+        '--dns-capture',
+        'false',
+        '--dns-upstream',
+        '10.0.0.53',
+        '--dns-upstream',
+        '[fd00::53]:5353',
+        '--drain-ms',
+        '250',
+      ],
+      env,
+    );
+    expect(tuned).toMatchObject({
+      dnsCapture: false,
+      dnsUpstreams: [
+        { host: '10.0.0.53', port: 53 },
+        { host: 'fd00::53', port: 5353 },
+      ],
+      drainMs: 250,
+    });
+  });
+
   it('refuses bad values and flags that do not go together', () => {
     expect(usage(() => parseZtunnelArgs([...base, '--mode', 'foo'], env))).toBe(
       '--mode: expected loopback or inpod, got "foo"',
@@ -169,6 +209,22 @@ describe('the ztunnel program', () => {
       ],
       [['--node', 'n', '--config', 'mesh.yaml', '--inpod', 'a=/x'], 'ztunnel: --inpod needs --mode inpod\n'],
       [
+        ['--node', 'n', '--config', 'mesh.yaml', '--dns-capture', 'true'],
+        'ztunnel: --dns-capture needs --mode inpod (the DNS proxy runs in pods)\n',
+      ],
+      [
+        ['--node', 'n', '--config', 'mesh.yaml', '--mode', 'inpod', '--dns-capture', 'maybe'],
+        'ztunnel: --dns-capture: expected true or false, got "maybe"\n',
+      ],
+      [
+        ['--node', 'n', '--config', 'mesh.yaml', '--dns-upstream', 'dns.example.com'],
+        'ztunnel: --dns-upstream: expected ip, ip:port or [ipv6]:port, got "dns.example.com"\n',
+      ],
+      [
+        ['--node', 'n', '--config', 'mesh.yaml', '--drain-ms', '0'],
+        'ztunnel: --drain-ms: expected milliseconds in 1..3600000, got "0"\n',
+      ],
+      [
         [
           '--node',
           'n',
@@ -212,4 +268,36 @@ describe('the ztunnel program', () => {
       expect(hasStackTrace(result.stderr)).toBe(false);
     }
   });
+
+  it('in-pod mode without root says it needs root, one line, exit 2', async () => {
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=@ambient-kit/source',
+          '--import',
+          'tsx',
+          'src/main.ts',
+          '--node',
+          'n',
+          '--xds',
+          '127.0.0.1:1',
+          '--mode',
+          'inpod',
+        ],
+        { cwd: workspace, uid: 65534, gid: 65534, env: { ...process.env, HOME: tmpdir() } },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(run).toEqual({
+      code: 2,
+      stderr: expect.stringMatching(
+        /^ztunnel: --mode inpod needs root \(CAP_SYS_ADMIN .*running as uid 65534\n$/,
+      ),
+    });
+  }, 60_000);
 });

@@ -1,6 +1,5 @@
 /**
- * Privileged: the example ztunnel in in-pod mode on a node with two pods (workload-api-and-redirect.md
- * §B.5). Each pod is a real network namespace with istio-cni's iptables rules (`@ambient-kit/redirect`),
+ * Privileged: the example ztunnel in in-pod mode on a node with two pods. Each pod is a real network namespace with istio-cni's iptables rules (`@ambient-kit/redirect`),
  * joined by a veth to a node namespace that routes between them; one ztunnel serves both, opening 15001,
  * 15006 and 15008 inside each pod:
  *
@@ -198,8 +197,9 @@ describe('in-pod mode (root), two pods on one node', () => {
       src: { addr: expect.stringMatching(new RegExp(`^${pods.podA.ip.replaceAll('.', '\\.')}:\\d+$`)) },
       dst: { addr: `${pods.podB.ip}:15008`, identity: sa('echo') },
     });
-    // The app connection was made inside B (from B's own address, as the source IP is not preserved).
-    expect(appSaw.at(-1)).toMatch(new RegExp(`${pods.podB.ip.replaceAll('.', '\\.')}$`));
+    // The app connection was made inside B from pod A's own address: in-pod mode preserves the source
+    // (a transparent socket bound to the client's IP, its replies routed back by the fwmark 0x111 rule).
+    expect(appSaw.at(-1)).toMatch(new RegExp(`${pods.podA.ip.replaceAll('.', '\\.')}$`));
 
     // Every packet A sent to echo's 15008 carried ztunnel's mark; none went out unmarked.
     const after = hbonePackets(pods);
@@ -281,7 +281,7 @@ describe('in-pod mode (root), two pods on one node', () => {
     expect(allowed.src.addr).toMatch(new RegExp(`^${pods.podB.gateway.replaceAll('.', '\\.')}:\\d+$`));
     expect(allowed.src.identity).toBeUndefined();
 
-    // PeerAuthentication STRICT as ztunnel receives it: DENY when there is no principal (authz.md §10.6).
+    // PeerAuthentication STRICT as ztunnel receives it: DENY when there is no principal.
     store.apply({
       resources: [
         createPolicy({

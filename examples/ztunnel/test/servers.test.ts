@@ -1,6 +1,6 @@
 /**
- * The node-level servers, scraped over HTTP as Prometheus, kubelet and istioctl would: metrics (15020,
- * hbone.md §3.1), config_dump (15000, §3.3), readiness (15021, §2); and a ztunnel fed by a real delta xDS
+ * The node-level servers, scraped over HTTP as Prometheus, kubelet and istioctl would: metrics (15020),
+ * config_dump (15000), readiness (15021); and a ztunnel fed by a real delta xDS
  * server instead of a store.
  */
 import { createBundleSet, createCertificateAuthority } from '@ambient-kit/spiffe';
@@ -59,7 +59,7 @@ describe('metrics on :15020', () => {
   it('serves OpenMetrics text with ztunnel names, negotiating the content type like ztunnel', async () => {
     const url = `http://${mesh.b.addresses().metrics}/metrics`;
     const plain = await fetch(url);
-    // zt:src/metrics/server.rs: text/plain unless the scraper asks for OpenMetrics.
+    // istio/ztunnel@62d82653:src/metrics/server.rs: text/plain unless the scraper asks for OpenMetrics.
     expect(plain.headers.get('content-type')).toBe('text/plain; charset=utf-8');
     const open = await fetch(`http://${mesh.b.addresses().metrics}/stats/prometheus`, {
       headers: { accept: 'application/openmetrics-text; version=1.0.0,text/plain;q=0.5' },
@@ -99,7 +99,7 @@ describe('metrics on :15020', () => {
       response_flags: '-',
       connection_security_policy: 'mutual_tls',
     });
-    // Every label of CommonTrafficLabels, in ztunnel's order (zt:src/proxy/metrics.rs L258-311).
+    // Every label of CommonTrafficLabels, in ztunnel's order (istio/ztunnel@62d82653:src/proxy/metrics.rs L258-311).
     expect(dst?.names).toEqual([...TRAFFIC_LABEL_NAMES]);
     // source_principal on outbound comes from our own identity, because mTLS is used.
     expect(labelsOf(src)).toMatchObject({
@@ -156,7 +156,7 @@ describe('admin on :15000', () => {
       serviceAccount: 'echo',
       node: 'node-b',
     });
-    // Certificates (zt:src/admin.rs dump_certs): base64 PEM, decimal serial, RFC 3339 times, sorted by identity.
+    // Certificates (istio/ztunnel@62d82653:src/admin.rs dump_certs): base64 PEM, decimal serial, RFC 3339 times, sorted by identity.
     const echo = dump.certificates.find((c) => c.identity === sa('echo'));
     expect(echo?.state).toBe('Available');
     expect(echo?.certChain).toHaveLength(2); // leaf + intermediate; the root separately
@@ -180,7 +180,7 @@ describe('readiness on :15021', () => {
     expect([ok.status, await ok.text()]).toEqual([200, 'ready\n']);
     expect((await fetch(url, { method: 'POST' })).status).toBe(405);
 
-    // A ztunnel whose xDS server never answers is not ready (zt:src/readiness/server.rs).
+    // A ztunnel whose xDS server never answers is not ready (istio/ztunnel@62d82653:src/readiness/server.rs).
     const ca = await createCertificateAuthority({ trustDomain: 'cluster.local' });
     const lonely = createZtunnel({
       nodeName: 'node-x',

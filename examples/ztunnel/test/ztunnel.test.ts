@@ -1,7 +1,7 @@
 /**
  * The example ztunnel's data path over real loopback sockets: SOCKS5 in, HBONE (mTLS + HTTP/2 CONNECT)
  * between two ztunnels, L4 policy at the destination, ztunnel's status codes, access log and metrics.
- * Expected values cite ztunnel (hbone.md §1.7, §3).
+ * Expected values cite ztunnel (§3).
  */
 import net from 'node:net';
 import { createHboneClient, HboneError } from '@ambient-kit/hbone';
@@ -80,7 +80,7 @@ describe('outbound through SOCKS5, inbound HBONE across nodes', () => {
       last(mesh.logs.a, (e) => e.direction === 'outbound' && e.error === undefined),
     );
     const line = formatAccessLog(entry);
-    // zt:README.md: `<rfc3339 µs>  INFO access: connection complete src.addr=... direction="outbound" bytes_sent=67 ...`
+    // istio/ztunnel@62d82653:README.md: `<rfc3339 µs>  INFO access: connection complete src.addr=... direction="outbound" bytes_sent=67 ...`
     expect(line).toMatch(
       new RegExp(
         String.raw`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z  INFO access: connection complete src\.addr=127\.21\.1\.10:\d+ ` +
@@ -112,7 +112,7 @@ describe('outbound through SOCKS5, inbound HBONE across nodes', () => {
       kind: 'refused',
       reply: SOCKS5_REPLY.notAllowed,
     });
-    // zt:src/proxy.rs: "connection closed due to policy rejection: allow policies exist, but none allowed".
+    // istio/ztunnel@62d82653:src/proxy.rs: "connection closed due to policy rejection: allow policies exist, but none allowed".
     const denied = await eventually(() => last(mesh.logs.b, (e) => e.error !== undefined));
     expect(denied).toMatchObject({
       level: 'error',
@@ -158,7 +158,7 @@ describe('outbound through SOCKS5, inbound HBONE across nodes', () => {
       );
     try {
       expect(await connect(`${ips.echo}:8080`)).toBe(200);
-      // 503: nothing listens on the port (zt:src/proxy/inbound.rs "connection failed").
+      // 503: nothing listens on the port (istio/ztunnel@62d82653:src/proxy/inbound.rs "connection failed").
       expect(await connect(`${ips.echo}:8081`)).toBe(503);
       // 503: ztunnel's own ports are illegal targets (SelfCall).
       expect(await connect(`${ips.echo}:15008`)).toBe(503);

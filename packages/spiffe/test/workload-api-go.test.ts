@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tls from 'node:tls';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   authorizeId,
   authorizeMemberOf,
@@ -295,10 +295,13 @@ describe('our client against a grpc-go server', () => {
       'example.org',
       'partner.org',
     ]);
-    expect(go.calls.map((c) => [c.method, c.header])).toEqual([
-      ['FetchX509SVID', ['true']],
-      ['FetchX509Bundles', ['true']],
-    ]);
+    // Go reports each call on its stdout, which may arrive after the call's answer.
+    await vi.waitFor(() =>
+      expect(go.calls.map((c) => [c.method, c.header])).toEqual([
+        ['FetchX509SVID', ['true']],
+        ['FetchX509Bundles', ['true']],
+      ]),
+    );
   });
 
   it('JWT: Go’s plain JWK Set is read by kid, its token validates locally and through Go', async () => {
@@ -322,8 +325,8 @@ describe('our client against a grpc-go server', () => {
     ).rejects.toMatchObject({
       code: 'SPIFFE_ERR_WORKLOAD_API_PERMISSION_DENIED',
     });
+    await vi.waitFor(() => expect(go.calls.map((c) => c.method)).toContain('ValidateJWTSVID'));
     expect(go.calls.every((c) => c.header.length === 1 && c.header[0] === 'true')).toBe(true);
-    expect(go.calls.map((c) => c.method)).toContain('ValidateJWTSVID');
   });
 
   it('a rotation on Go’s open stream, a withdrawal (PERMISSION_DENIED) and a comeback, through an X.509 source', async () => {

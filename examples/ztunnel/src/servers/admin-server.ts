@@ -1,5 +1,5 @@
 /**
- * The admin server (port 15000, `zt:src/admin.rs`): `/config_dump` in ztunnel's JSON shape, `/quitquitquit`,
+ * The admin server (port 15000, `istio/ztunnel@62d82653:src/admin.rs`): `/config_dump` in ztunnel's JSON shape, `/quitquitquit`,
  * and a plain-text index at `/`.
  * @module
  */

@@ -1,5 +1,5 @@
 /**
- * The metrics server (port 15020, `zt:src/metrics/server.rs`): `/metrics` and `/stats/prometheus`, the
+ * The metrics server (port 15020, `istio/ztunnel@62d82653:src/metrics/server.rs`): `/metrics` and `/stats/prometheus`, the
  * OpenMetrics text ztunnel's encoder writes, labelled `application/openmetrics-text` when the scraper asks
  * for it and `text/plain` otherwise.
  * @module

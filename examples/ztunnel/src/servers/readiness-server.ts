@@ -1,5 +1,5 @@
 /**
- * The readiness server (port 15021, `zt:src/readiness/server.rs`): `GET /healthz/ready` answers
+ * The readiness server (port 15021, `istio/ztunnel@62d82653:src/readiness/server.rs`): `GET /healthz/ready` answers
  * `200 ready` once nothing is pending, else `500 not ready, pending: a, b`; other methods get 405.
  * @module
  */

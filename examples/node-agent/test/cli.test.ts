@@ -1,0 +1,84 @@
+/**
+ * The node agent program's mistakes: each is one line on stderr and exit code 2, no stack trace, and nothing
+ * is left running; not being root is one of them.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hasStackTrace, runProgramToEnd } from '../../ztunnel/test/support/program.js';
+
+const workspace = fileURLToPath(new URL('..', import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), 'ambient-node-agent-cli-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('the node agent program', () => {
+  it('answers every mistake with one line and exit code 2', async () => {
+    const mesh = join(dir, 'mesh.yaml');
+    writeFileSync(mesh, 'workloads: []\n');
+    const broken = join(dir, 'broken.yaml');
+    writeFileSync(broken, 'workloads:\n  - uid: x\n    serviceaccount: typo\n');
+    const cases: [string[], RegExp][] = [
+      [['--frobnicate'], /^node-agent: Unknown option '--frobnicate'\n$/],
+      [['--config', mesh], /^node-agent: --node \(or NODE_NAME\) is required\n$/],
+      [['--node', 'node-a'], /^node-agent: --config <mesh file> is required\n$/],
+      [
+        ['--node', 'node-a', '--config', mesh, '--backend', 'ebpf'],
+        /^node-agent: --backend: expected iptables or nftables, got "ebpf"\n$/,
+      ],
+      [
+        ['--node', 'node-a', '--config', mesh, '--dns-capture', 'yes'],
+        /^node-agent: --dns-capture: expected true or false, got "yes"\n$/,
+      ],
+      [
+        ['--node', 'node-a', '--config', join(dir, 'missing.yaml'), '--zds', join(dir, 'z.sock')],
+        /^node-agent: .*missing\.yaml.*\n$/,
+      ],
+      [
+        ['--node', 'node-a', '--config', broken, '--zds', join(dir, 'z.sock')],
+        /^node-agent: .*serviceaccount: unknown field.*\n$/,
+      ],
+    ];
+    for (const [args, stderr] of cases) {
+      const run = await runProgramToEnd(workspace, args);
+      expect({ args, stderr: run.stderr }).toEqual({ args, stderr: expect.stringMatching(stderr) });
+      expect(run.code).toBe(2);
+      expect(hasStackTrace(run.stderr)).toBe(false);
+    }
+  }, 120_000);
+
+  it('prints its help with exit code 0', async () => {
+    const run = await runProgramToEnd(workspace, ['--help']);
+    expect(run.code).toBe(0);
+    expect(run.stdout).toContain('--netns-dir <dir>');
+    expect(run.stdout).toContain('default /var/run/ztunnel/ztunnel.sock');
+  });
+
+  it('refuses to run without root, saying why', async () => {
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+      const child = spawn(
+        process.execPath,
+        [
+          '--conditions=@ambient-kit/source',
+          '--import',
+          'tsx',
+          'src/main.ts',
+          '--node',
+          'node-a',
+          '--config',
+          '/nonexistent',
+        ],
+        { cwd: workspace, uid: 65534, gid: 65534, env: { ...process.env, HOME: tmpdir() } },
+      );
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => {
+        stderr += d;
+      });
+      child.on('close', (code) => resolve({ code, stderr }));
+    });
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/^node-agent: must run as root \(CAP_SYS_ADMIN .*running as uid 65534\n$/);
+  }, 60_000);
+});
