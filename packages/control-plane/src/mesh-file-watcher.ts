@@ -172,6 +172,7 @@ export async function watchMeshFile(options: WatchMeshFileOptions): Promise<Mesh
     skippedPolicies: [],
     warnings: [],
     skippedDocuments: [],
+    notForZtunnel: [],
   };
   // The hash of the content last read ('' when unreadable): a change event with the same content is
   // not re-applied.

@@ -6,17 +6,13 @@
  * @module
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { cachedGoBinary, jsonLines, protoc } from '../../../test-support/go.js';
 
-const SOURCE = fileURLToPath(new URL('./go-ca-peer/main.go', import.meta.url));
 const PROTO_DIR = fileURLToPath(new URL('../../spiffe/proto/', import.meta.url));
-const GOPATH = '/usr/share/gocode';
 const INSTALL =
   'apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev protobuf-compiler libprotobuf-dev';
 
@@ -33,47 +29,24 @@ export interface GoCaPeerBuild {
  * @throws {Error} With install instructions when Go, grpc-go or protoc is missing.
  */
 export async function buildGoCaPeer(): Promise<GoCaPeerBuild> {
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 16);
-  const binary = join(tmpdir(), `ambient-kit-go-ca-peer-${hash}`);
   const descriptors = join(tmpdir(), `ambient-kit-ca-descriptors-${process.pid}.pb`);
-  const run = promisify(execFile);
-  try {
-    await run('protoc', [
+  await protoc(
+    [
       `-I${PROTO_DIR}`,
       '-I/usr/include',
       '--include_imports',
       `--descriptor_set_out=${descriptors}`,
       'security/v1alpha1/ca.proto',
-    ]);
-  } catch (error) {
-    throw new Error(`protoc failed (${INSTALL}): ${String((error as { stderr?: string }).stderr ?? error)}`);
-  }
-  if (existsSync(binary)) return { binary, descriptors };
-  if (!existsSync(join(GOPATH, 'src/google.golang.org/grpc')))
-    throw new Error(`grpc-go is not in ${GOPATH}: ${INSTALL}`);
-  const partial = `${binary}.${process.pid}.tmp`;
-  try {
-    await run('go', ['build', '-o', partial, 'main.go'], {
-      cwd: dirname(SOURCE),
-      // GOPATH mode: everything resolves from Debian's /usr/share/gocode, with no network.
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH,
-        GOFLAGS: '',
-        GOTOOLCHAIN: 'local',
-        GOPROXY: 'off',
-        GOCACHE: join(tmpdir(), 'ambient-kit-go-build-cache'),
-      },
-    });
-  } catch (error) {
-    const detail =
-      (error as { code?: string }).code === 'ENOENT'
-        ? 'go is not installed'
-        : String((error as { stderr?: string }).stderr ?? error);
-    throw new Error(`building the Go CA peer failed (${INSTALL}): ${detail}`);
-  }
-  renameSync(partial, binary);
+    ],
+    INSTALL,
+  );
+  const binary = await cachedGoBinary({
+    name: 'go-ca-peer',
+    dir: fileURLToPath(new URL('./go-ca-peer/', import.meta.url)),
+    requires: ['google.golang.org/grpc'],
+    what: 'the Go CA peer',
+    install: INSTALL,
+  });
   return { binary, descriptors };
 }
 
@@ -151,43 +124,13 @@ export async function startGoCaServer(build: GoCaPeerBuild, options: GoCaServerO
     ...(options.signAs === undefined ? [] : ['-sign-as', options.signAs]),
   ];
   const child: ChildProcess = spawn(build.binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const queue: unknown[] = [];
-  const waiting: ((e: unknown) => void)[] = [];
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  if (child.stdout === null) throw new Error('no stdout');
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const e = JSON.parse(line) as unknown;
-    const w = waiting.shift();
-    if (w === undefined) queue.push(e);
-    else w(e);
-  });
-  const next = (timeoutMs = 10_000): Promise<unknown> =>
-    new Promise((resolve, reject) => {
-      if (queue.length > 0) return resolve(queue.shift());
-      const timer = setTimeout(
-        () => reject(new Error(`the Go CA server printed nothing in ${timeoutMs} ms; stderr: ${stderr}`)),
-        timeoutMs,
-      );
-      waiting.push((e) => {
-        clearTimeout(timer);
-        resolve(e);
-      });
-    });
-  const listening = (await next()) as { event: string; port: number };
+  const lines = jsonLines<unknown>(child, 'the Go CA server');
+  const listening = (await lines.next()) as { event: string; port: number };
   if (listening.event !== 'listening') throw new Error(`unexpected first line ${JSON.stringify(listening)}`);
   return {
     port: listening.port,
-    nextRequest: async (timeoutMs) => (await next(timeoutMs)) as GoCaRequest,
-    async close() {
-      if (child.exitCode === null) {
-        child.kill('SIGKILL');
-        await exited;
-      }
-    },
+    nextRequest: async (timeoutMs) => (await lines.next(timeoutMs)) as GoCaRequest,
+    close: () => lines.stop('SIGKILL'),
   };
 }
 

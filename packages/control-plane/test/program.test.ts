@@ -43,8 +43,8 @@ spec:
   rules:
   - from: [{source: {principals: ["cluster.local/ns/default/sa/sleep"]}}]
 ---
-apiVersion: v1
-kind: Pod
+apiVersion: apps/v1
+kind: Deployment
 metadata: {name: not-translated, namespace: default}
 `;
 
@@ -140,7 +140,7 @@ describe('ambient-control-plane', () => {
       /^ambient-control-plane: tokens loaded from .*tokens: 2 tokens \(cluster Kubernetes\)$/m,
     );
     expect(out).toMatch(
-      /^ambient-control-plane: mesh loaded from .*mesh\.yaml: 1 workload, 1 service, 1 policy, ignored: Pod default\/not-translated$/m,
+      /^ambient-control-plane: mesh loaded from .*mesh\.yaml: 1 workload, 1 service, 1 policy, ignored: Deployment default\/not-translated$/m,
     );
     expect(out).toMatch(/^ambient-control-plane: trusted node accounts: istio-system\/ztunnel$/m);
     expect(out).toMatch(

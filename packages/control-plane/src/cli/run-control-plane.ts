@@ -134,6 +134,9 @@ export async function runControlPlaneCli(
       path: options.mesh,
       store,
       rootNamespace: options.rootNamespace,
+      // Kubernetes objects are translated for this cluster (the uids and clusterId istiod would send).
+      clusterId: options.clusterId,
+      trustDomain: options.trustDomain,
       skipUnsupportedKinds: true,
     });
     closers.push(() => mesh.close());

@@ -21,6 +21,8 @@ export const CONTROL_PLANE_ERROR_CODES = [
   'CONTROL_PLANE_ERR_BAD_DOCUMENT',
   'CONTROL_PLANE_ERR_BAD_RESOURCE',
   'CONTROL_PLANE_ERR_BAD_POLICY',
+  'CONTROL_PLANE_ERR_BAD_OBJECT',
+  'CONTROL_PLANE_ERR_BAD_ROUTE',
   'CONTROL_PLANE_ERR_BAD_TOKEN_FILE',
   'CONTROL_PLANE_ERR_BAD_CA',
   'CONTROL_PLANE_ERR_BAD_OPTION',
@@ -34,7 +36,8 @@ export type ControlPlaneErrorCode = (typeof CONTROL_PLANE_ERROR_CODES)[number];
  * One problem found in a mesh file. `code` is the stable code of the layer that found it: a
  * `CONTROL_PLANE_ERR_*` code for the file and its documents, a `WORKLOAD_API_ERR_*` code for a
  * ztunnel-shaped workload, service or policy (`@ambient-kit/workload-api`), an `AUTHZ_ERR_*` code for a
- * Kubernetes AuthorizationPolicy (`@ambient-kit/authz`).
+ * Kubernetes security policy (`@ambient-kit/authz`), a `ROUTING_ERR_*` code for a routing object
+ * (`@ambient-kit/routing`).
  */
 export interface ControlPlaneIssue {
   /** Where, e.g. `document[0].policies[0].rules[0][0][0].sourceIP`. */
@@ -105,5 +108,7 @@ export class ControlPlaneError extends Error {
 
 function categoryOf(code: string): ControlPlaneErrorCode {
   if ((CONTROL_PLANE_ERROR_CODES as readonly string[]).includes(code)) return code as ControlPlaneErrorCode;
-  return code.startsWith('AUTHZ_') ? 'CONTROL_PLANE_ERR_BAD_POLICY' : 'CONTROL_PLANE_ERR_BAD_RESOURCE';
+  if (code.startsWith('AUTHZ_')) return 'CONTROL_PLANE_ERR_BAD_POLICY';
+  if (code.startsWith('ROUTING_')) return 'CONTROL_PLANE_ERR_BAD_ROUTE';
+  return 'CONTROL_PLANE_ERR_BAD_RESOURCE';
 }

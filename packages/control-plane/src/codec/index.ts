@@ -1,7 +1,8 @@
 /**
  * `@ambient-kit/control-plane/codec`: the pure layer. A mesh file's text → the workload model istiod
- * would send ztunnel: ztunnel's local config (`LOCAL_XDS_PATH` shape, strict at every depth) and
- * Kubernetes AuthorizationPolicies translated as istiod translates them; a token file's text → the accepted
+ * would send ztunnel: ztunnel's local config (`LOCAL_XDS_PATH` shape, strict at every depth), Kubernetes
+ * Namespaces, Pods, Services, WorkloadEntries and waypoint Gateways translated as istiod's ambient index
+ * translates them, and Kubernetes AuthorizationPolicies translated as istiod translates them; a token file's text → the accepted
  * bearer tokens and their service accounts; `CA_TRUSTED_NODE_ACCOUNTS`. No `node:` imports, no timers, no
  * files.
  *
@@ -15,6 +16,7 @@
  * ```
  * @module
  */
+export type { AmbientIndexOptions } from './ambient-index.js';
 export {
   CONTROL_PLANE_ERROR_CODES,
   ControlPlaneError,
