@@ -1,6 +1,7 @@
 /**
- * Brings the demo mesh up on loopback: an embedded control plane (the mesh file, a workload store, a delta
- * xDS server), a CA, one example ztunnel per node named in the file, one example waypoint per workload that
+ * Brings the demo mesh up on loopback: a control plane (the mesh file, a workload store, delta xDS and the
+ * Istio CA on one TLS port with bearer tokens: demo-control-plane.ts), one example ztunnel per node named in
+ * the file (xDS over TLS, workload certificates by CSR over gRPC), one example waypoint per workload that
  * terminates HBONE itself (`nativeTunnel`), and an echo app per workload. Everything logs into memory so the
  * scenario can show the lines that matter.
  * @module
@@ -21,25 +22,23 @@ import {
 } from '@ambient-kit/example-waypoint';
 import {
   type AccessLogEntry,
-  caClientFromAuthority,
+  caClientFromIstioCa,
+  createCertificateManager,
   createZtunnel,
   formatAccessLog,
+  formatLogRecord,
+  type LogRecord,
   meshFileWarner,
   streamLogger,
   type Ztunnel,
   type ZtunnelAddresses,
 } from '@ambient-kit/example-ztunnel';
-import {
-  type BundleSource,
-  type CertificateAuthority,
-  createBundleSet,
-  createCertificateAuthority,
-  createRotatingSvidSource,
-  type RotatingSvidSource,
-} from '@ambient-kit/spiffe';
+import type { BundleSource } from '@ambient-kit/spiffe';
 import { createWorkloadStore, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
-import { createXdsServer, type XdsServer } from '@ambient-kit/workload-api/xds';
+import { createXdsClient, xdsTlsCredentials } from '@ambient-kit/workload-api/xds';
 import { type Apps, startApps } from './apps.js';
+import { type DemoControlPlane, ISTIOD_NAME, startDemoControlPlane } from './demo-control-plane.js';
+import { nativeWorkloads } from './native-scenario.js';
 
 /** One captured access log line. */
 export type CapturedLog =
@@ -73,12 +72,15 @@ export interface DemoWaypoint {
 export interface DemoMesh {
   /** The mesh file the control plane watches (a copy: the scenario edits it). */
   readonly meshFile: string;
-  readonly ca: CertificateAuthority;
+  /** The control plane: delta xDS and the Istio CA on one TLS port, bearer tokens. */
+  readonly controlPlane: DemoControlPlane;
   readonly bundles: BundleSource;
   /** The control plane's store (what istiod knows). */
   readonly meshStore: WorkloadStore;
   readonly meshWatcher: MeshFileWatcher;
   readonly xdsAddress: string;
+  /** The ztunnels' and waypoints' certificate requests so far, as they logged them (`certificate issued`). */
+  readonly certificateLog: readonly string[];
   readonly nodes: ReadonlyMap<string, DemoNode>;
   readonly waypoints: readonly DemoWaypoint[];
   readonly apps: Apps;
@@ -175,10 +177,6 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
     const meshFile = join(dir, 'mesh.yaml');
     await writeFile(meshFile, options.meshText);
 
-    // The CA: a root and an intermediate, like a production istiod with a plugged-in CA.
-    const ca = await createCertificateAuthority({ trustDomain: 'cluster.local', intermediate: true });
-    const bundles = createBundleSet([ca.bundle]);
-
     // The control plane: mesh file -> store -> delta xDS (Address + Authorization, as istiod serves ztunnel).
     const meshStore = createWorkloadStore();
     // The L7 kinds (routes, DestinationRules, RequestAuthentications) are the waypoint's: the control plane
@@ -202,10 +200,21 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
         componentLog(`${meshFile}: rejected, the control plane keeps the last good file: ${error.message}`),
       ),
     );
-    const xds: XdsServer = createXdsServer({ store: meshStore });
-    const xdsPort = await xds.listen('127.0.0.1:0');
-    cleanups.push(() => xds.close());
-    const xdsAddress = `127.0.0.1:${xdsPort}`;
+    // The control plane over that store, on one TLS port (xDS + CA), with a token per service account: the
+    // ztunnels' node account and each waypoint's own.
+    const waypointAccounts = [...meshStore.workloads()]
+      .filter((w) => w.nativeTunnel)
+      .map((w) => [w.namespace, w.serviceAccount] as const);
+    const cp = await startDemoControlPlane({ dir, store: meshStore, serviceAccounts: waypointAccounts });
+    cleanups.push(() => cp.close());
+    const { bundles, xdsAddress } = cp;
+    const xdsTls = { rootCertificatesFile: cp.rootCertFile, altHostname: ISTIOD_NAME };
+    // Every certificate request, as the proxies log it, for the report.
+    const certificateLog: string[] = [];
+    const noteCertificate = (from: string, record: LogRecord): void => {
+      if (record.target === 'identity' && record.message === 'certificate issued')
+        certificateLog.push(`${from.padEnd(8)} ${formatLogRecord(record)}`);
+    };
 
     // One ztunnel per node.
     const byNode = new Map<string, Workload[]>();
@@ -215,22 +224,29 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
     }
     const nodes = new Map<string, DemoNode>();
     let index = 0;
+    // Each ztunnel is istio-system/ztunnel, the trusted node account: it asks for its workloads' certificates
+    // with ImpersonatedIdentity, over its own CA channel.
+    const ztunnelToken = cp.tokenFile('istio-system', 'ztunnel');
     for (const [name, pods] of [...byNode].sort(([a], [b]) => a.localeCompare(b))) {
       const address = nodeAddressOf(pods, index++);
+      const nodeLog = streamLogger({
+        level: options.verbose ? 'info' : 'warn',
+        write: (line) => componentLog(`${name.padEnd(8)} ${line}`),
+      });
       const make = (standard: boolean): Ztunnel =>
         createZtunnel({
           nodeName: name,
-          workloads: { xdsAddress },
-          ca: caClientFromAuthority(ca),
+          workloads: { xdsAddress, tls: xdsTls, tokenFile: ztunnelToken },
+          ca: caClientFromIstioCa(cp.caClient('istio-system', 'ztunnel'), { impersonate: true }),
           bundles,
           nodeAddress: address,
           ports: standard ? {} : { admin: 0, metrics: 0, readiness: 0, socks5: 0 },
           preserveSourceIp: true,
           accessLog: (entry) => capture({ kind: 'ztunnel', from: name, entry, line: formatAccessLog(entry) }),
-          logger: streamLogger({
-            level: options.verbose ? 'info' : 'warn',
-            write: (line) => componentLog(`${name.padEnd(8)} ${line}`),
-          }),
+          logger: (record) => {
+            noteCertificate(name, record);
+            nodeLog(record);
+          },
         });
       const startZtunnel = async (standard: boolean): Promise<[Ztunnel, ZtunnelAddresses]> => {
         const ztunnel = make(standard);
@@ -266,12 +282,34 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       level: options.verbose ? 'info' : 'warning',
       write: (line) => componentLog(`waypoint ${line}`),
     });
+    const appsWithNativeHbone = new Set(nativeWorkloads({ meshStore }).map((w) => w.uid));
     for (const w of meshStore.workloads()) {
-      if (!w.nativeTunnel) continue;
-      const svid: RotatingSvidSource = await createRotatingSvidSource({
-        fetchSvid: () => ca.issue(w.identity),
+      // A native-HBONE app (native-scenario.ts) terminates HBONE too, but is no waypoint.
+      if (!w.nativeTunnel || appsWithNativeHbone.has(w.uid)) continue;
+      // The waypoint is a workload: its own token, its own identity, no impersonation.
+      const certs = createCertificateManager({
+        ca: caClientFromIstioCa(cp.caClient(w.namespace, w.serviceAccount), { impersonate: false }),
+        ttlMs: 24 * 3600_000,
+        onError: (identity, error) =>
+          componentLog(`waypoint: certificate for ${identity} failed: ${error.message}`),
       });
-      cleanups.push(() => svid.close());
+      cleanups.push(() => certs.close());
+      const svid = await certs.source(w.identity);
+      const expires = svid.current().notAfter.toISOString();
+      certificateLog.push(
+        `waypoint certificate issued identity="${w.identity}" expires=${expires} (own token, no impersonation)`,
+      );
+      // Its workloads over TLS xDS with its own token, as any client of istiod's 15012.
+      const waypointStore = createWorkloadStore();
+      const waypointXds = createXdsClient({
+        address: xdsAddress,
+        store: waypointStore,
+        credentials: xdsTlsCredentials(xdsTls),
+        tokenFile: cp.tokenFile(w.namespace, w.serviceAccount),
+        clusterId: 'Kubernetes',
+      });
+      cleanups.push(() => waypointXds.close());
+      await waypointXds.ready({ timeoutMs: 10_000 });
       if (config === undefined) {
         const watcher = await watchL7Config(meshFile, {
           debounceMs: 20,
@@ -286,7 +324,7 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
       const make = (standard: boolean): Waypoint =>
         createWaypoint({
           workloadUid: w.uid,
-          workloads: { xdsAddress },
+          workloads: { store: waypointStore },
           svid,
           bundles,
           config: l7,
@@ -359,7 +397,8 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
 
     return {
       meshFile,
-      ca,
+      controlPlane: cp,
+      certificateLog,
       bundles,
       meshStore,
       meshWatcher,

@@ -5,12 +5,14 @@
  */
 import { oneLine } from '@ambient-kit/example-ztunnel/program';
 import type { Cast } from './cast.js';
+import { ISTIOD_NAME } from './demo-control-plane.js';
 import { describeOutcome, expectedOutcome } from './expected-outcome.js';
 import { runL7Scenario } from './l7-scenario.js';
 import { createLogView, type LogView } from './log-view.js';
 import { checkDemoMeshFile } from './mesh-check.js';
 import { liveModel } from './mesh-model.js';
 import { type CapturedLog, type DemoMesh, startDemoMesh } from './mesh-runtime.js';
+import { runNativeScenario } from './native-scenario.js';
 import { callUrl, label } from './probe.js';
 import { createReport, type Report } from './report.js';
 import { runScenario, type ScenarioRun } from './scenario.js';
@@ -90,6 +92,7 @@ export async function runDemo(options: RunDemoOptions): Promise<number> {
     try {
       run = await runScenario(mesh, checked.cast, report, logs);
       await runL7Scenario(mesh, checked.cast, report, logs);
+      await runNativeScenario(mesh, report, logs);
     } catch (error) {
       process.stderr.write(`the scenario stopped: ${oneLine(error)}\n`);
       return 1;
@@ -116,14 +119,21 @@ function describeMesh(mesh: DemoMesh, report: Report): void {
   const stats = mesh.meshStore.stats();
   const skipped = mesh.meshWatcher.current().skippedPolicies;
   report.raw('');
-  report.raw(`control plane  delta xDS on ${mesh.xdsAddress}, mesh file ${mesh.meshFile}`);
+  const cp = mesh.controlPlane;
+  report.raw(
+    `control plane  delta xDS + Istio CA on ${cp.caAddress} (TLS as ${ISTIOD_NAME}, bearer tokens), mesh file ${mesh.meshFile}`,
+  );
   report.raw(
     `               ${stats.workloads} workloads, ${stats.services} services, ${stats.policies} L4 policies for ztunnels` +
       (skipped.length > 0
         ? `, ${skipped.map((p) => `${p.namespace}/${p.name}`).join(', ')} for waypoints (targetRefs)`
         : ''),
   );
-  report.raw(`CA             trust domain cluster.local (root + intermediate); ztunnels get SVIDs by CSR`);
+  report.raw(
+    `CA             plug-in CA ${cp.ca.dir} (${cp.ca.signingSubject}), trust domain cluster.local; the ztunnels ` +
+      `(istio-system/ztunnel) ask by CSR for their workloads (ImpersonatedIdentity), the waypoint for itself:`,
+  );
+  for (const line of mesh.certificateLog) report.raw(`               ${line}`);
   const workloads = [...mesh.meshStore.workloads()];
   for (const node of mesh.nodes.values()) {
     const a = node.addresses;

@@ -48,6 +48,29 @@ describe('npm start (the demo mesh)', () => {
     expect(code).toBe(0);
     expect(stdout).toMatch(/^All \d+ checks passed in [\d.]+ s\.$/m);
     expect(stdout).not.toContain('FAIL');
+    // Step 11: the native-HBONE pod's fetch went through the waypoint, not through a ztunnel.
+    expect(stdout).toMatch(
+      /PASS the native pod went to the reviews waypoint[\s\S]*PASS no ztunnel intercepted productpage-v1/,
+    );
+    // Every component talks to the control plane over TLS with tokens, and the report shows the ztunnels'
+    // certificate requests (one per workload identity of their node, impersonated) and the waypoint's own.
+    expect(stdout).toMatch(
+      /^control plane {2}delta xDS \+ Istio CA on 127\.0\.0\.1:\d+ \(TLS as istiod\.istio-system\.svc, bearer tokens\)/m,
+    );
+    for (const [node, sa] of [
+      ['node-a', 'sleep'],
+      ['node-a', 'notsleep'],
+      ['node-b', 'echo'],
+    ])
+      expect(stdout).toMatch(
+        new RegExp(
+          `^ +${node} +\\S+ +INFO identity: certificate issued identity="spiffe://cluster\\.local/ns/default/sa/${sa}" expires=`,
+          'm',
+        ),
+      );
+    expect(stdout).toMatch(
+      /waypoint certificate issued identity="spiffe:\/\/cluster\.local\/ns\/default\/sa\/waypoint" .*\(own token, no impersonation\)/,
+    );
     // The story, step by step.
     expect(stdout).toContain(
       "PASS node-b verified the client's SPIFFE ID spiffe://cluster.local/ns/default/sa/sleep",
@@ -185,7 +208,9 @@ describe('npm start (the demo mesh)', () => {
     expect(stdout).toContain('intruder GET http://echo.default.svc.cluster.local/hello <- refused');
     // Every access log line, printed once: ztunnel lines and waypoint lines.
     const ztunnel = stdout.split('\n').filter((l) => /access: connection complete/.test(l));
-    const waypoint = stdout.split('\n').filter((l) => /^waypoint +\[.*\] "[A-Z]+ /.test(l));
+    // Up to step 11 (native HBONE), whose one request comes after step 10 counted the waypoint's requests.
+    const upToNative = stdout.split('\n== 11.')[0] as string;
+    const waypoint = upToNative.split('\n').filter((l) => /^waypoint +\[.*\] "[A-Z]+ /.test(l));
     const key = (l: string): string => l.replace(/^\S+\s+/, '');
     expect(new Set(ztunnel.map(key)).size).toBe(ztunnel.length);
     expect(new Set(waypoint.map(key)).size).toBe(waypoint.length);
@@ -251,7 +276,7 @@ spec:
     expect(code).toBe(0);
     expect(stdout).toContain('ztunnel node-c');
     expect(stdout).toContain(
-      "PASS node-c: config_dump holds the control plane's 8 workloads and 5 L4 policies",
+      "PASS node-c: config_dump holds the control plane's 9 workloads and 5 L4 policies",
     );
   });
 

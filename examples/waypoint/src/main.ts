@@ -3,14 +3,17 @@
  *
  * ```sh
  * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 --config mesh.yaml
- * # workloads from a control plane's xDS server, the L7 resources still from the mesh file
- * npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 \
- *   --xds 127.0.0.1:15010 --config mesh.yaml
+ * # workloads from istiod's (or ambient-control-plane's) xDS over TLS, the L7 resources still from the mesh file
+ * CA_ADDRESS=localhost:15012 CA_ROOT_CA=root-cert.pem AUTH_TOKEN=waypoint-token \
+ *   npm start -w @ambient-kit/example-waypoint -- --uid Kubernetes//Pod/default/waypoint-0 \
+ *   --xds localhost:15012 --config mesh.yaml
  * ```
  *
  * It listens on its workload's IP: HBONE on 15008, admin on 15000, metrics on 15020, readiness on 15021, with
- * a certificate for its workload's identity signed by the CA every example shares (`--ca-dir`, default
- * `defaultCaDir()`, outside the working tree), so the example ztunnels started with their defaults trust it.
+ * a certificate for its workload's identity from the Istio CA at `CA_ADDRESS`, asked for with its own token
+ * (no impersonation: the CA signs the token's service account, which must be the workload's), rotated at
+ * half-life; `--ca-dir` (an in-process CA in a directory) is a testing option. The control-plane flags and
+ * environment variables are ztunnel's (docs/examples.md).
  * The mesh file is followed: a valid edit applies to the next request, an invalid one is logged and the last
  * good configuration stays. Relative paths are taken from the directory npm was run in. A bad flag, file or uid
  * is one line on stderr and exit code 2. SIGTERM (or SIGINT) drains: new connections are refused, requests in
@@ -18,13 +21,12 @@
  * @module
  */
 import {
-  defaultCaDir,
-  oneOf,
-  parseFlags,
-  runProgram,
-  UsageError,
-  userPath,
-} from '@ambient-kit/example-ztunnel/program';
+  CONTROL_PLANE_FLAG_OPTIONS,
+  CONTROL_PLANE_HELP,
+  parseControlPlaneFlags,
+  parseXdsEndpoint,
+} from '@ambient-kit/example-ztunnel/control-plane-flags';
+import { oneOf, parseFlags, runProgram, UsageError, userPath } from '@ambient-kit/example-ztunnel/program';
 import { LOG_LEVELS } from './logger.js';
 
 const HELP = `Usage: npm start -w @ambient-kit/example-waypoint -- [options]
@@ -33,11 +35,10 @@ const HELP = `Usage: npm start -w @ambient-kit/example-waypoint -- [options]
   --config <file>           the mesh file: workloads and services, and the Kubernetes objects the
                             waypoint applies (Service, HTTPRoute, GRPCRoute, VirtualService,
                             DestinationRule, AuthorizationPolicy, RequestAuthentication)      required
-  --xds <host:port>         workloads from this xDS server instead of the mesh file
-  --ca-dir <dir>            CA shared with the other examples (created if empty)
-                            default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
-                            (~/.local/state/ambient-kit/ca/<trust domain>)
+  --xds <host:port>         workloads from this xDS server (XDS_ADDRESS) over TLS with the token instead
+                            of the mesh file (http://host:port: plaintext)
   --trust-domain <td>       default cluster.local
+${CONTROL_PLANE_HELP.trimEnd()}
   --admin-port <port>       Envoy's admin (/config_dump, /stats/prometheus, /ready, /logging)  default 15000
   --metrics-port <port>     merged metrics (/stats/prometheus)                                default 15020
   --readiness-port <port>   readiness (/healthz/ready)                                        default 15021
@@ -59,7 +60,7 @@ async function main(): Promise<number> {
     uid: { type: 'string' },
     xds: { type: 'string' },
     config: { type: 'string' },
-    'ca-dir': { type: 'string' },
+    ...CONTROL_PLANE_FLAG_OPTIONS,
     'trust-domain': { type: 'string', default: 'cluster.local' },
     'admin-port': { type: 'string', default: '15000' },
     'metrics-port': { type: 'string', default: '15020' },
@@ -75,8 +76,12 @@ async function main(): Promise<number> {
   if (values.uid === undefined || values.uid === '') throw new UsageError('--uid is required');
   if (values.config === undefined || values.config === '')
     throw new UsageError('--config <mesh file> is required (with --xds, for the L7 resources)');
-  if (values.xds !== undefined && !/^[^\s]+:\d{1,5}$/.test(values.xds))
-    throw new UsageError(`--xds: expected host:port, got ${JSON.stringify(values.xds)}`);
+  const xdsAddress = values.xds ?? process.env['XDS_ADDRESS'];
+  const xds =
+    xdsAddress === undefined
+      ? undefined
+      : parseXdsEndpoint(values.xds === undefined ? 'XDS_ADDRESS' : '--xds', xdsAddress);
+  const controlPlane = parseControlPlaneFlags(values, process.env);
   const ports = {
     admin: portFlag('--admin-port', values['admin-port']),
     metrics: portFlag('--metrics-port', values['metrics-port']),
@@ -91,8 +96,8 @@ async function main(): Promise<number> {
   return runWaypoint({
     uid: values.uid,
     config: userPath(values.config),
-    ...(values.xds === undefined ? {} : { xds: values.xds }),
-    caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain)),
+    ...(xds === undefined ? {} : { xds }),
+    controlPlane,
     trustDomain,
     ports,
     drainMs: Number(values['drain-ms']),

@@ -1,6 +1,7 @@
 /**
  * The example waypoint program after its flags were read (main.ts): loads the mesh (the file, or xDS for the
- * workloads) and the L7 configuration from the file, loads or creates the shared CA, listens on its
+ * workloads, over TLS with its token) and the L7 configuration from the file, gets its certificate from the
+ * Istio CA at `CA_ADDRESS` with its own token (or the testing `--ca-dir`), listens on its
  * workload's IP, and drains on SIGTERM/SIGINT. Everything it opened is closed on the way out, also after a
  * failed start.
  * @module
@@ -8,15 +9,16 @@
 
 import { watchMeshFile } from '@ambient-kit/control-plane';
 import {
-  caClientFromAuthority,
+  type ControlPlaneSettings,
   createCertificateManager,
-  loadOrCreateCaDir,
   oneLine,
+  openIdentity,
   UsageError,
+  type XdsEndpoint,
+  xdsWorkloadSource,
 } from '@ambient-kit/example-ztunnel';
-import { createBundleSet } from '@ambient-kit/spiffe';
 import { createWorkloadStore, type WorkloadStore } from '@ambient-kit/workload-api';
-import { createXdsClient } from '@ambient-kit/workload-api/xds';
+import { createXdsClient, xdsTlsCredentials } from '@ambient-kit/workload-api/xds';
 import { watchL7Config } from './config-watcher.js';
 import { createWaypointLogger, type LogLevel } from './logger.js';
 import { createWaypoint } from './waypoint.js';
@@ -27,10 +29,10 @@ export interface WaypointCliOptions {
   readonly uid: string;
   /** The mesh file (absolute). */
   readonly config: string;
-  /** Workloads from this xDS server instead of the file. */
-  readonly xds?: string;
-  /** Absolute. */
-  readonly caDir: string;
+  /** Workloads from this xDS server instead of the file (TLS unless `http://`). */
+  readonly xds?: XdsEndpoint;
+  /** The CA, xDS TLS, token, cluster and certificate lifetime (ztunnel's names). */
+  readonly controlPlane: ControlPlaneSettings;
   readonly trustDomain: string;
   readonly ports: { readonly admin: number; readonly metrics: number; readonly readiness: number };
   readonly drainMs: number;
@@ -42,10 +44,11 @@ export interface WaypointCliOptions {
  *
  * @param options - The checked flags.
  * @returns The exit code (0).
- * @throws {UsageError} On an unusable mesh file or CA directory, or a uid not in the mesh.
+ * @throws {UsageError} On an unusable mesh file, unreadable root certificates or token, an unusable CA
+ *   directory, or a uid not in the mesh.
  * @example
  * ```ts
- * await runWaypoint({ uid, config: '/etc/mesh.yaml', caDir, trustDomain: 'cluster.local', ports: { admin: 15000, metrics: 15020, readiness: 15021 }, drainMs: 5000, logLevel: 'info' });
+ * await runWaypoint({ uid, config: '/etc/mesh.yaml', controlPlane: parseControlPlaneFlags({}, process.env), trustDomain: 'cluster.local', ports: { admin: 15000, metrics: 15020, readiness: 15021 }, drainMs: 5000, logLevel: 'info' });
  * ```
  */
 export async function runWaypoint(options: WaypointCliOptions): Promise<number> {
@@ -67,8 +70,34 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
         ),
       );
     } else {
-      const xds = createXdsClient({ address: options.xds, store });
+      const source = await xdsWorkloadSource(options.xds, options.controlPlane);
+      const address = options.xds.target;
+      const xds = createXdsClient({
+        address,
+        store,
+        ...('tls' in source && source.tls !== undefined
+          ? { credentials: xdsTlsCredentials(source.tls) }
+          : {}),
+        ...('tokenFile' in source && source.tokenFile !== undefined ? { tokenFile: source.tokenFile } : {}),
+        ...('token' in source && source.token !== undefined ? { token: source.token } : {}),
+        clusterId: options.controlPlane.clusterId,
+      });
       closers.push(() => xds.close());
+      // Every failed connection and the reconnect after it, with the reason (as Envoy's `config` logger).
+      let failures = 0;
+      const failed = ({ error, backoffMs }: { error: Error; backoffMs: number }): void => {
+        failures++;
+        logger.log('config', 'warning', `xDS ${address}: ${oneLine(error)}; retrying in ${backoffMs} ms`);
+      };
+      xds.on('disconnected', failed);
+      xds.on('connectFailed', (e) => {
+        if (e.error.code === 'WORKLOAD_API_ERR_XDS_CREDENTIALS') failed(e);
+      });
+      xds.on('connected', () => {
+        if (failures > 0)
+          logger.log('config', 'warning', `xDS ${address}: reconnected after ${failures} failure(s)`);
+        failures = 0;
+      });
       await xds.ready({ timeoutMs: 30_000 });
     }
     // The waypoint presents its own workload's identity.
@@ -92,19 +121,44 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
     config.onReload((_c, generation) =>
       logger.log('config', 'info', `configuration generation ${generation} in effect`),
     );
-    let ca: Awaited<ReturnType<typeof loadOrCreateCaDir>>;
-    try {
-      ca = await loadOrCreateCaDir(options.caDir, options.trustDomain);
-    } catch (error) {
-      throw new UsageError(`--ca-dir ${options.caDir}: ${oneLine(error)}`);
-    }
-    const certs = createCertificateManager({ ca: caClientFromAuthority(ca), ttlMs: 24 * 3600_000 });
+    // A waypoint is a workload: it asks for its own identity with its own token, no impersonation; the CA
+    // signs the token's service account, and a certificate for another identity is refused.
+    const identity = await openIdentity(options.controlPlane, {
+      trustDomain: options.trustDomain,
+      impersonate: false,
+    });
+    closers.push(() => identity.close());
+    logger.log('main', 'info', `certificates from the ${identity.description}`);
+    let failures = 0;
+    const certs = createCertificateManager({
+      ca: {
+        async sign(csrPem, id, ttlMs) {
+          try {
+            const chain = await identity.ca.sign(csrPem, id, ttlMs);
+            logger.log(
+              'main',
+              failures > 0 ? 'warning' : 'info',
+              `certificate issued for ${id}${failures > 0 ? ` after ${failures} failed request(s)` : ''}`,
+            );
+            failures = 0;
+            return chain;
+          } catch (error) {
+            failures++;
+            logger.log('main', 'warning', `certificate request for ${id} failed: ${oneLine(error)}`);
+            throw error;
+          }
+        },
+      },
+      ttlMs: options.controlPlane.secretTtlMs,
+    });
     closers.push(() => certs.close());
     const waypoint = createWaypoint({
       workloadUid: options.uid,
       workloads: { store },
-      svid: await certs.source(self.identity),
-      bundles: createBundleSet([ca.bundle]),
+      svid: await certs.source(self.identity).catch((error: unknown) => {
+        throw new UsageError(`no certificate for ${self.identity}: ${oneLine(error)}`);
+      }),
+      bundles: identity.bundles,
       config,
       ports: options.ports,
       logger,

@@ -1,8 +1,9 @@
 /**
  * A CA shared by several example processes through a directory, the way istiod's plugged-in CA reads
  * `root-cert.pem` and `ca-key.pem` from a Secret (`cacerts`): the first process creates the root, the
- * others load it, so every ztunnel and waypoint started with the same directory trusts the others. The
- * programs default to {@link defaultCaDir}, outside the working tree.
+ * others load it, so every ztunnel and waypoint started with the same directory trusts the others. A testing
+ * option of the programs (`--ca-dir`): they get their certificates from the Istio CA at `CA_ADDRESS`
+ * otherwise (control-plane-identity.ts).
  * @module
  */
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -15,6 +15,7 @@ import {
   type RotatingSvidSource,
   type SvidSource,
 } from '@ambient-kit/spiffe';
+import type { IstioCaClient } from '@ambient-kit/spiffe/istio-ca';
 
 const generateKeyPairAsync = promisify(generateKeyPair);
 
@@ -46,6 +47,31 @@ export function caClientFromAuthority(ca: Pick<CertificateAuthority, 'signCsr'>)
       const signed = await ca.signCsr(csrPem, { id: identity, ttlMs });
       return signed.istioCertChain;
     },
+  };
+}
+
+/**
+ * A {@link CaClient} over an Istio CA client (`@ambient-kit/spiffe/istio-ca`): istiod's
+ * `IstioCertificateService/CreateCertificate` over TLS with the bearer token, or the control plane's.
+ *
+ * @param client - The Istio CA client (`createIstioCaClient`).
+ * @param options - `impersonate: true` as a node proxy (ztunnel in shared mode): each request carries the
+ *   workload's identity as `ImpersonatedIdentity` and the CA signs it for a trusted node account only;
+ *   `false` as a workload itself (a waypoint): the CA signs the identity of the caller's token.
+ * @returns The client.
+ * @example
+ * ```ts
+ * const istio = createIstioCaClient({ address: 'istiod.istio-system.svc:15012', rootCertificatesPem, tokenFile });
+ * const ztunnel = createZtunnel({ ..., ca: caClientFromIstioCa(istio, { impersonate: true }) });
+ * ```
+ */
+export function caClientFromIstioCa(
+  client: Pick<IstioCaClient, 'createCertificate'>,
+  options: { readonly impersonate: boolean },
+): CaClient {
+  return {
+    sign: (csrPem, identity, ttlMs) =>
+      client.createCertificate(csrPem, { ttlMs, ...(options.impersonate ? { impersonate: identity } : {}) }),
   };
 }
 
@@ -94,6 +120,8 @@ export interface CertificateManager {
 
 interface Entry {
   state: CertificateState;
+  /** Closes the source, also while it waits for its first SVID (a CA that never answers). */
+  readonly abort: AbortController;
   source: Promise<RotatingSvidSource>;
   ready?: RotatingSvidSource;
   chain: readonly string[];
@@ -141,6 +169,11 @@ export function createCertificateManager(options: {
     const keyPem = privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
     const svid = parseX509Svid(chain.join('\n'), keyPem);
     if (svid.isErr()) throw svid.error;
+    // Fail closed: a CA that signs another identity than the one asked for (istiod takes the SAN from the
+    // caller's token, so a token of the wrong service account does this) gives nothing usable
+    // (istio/ztunnel@62d82653:src/identity/caclient.rs "expected identity").
+    if (svid.value.id.toString() !== identity)
+      throw new Error(`the CA issued a certificate for ${svid.value.id.toString()}, not ${identity}`);
     entry.chain = chain.flatMap((pem) => pem.match(PEM_BLOCK) ?? []);
     return svid.value;
   }
@@ -150,9 +183,15 @@ export function createCertificateManager(options: {
       const existing = entries.get(identity);
       // A failed identity is retried on the next use; its failure stays visible in the dump until then.
       if (existing !== undefined && !existing.state.startsWith('Unavailable')) return existing.source;
-      const entry: Entry = { state: 'Initializing', chain: [], source: Promise.resolve(undefined as never) };
+      const entry: Entry = {
+        state: 'Initializing',
+        abort: new AbortController(),
+        chain: [],
+        source: Promise.resolve(undefined as never),
+      };
       entry.source = createRotatingSvidSource({
         fetchSvid: () => fetch(identity, entry),
+        signal: entry.abort.signal,
         onError: (error) => options.onError?.(identity, error),
       }).then(
         (source) => {
@@ -187,6 +226,7 @@ export function createCertificateManager(options: {
     forget(identity) {
       const entry = entries.get(identity);
       entries.delete(identity);
+      entry?.abort.abort();
       entry?.ready?.close();
       void entry?.source.then(
         (s) => s.close(),

@@ -4,8 +4,16 @@
  * @module
  */
 import { isIP } from 'node:net';
+import {
+  CONTROL_PLANE_FLAG_OPTIONS,
+  CONTROL_PLANE_HELP,
+  type ControlPlaneSettings,
+  parseControlPlaneFlags,
+  parseXdsEndpoint,
+  type XdsEndpoint,
+} from './control-plane-flags.js';
 import type { LogLevel } from './logger.js';
-import { defaultCaDir, oneOf, parseFlags, UsageError, userPath } from './program.js';
+import { oneOf, parseFlags, UsageError, userPath } from './program.js';
 import { type DnsUpstream, parseDnsUpstream } from './resolv-conf.js';
 
 /** istio-cni's and ztunnel's ZDS socket (`INPOD_UDS`). */
@@ -22,10 +30,10 @@ export interface InpodSpec {
 export interface ZtunnelCliOptions {
   readonly help: boolean;
   readonly node: string;
-  /** An xDS server, or a mesh file (absolute). */
-  readonly workloads: { readonly xds: string } | { readonly config: string };
-  /** Absolute. */
-  readonly caDir: string;
+  /** An xDS server (TLS unless `http://`), or a mesh file (absolute). */
+  readonly workloads: { readonly xds: XdsEndpoint } | { readonly config: string };
+  /** The CA, xDS TLS, token, cluster and certificate lifetime. */
+  readonly controlPlane: ControlPlaneSettings;
   readonly trustDomain: string;
   readonly nodeAddress: string;
   readonly ephemeralPorts: boolean;
@@ -46,15 +54,14 @@ export interface ZtunnelCliOptions {
 }
 
 /** The usage text. */
-export const ZTUNNEL_HELP = `Usage: npm start -w @ambient-kit/example-ztunnel -- [options]
+export const ZTUNNEL_HELP: string = `Usage: npm start -w @ambient-kit/example-ztunnel -- [options]
 
   --node <name>           the node served (NODE_NAME)                                  required
-  --xds <host:port>       xDS server (XDS_ADDRESS), or
+  --xds <host:port>       xDS server (XDS_ADDRESS) over TLS with the token, as istiod's 15012
+                          (http://host:port: plaintext, as istiod's 15010), or
   --config <file>         a mesh file, watched (LOCAL_XDS_PATH)
-  --ca-dir <dir>          CA shared with the other examples (created if empty)
-                          default $XDG_STATE_HOME/ambient-kit/ca/<trust domain>
-                          (~/.local/state/ambient-kit/ca/<trust domain>)
   --trust-domain <td>     default cluster.local (TRUST_DOMAIN)
+${CONTROL_PLANE_HELP.trimEnd()}
   --node-address <ip>     address of admin/metrics/readiness/socks5                      default 127.0.0.1
   --ephemeral-ports       free ports instead of 15000/15020/15021/15080
   --mode <loopback|inpod> default loopback; inpod needs root and takes its pods from the node agent
@@ -71,15 +78,6 @@ export const ZTUNNEL_HELP = `Usage: npm start -w @ambient-kit/example-ztunnel --
 Relative paths are taken from the directory npm was run in.
 `;
 
-/** `host:port` with a port in 1..65535 (a hostname, an IPv4 address or a bracketed IPv6 address). */
-function checkHostPort(flag: string, value: string): string {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[^\s:[\]]+):(\d{1,5})$/.exec(value);
-  const port = m === null ? Number.NaN : Number(m[2]);
-  if (m === null || port < 1 || port > 65535)
-    throw new UsageError(`${flag}: expected host:port, got ${JSON.stringify(value)}`);
-  return value;
-}
-
 function netnsRef(spec: string, env: NodeJS.ProcessEnv): InpodSpec {
   const eq = spec.lastIndexOf('=');
   const uid = spec.slice(0, Math.max(eq, 0));
@@ -95,7 +93,8 @@ function netnsRef(spec: string, env: NodeJS.ProcessEnv): InpodSpec {
  * Parses and checks the program's flags, with ztunnel's environment variables as defaults.
  *
  * @param args - The arguments after the script (`process.argv.slice(2)`).
- * @param env - `NODE_NAME`, `XDS_ADDRESS`, `LOCAL_XDS_PATH`, `TRUST_DOMAIN`, `INIT_CWD`, `XDG_STATE_HOME`.
+ * @param env - `NODE_NAME`, `XDS_ADDRESS`, `LOCAL_XDS_PATH`, `TRUST_DOMAIN`, `INIT_CWD`, and the control plane's
+ *   (`CA_ADDRESS`, `CA_ROOT_CA`, `XDS_ROOT_CA`, `AUTH_TOKEN`, `ISTIO_META_CLUSTER_ID`, ...: control-plane-flags.ts).
  * @returns The options (`help: true` and nothing checked when `--help` was given).
  * @throws {UsageError} On an unknown flag, a bad value, or flags that do not go together.
  * @example
@@ -109,7 +108,7 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
       node: { type: 'string' },
       xds: { type: 'string' },
       config: { type: 'string' },
-      'ca-dir': { type: 'string' },
+      ...CONTROL_PLANE_FLAG_OPTIONS,
       'trust-domain': { type: 'string' },
       'node-address': { type: 'string', default: '127.0.0.1' },
       'ephemeral-ports': { type: 'boolean', default: false },
@@ -150,7 +149,6 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
       `--drain-ms: expected milliseconds in 1..3600000, got ${JSON.stringify(values['drain-ms'])}`,
     );
   const common = {
-    caDir: userPath(values['ca-dir'] ?? defaultCaDir(trustDomain, env), env),
     trustDomain,
     ephemeralPorts: values['ephemeral-ports'],
     mode,
@@ -164,7 +162,14 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
     return {
       help: true,
       node: node ?? '',
-      workloads: { xds: xds ?? '' },
+      workloads: { xds: { target: xds ?? '', tls: true } },
+      controlPlane: {
+        ca: { kind: 'dir', dir: '' },
+        xdsTls: { rootCertificatesFile: '' },
+        auth: undefined,
+        clusterId: '',
+        secretTtlMs: 0,
+      },
       nodeAddress: values['node-address'],
       inpod: [],
       zds: undefined,
@@ -186,11 +191,15 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
   if (mode !== 'inpod' && values.zds !== undefined) throw new UsageError('--zds needs --mode inpod');
   if (mode !== 'inpod' && values['dns-capture'] !== undefined)
     throw new UsageError('--dns-capture needs --mode inpod (the DNS proxy runs in pods)');
+  const controlPlane = parseControlPlaneFlags(values, env);
   return {
     help: false,
     node,
     workloads:
-      xds !== undefined ? { xds: checkHostPort('--xds', xds) } : { config: userPath(config as string, env) },
+      xds !== undefined
+        ? { xds: parseXdsEndpoint(values.xds === undefined ? 'XDS_ADDRESS' : '--xds', xds) }
+        : { config: userPath(config as string, env) },
+    controlPlane,
     nodeAddress: values['node-address'],
     inpod: values.inpod.map((spec) => netnsRef(spec, env)),
     zds: mode === 'inpod' ? userPath(values.zds ?? env['INPOD_UDS'] ?? DEFAULT_ZDS_PATH, env) : undefined,

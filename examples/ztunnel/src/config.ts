@@ -6,6 +6,7 @@
  */
 import type { BundleSource } from '@ambient-kit/spiffe';
 import type { WorkloadStore } from '@ambient-kit/workload-api';
+import type { XdsTlsOptions } from '@ambient-kit/workload-api/xds';
 import type { AccessLogEntry } from './access-log.js';
 import type { CaClient } from './certificates.js';
 import type { ZtunnelLogger } from './logger.js';
@@ -66,8 +67,20 @@ export type ZtunnelMode = 'loopback' | 'inpod';
 /** Where the ztunnel's workload state comes from: its own xDS client, or a store someone else feeds. */
 export type WorkloadSource =
   | {
-      /** The xDS server (`XDS_ADDRESS`), `host:port`, plaintext (an embedded control plane). */
+      /** The xDS server (`XDS_ADDRESS`), `host:port`: istiod's 15012 with `tls`, else plaintext (15010). */
       readonly xdsAddress: string;
+      /**
+       * TLS to the xDS server, its roots re-read on every connect (ztunnel `XDS_ROOT_CA`, `ALT_XDS_HOSTNAME`;
+       * `xdsTlsCredentials` of `@ambient-kit/workload-api/xds`). Default: plaintext.
+       */
+      readonly tls?: XdsTlsOptions;
+      /**
+       * The bearer token file, read on every connect and sent verbatim (ztunnel `AUTH_TOKEN`, default
+       * `./var/run/secrets/tokens/istio-token`), with `clusterid: <clusterId>`. Default: no token.
+       */
+      readonly tokenFile?: string;
+      /** A literal bearer token instead of `tokenFile` (ztunnel `AUTH_TOKEN` naming no file). */
+      readonly token?: string;
     }
   | {
       /** A store fed directly (a local config file, tests). */
@@ -94,7 +107,10 @@ export interface ZtunnelConfig {
   readonly socks5?: boolean;
   /** This ztunnel's network (`NETWORK`). Default `""`. */
   readonly network?: string;
-  /** This ztunnel's cluster (`CLUSTER_ID`), for `baggage`. Default `Kubernetes`. */
+  /**
+   * This ztunnel's cluster (`ISTIO_META_CLUSTER_ID`, else `CLUSTER_ID`), for `baggage` and the `clusterid`
+   * header sent to xDS with a token. Default `Kubernetes`.
+   */
   readonly clusterId?: string;
   /**
    * Connect to local apps from the client's own IP (ztunnel `ENABLE_ORIG_SRC`). In `loopback` mode every pod IP is

@@ -13,6 +13,7 @@ export {
   type CertificateManager,
   type CertificateState,
   caClientFromAuthority,
+  caClientFromIstioCa,
   createCertificateManager,
 } from './certificates.js';
 export {
@@ -31,6 +32,21 @@ export {
   logEarlyFailure,
   openConnection,
 } from './connection-result.js';
+export {
+  type CaSource,
+  CONTROL_PLANE_FLAG_OPTIONS,
+  CONTROL_PLANE_HELP,
+  type ControlPlaneSettings,
+  DEFAULT_ROOT_CERT_PATH,
+  DEFAULT_TOKEN_PATH,
+  hostPortWithScheme,
+  parseControlPlaneFlags,
+  parseDurationMs,
+  parseXdsEndpoint,
+  type TokenSource,
+  type XdsEndpoint,
+} from './control-plane-flags.js';
+export { openIdentity, type ProxyIdentity, xdsWorkloadSource } from './control-plane-identity.js';
 export { type DialTcpOptions, dialTcp } from './dial.js';
 export {
   type InboundContext,
@@ -105,7 +121,6 @@ export {
 } from './socks5-codec.js';
 export { readSocks5Message, Socks5Error } from './socks5-io.js';
 export { type Socks5Context, serveSocks5 } from './socks5-server.js';
-export { type SpliceCounters, splice } from './splice.js';
 export { baggageOf, derivedSource } from './workload-meta.js';
 export {
   createZtunnel,

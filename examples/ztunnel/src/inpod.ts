@@ -19,7 +19,8 @@
  * @module
  */
 import type net from 'node:net';
-import { createHboneClient } from '@ambient-kit/hbone';
+import { createHboneClient, splice } from '@ambient-kit/hbone';
+import { unmappedIpText as unmappedIp } from '@ambient-kit/ip';
 import { connectMarked, listenInNetns, type NetnsRef, originalDestination } from '@ambient-kit/redirect';
 import type { BundleSource, SvidSource } from '@ambient-kit/spiffe';
 import { formatSocketAddress, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
@@ -41,8 +42,6 @@ import { type OutboundContext, proxyOutbound } from './outbound.js';
 import { assertRbac, type RbacConnection } from './rbac.js';
 import type { DnsUpstream } from './resolv-conf.js';
 import { closeServer } from './servers/listen.js';
-import { splice } from './splice.js';
-import { unmappedIp } from './unmapped-ip.js';
 
 /**
  * ztunnel's in-pod socket mark (`PACKET_MARK`, 1337 = 0x539).

@@ -7,7 +7,7 @@
 import { STATUS_CODES } from 'node:http';
 import type net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { type HboneClient, HboneError } from '@ambient-kit/hbone';
+import { type HboneClient, HboneError, splice } from '@ambient-kit/hbone';
 import {
   formatSocketAddress,
   parseSocketAddress,
@@ -18,7 +18,6 @@ import {
 import type { AccessLogEntry } from './access-log.js';
 import { type ConnectionFailure, logEarlyFailure, openConnection } from './connection-result.js';
 import type { ResponseFlag, ZtunnelMetrics } from './metrics.js';
-import { splice } from './splice.js';
 import { baggageOf } from './workload-meta.js';
 
 /** Why an outbound connection could not be set up; the SOCKS5 listener turns it into a reply code. */
@@ -122,6 +121,11 @@ async function connectUpstream(
     if (target === undefined) throw new TypeError(`upstream address ${upstream.address} is not ip:port`);
     return ctx.dialTcp(target.ip, target.port);
   }
+  // A `nativeTunnel` destination (a waypoint, an app on @ambient-kit/native-hbone) needs nothing special
+  // here: as any HBONE workload it is dialled at its own `podIP:15008` with `:authority` `podIP:targetPort`
+  // (istio/ztunnel@62d82653:src/proxy/outbound.rs L751-768 picks the target from `protocol` alone; no
+  // outbound code reads `native_tunnel`). What the flag changes is the other end: no ztunnel de-tunnels
+  // for it (`isLocal` in ztunnel.ts), so the pod's own HBONE server answers.
   const client = await ctx.hboneClient(req.source);
   const service = upstream.service?.hostname;
   const common = {

@@ -1,7 +1,7 @@
 /**
  * What the example programs (the ztunnel, the waypoint, the demo mesh) share as command-line programs:
- * flags parsed strictly, paths resolved against the directory the user ran `npm` from, a CA directory
- * shared by every example and kept out of the working tree, and one way to end: one clear line on stderr
+ * flags parsed strictly, paths resolved against the directory the user ran `npm` from, a place for a testing
+ * CA directory kept out of the working tree, and one way to end: one clear line on stderr
  * and exit code 2 for bad flags or config, never a stack trace, never a process that lingers.
  * @module
  */
@@ -88,8 +88,8 @@ export function userPath(path: string, env: NodeJS.ProcessEnv = process.env): st
 }
 
 /**
- * The CA directory every example uses when `--ca-dir` is not given, so a ztunnel and a waypoint started
- * with defaults share one CA and trust each other: `$XDG_STATE_HOME/ambient-kit/ca/<trust domain>`, or
+ * A per-user place for a testing CA directory (`--ca-dir`) that several examples share, so a ztunnel and a
+ * waypoint given it trust each other: `$XDG_STATE_HOME/ambient-kit/ca/<trust domain>`, or
  * `~/.local/state/ambient-kit/ca/<trust domain>` (the XDG Base Directory default for state). It is outside
  * any working tree on purpose: the CA's private key never lands in a repository checkout.
  *

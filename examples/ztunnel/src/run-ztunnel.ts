@@ -1,6 +1,6 @@
 /**
  * The example ztunnel program after its flags were read (main.ts): loads the mesh file or connects to xDS,
- * loads or creates the shared CA, starts the proxy (in in-pod mode: its pods from the node agent over ZDS, plus
+ * opens its identity source (the Istio CA at `CA_ADDRESS`, or the testing `--ca-dir`), starts the proxy (in in-pod mode: its pods from the node agent over ZDS, plus
  * any `--inpod` ones), and waits for a signal, which starts a graceful drain (logged) before it exits.
  * Everything it opened is closed on the way out, also after a failed start.
  * @module
@@ -8,12 +8,10 @@
 
 import { type MeshFileWatcher, watchMeshFile } from '@ambient-kit/control-plane';
 import { openNetns } from '@ambient-kit/redirect';
-import { createBundleSet } from '@ambient-kit/spiffe';
 import { createWorkloadStore } from '@ambient-kit/workload-api';
-import { loadOrCreateCaDir } from './ca-dir.js';
-import { caClientFromAuthority } from './certificates.js';
 import type { ZtunnelCliOptions } from './cli-options.js';
 import type { WorkloadSource } from './config.js';
+import { openIdentity, xdsWorkloadSource } from './control-plane-identity.js';
 import { nowMs, streamLogger } from './logger.js';
 import { meshFileWarner } from './mesh-warnings.js';
 import { oneLine, UsageError } from './program.js';
@@ -24,7 +22,8 @@ import { createZtunnel } from './ztunnel.js';
  *
  * @param options - The checked flags.
  * @returns The exit code (0).
- * @throws {UsageError} On a missing network namespace, an unusable CA directory or mesh file, or an
+ * @throws {UsageError} On a missing network namespace, unreadable root certificates or token, an unusable CA
+ *   directory or mesh file, or an
  *   `--inpod` uid that is not a workload of this node.
  * @example
  * ```ts
@@ -80,14 +79,25 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
       );
       workloads = { store };
     } else {
-      workloads = { xdsAddress: options.workloads.xds };
+      workloads = await xdsWorkloadSource(options.workloads.xds, options.controlPlane);
     }
-    let ca: Awaited<ReturnType<typeof loadOrCreateCaDir>>;
-    try {
-      ca = await loadOrCreateCaDir(options.caDir, options.trustDomain);
-    } catch (error) {
-      throw new UsageError(`--ca-dir ${options.caDir}: ${oneLine(error)}`);
-    }
+    // ztunnel asks the CA on behalf of the workloads of its node (ImpersonatedIdentity), as its node
+    // service account (istio-system/ztunnel): istio/ztunnel@62d82653:src/identity/caclient.rs.
+    const identity = await openIdentity(options.controlPlane, {
+      trustDomain: options.trustDomain,
+      impersonate: true,
+    });
+    closers.push(() => identity.close());
+    logger({
+      timeMs: nowMs(),
+      level: 'info',
+      target: 'identity',
+      message: `certificates from the ${identity.description}`,
+      fields: [
+        ['cluster_id', options.controlPlane.clusterId],
+        ['secret_ttl_ms', options.controlPlane.secretTtlMs],
+      ],
+    });
     const shutdown = new AbortController();
     closers.push(() => shutdown.abort());
     // Listening for the signals from here on: one that arrives while the ztunnel starts is not lost (nor
@@ -102,8 +112,10 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
     const ztunnel = createZtunnel({
       nodeName: options.node,
       workloads,
-      ca: caClientFromAuthority(ca),
-      bundles: createBundleSet([ca.bundle]),
+      ca: identity.ca,
+      bundles: identity.bundles,
+      clusterId: options.controlPlane.clusterId,
+      certificateTtlMs: options.controlPlane.secretTtlMs,
       mode: options.mode,
       nodeAddress: options.nodeAddress,
       ...(options.ephemeralPorts ? { ports: { admin: 0, metrics: 0, readiness: 0, socks5: 0 } } : {}),
@@ -117,8 +129,20 @@ export async function runZtunnel(options: ZtunnelCliOptions): Promise<number> {
     });
     // Closed even when start() fails half-way (a port in use), so nothing it opened keeps the process up.
     closers.push(() => ztunnel.close());
-    await ztunnel.start();
-    if (options.mode === 'inpod') {
+    // A signal while it starts (a CA that does not answer holds the start up) is not left waiting: the start
+    // gets at most the drain deadline to finish, then the drain runs on what is up.
+    const start = ztunnel.start();
+    start.catch(() => {});
+    const first = await Promise.race([
+      start.then(() => 'started' as const),
+      stopped.then(() => 'stopped' as const),
+    ]);
+    if (first === 'stopped') {
+      await Promise.race([
+        start.catch(() => {}),
+        new Promise((resolve) => setTimeout(resolve, options.drainMs).unref()),
+      ]);
+    } else if (options.mode === 'inpod') {
       // The workloads must be known to look the --inpod ones up; the node agent may not be there at all.
       if (options.inpod.length > 0) await ztunnel.ready({ timeoutMs: 30_000, zds: false });
       for (const { uid, netns } of options.inpod) {

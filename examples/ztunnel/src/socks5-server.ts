@@ -9,6 +9,7 @@
  * @module
  */
 import type net from 'node:net';
+import { unmappedIpText as unmappedIp } from '@ambient-kit/ip';
 import { formatSocketAddress, type Workload } from '@ambient-kit/workload-api';
 import { logEarlyFailure } from './connection-result.js';
 import type { OutboundContext, OutboundRefusal } from './outbound.js';
@@ -23,7 +24,6 @@ import {
   type Socks5ReplyCode,
 } from './socks5-codec.js';
 import { readSocks5Message, Socks5Error } from './socks5-io.js';
-import { unmappedIp } from './unmapped-ip.js';
 
 /** What the SOCKS5 listener needs beyond the outbound path. */
 export interface Socks5Context {

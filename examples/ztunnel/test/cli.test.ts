@@ -65,7 +65,7 @@ describe('parseZtunnelArgs', () => {
   const base = ['--node', 'node-a', '--config', 'mesh.yaml'];
   const env = { INIT_CWD: '/home/me', XDG_STATE_HOME: '/state' };
 
-  it('resolves every path flag against INIT_CWD and defaults the CA dir outside the tree', () => {
+  it('resolves every path flag against INIT_CWD', () => {
     const options = parseZtunnelArgs(
       [
         ...base,
@@ -81,14 +81,22 @@ describe('parseZtunnelArgs', () => {
       env,
     );
     expect(options.workloads).toEqual({ config: '/home/me/mesh.yaml' });
-    expect(options.caDir).toBe('/state/ambient-kit/ca/cluster.local');
+    expect(options.controlPlane.ca).toEqual({
+      kind: 'istio',
+      address: 'localhost:15012',
+      rootCaFile: '/home/me/var/run/secrets/istio/root-cert.pem',
+      altHostname: undefined,
+    });
     expect(options.zds).toBe('/home/me/run/zds.sock');
     // A bare name is a namespace under /var/run/netns, not a path.
     expect(options.inpod).toEqual([
       { uid: 'uid-1', netns: '/home/me/netns/pod' },
       { uid: 'uid-2', netns: 'pod-b' },
     ]);
-    expect(parseZtunnelArgs([...base, '--ca-dir', 'ca'], env).caDir).toBe('/home/me/ca');
+    expect(parseZtunnelArgs([...base, '--ca-dir', 'ca'], env).controlPlane.ca).toEqual({
+      kind: 'dir',
+      dir: '/home/me/ca',
+    });
   });
 
   it("in-pod mode takes its pods from ZDS at ztunnel's default socket (INPOD_UDS), DNS capture on", () => {
@@ -150,7 +158,7 @@ describe('parseZtunnelArgs', () => {
       '--node-address: expected an IP address, got "localhost"',
     );
     expect(usage(() => parseZtunnelArgs(['--node', 'a', '--xds', 'nope'], env))).toBe(
-      '--xds: expected host:port, got "nope"',
+      '--xds: expected host:port or https://host:port or http://host:port, got "nope"',
     );
     expect(usage(() => parseZtunnelArgs(['--config', 'm.yaml'], env))).toBe(
       '--node (or NODE_NAME) is required',
@@ -168,7 +176,7 @@ describe('parseZtunnelArgs', () => {
     });
     expect(options).toMatchObject({
       node: 'node-b',
-      workloads: { xds: '127.0.0.1:15010' },
+      workloads: { xds: { target: '127.0.0.1:15010', tls: true } },
       trustDomain: 'td.example',
     });
     // A --config flag overrides XDS_ADDRESS rather than clashing with it.
@@ -252,6 +260,8 @@ describe('the ztunnel program', () => {
           'inpod',
           '--inpod',
           'Kubernetes//Pod/default/nobody=/proc/self/ns/net',
+          '--ca-dir',
+          'ca',
           '--ephemeral-ports',
           '--node-address',
           '127.0.88.1',

@@ -6,6 +6,7 @@
  */
 import http from 'node:http';
 import type net from 'node:net';
+import { unmappedIpText } from '@ambient-kit/ip';
 import { listenInNetns } from '@ambient-kit/redirect';
 
 /** One app: its pod, its ports, and the callers it saw (`ip`, newest last). */
@@ -32,7 +33,7 @@ export async function startPodApp(pod: string, netns: string, ports: readonly nu
   const callers: string[] = [];
   const servers: net.Server[] = [];
   const handler = http.createServer((req, res) => {
-    const caller = (req.socket.remoteAddress ?? '').replace(/^::ffff:/, '');
+    const caller = unmappedIpText(req.socket.remoteAddress ?? '');
     callers.push(caller);
     const body = `${pod} saw ${req.method} ${req.url} from ${caller}\n`;
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });

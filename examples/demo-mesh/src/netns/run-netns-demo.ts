@@ -23,17 +23,15 @@ import { type MeshFileWatcher, watchMeshFile } from '@ambient-kit/control-plane'
 import { createNodeAgent, type NodeAgent, type NodeAgentEvent } from '@ambient-kit/example-node-agent';
 import {
   type AccessLogEntry,
-  caClientFromAuthority,
+  caClientFromIstioCa,
   createZtunnel,
   formatLogRecord,
   type LogRecord,
-  loadOrCreateCaDir,
   type Ztunnel,
 } from '@ambient-kit/example-ztunnel';
 import { inspectInpodRedirect } from '@ambient-kit/redirect';
-import { type BundleSource, createBundleSet } from '@ambient-kit/spiffe';
 import { createWorkloadStore, type Workload, type WorkloadStore } from '@ambient-kit/workload-api';
-import { createXdsServer, type XdsServer } from '@ambient-kit/workload-api/xds';
+import { ISTIOD_NAME, startDemoControlPlane } from '../demo-control-plane.js';
 import { type ClusterDns, startClusterDns } from './cluster-dns.js';
 import { type PodApp, startPodApp } from './pod-apps.js';
 import { createNetnsReport, type NetnsReport } from './report.js';
@@ -232,7 +230,8 @@ export async function runNetnsDemo(options: NetnsDemoOptions): Promise<number> {
       clusterDns.set(node.name, dns);
     }
 
-    // --- The control plane: the mesh file, a store, delta xDS; the CA in a directory the waypoint shares.
+    // --- The control plane: the mesh file, a store, delta xDS and the Istio CA on one TLS port with bearer
+    // tokens (as the demo on loopback: demo-control-plane.ts).
     const meshStore: WorkloadStore = createWorkloadStore();
     const meshWatcher: MeshFileWatcher = await watchMeshFile({
       path: meshFile,
@@ -241,12 +240,13 @@ export async function runNetnsDemo(options: NetnsDemoOptions): Promise<number> {
       skipUnsupportedKinds: true,
     });
     cleanups.push(() => meshWatcher.close());
-    const xds: XdsServer = createXdsServer({ store: meshStore });
-    const xdsAddress = `127.0.0.1:${await xds.listen('127.0.0.1:0')}`;
-    cleanups.push(() => xds.close());
-    const caDir = join(topo.dir, 'ca');
-    const ca = await loadOrCreateCaDir(caDir, 'cluster.local');
-    const bundles: BundleSource = createBundleSet([ca.bundle]);
+    const cp = await startDemoControlPlane({ dir: topo.dir, store: meshStore, serviceAccounts: [] });
+    cleanups.push(() => cp.close());
+    const { xdsAddress, bundles } = cp;
+    // The waypoint runs in its own pod's network namespace, with no route to the control plane's loopback
+    // port: it loads the same plug-in CA directory as the testing --ca-dir (root-cert.pem and ca-key.pem are
+    // the names both read), so the ztunnels trust its certificate.
+    const caDir = cp.ca.dir;
 
     // --- The waypoint: its own pod (not redirected: it terminates HBONE itself), its own process inside it.
     const waypointWorkload = workloads.find((w) => w.nativeTunnel) as Workload;
@@ -298,8 +298,12 @@ export async function runNetnsDemo(options: NetnsDemoOptions): Promise<number> {
       createZtunnel({
         nodeName: name,
         mode: 'inpod',
-        workloads: { xdsAddress },
-        ca: caClientFromAuthority(ca),
+        workloads: {
+          xdsAddress,
+          tls: { rootCertificatesFile: cp.rootCertFile, altHostname: ISTIOD_NAME },
+          tokenFile: cp.tokenFile('istio-system', 'ztunnel'),
+        },
+        ca: caClientFromIstioCa(cp.caClient('istio-system', 'ztunnel'), { impersonate: true }),
         bundles,
         nodeAddress: '127.0.0.1',
         ports: { admin: 0, metrics: 0, readiness: 0 },
@@ -466,7 +470,14 @@ export async function runNetnsDemo(options: NetnsDemoOptions): Promise<number> {
         `${node.name.padEnd(14)} bridge ${node.gateway}/24, DNS ${node.gateway}:53; pods ${pods.map((p) => `${label(byName.get(p.name))} ${p.ip}`).join(', ')}`,
       );
     }
-    report.raw(`control plane  delta xDS on ${xdsAddress}, mesh file ${meshFile}; CA in ${caDir}`);
+    report.raw(
+      `control plane  delta xDS + Istio CA on ${cp.caAddress} (TLS, bearer tokens), mesh file ${meshFile}; plug-in CA ${caDir}`,
+    );
+    const issued = records.filter(
+      (r) => r.record.target === 'identity' && r.record.message === 'certificate issued',
+    );
+    for (const { node, record } of issued)
+      report.raw(`               ${node.padEnd(7)} ${formatLogRecord(record)}`);
     for (const node of nodes.values())
       report.raw(
         `${node.name.padEnd(14)} node agent + ztunnel over ZDS ${node.zdsPath}; ztunnel admin ${node.ztunnel.addresses().admin}`,
