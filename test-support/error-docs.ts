@@ -1,5 +1,5 @@
 /**
- * Keeps each package's error codes and its documentation in one-to-one sync (style.md §3.9, after
+ * Keeps each package's error codes and its documentation in one-to-one sync (docs/contributing.md "Errors", after
  * fastify's `test/internals/errors.test.js`): a code nobody documented, or a documented code that no longer
  * exists, fails that package's tests.
  * @module

@@ -6,11 +6,9 @@
  * @module
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { cachedGoBinary, jsonLines, protoc } from '../../../test-support/go.js';
+import { cachedGoBinary, descriptorSet, jsonLines } from '../../../test-support/go.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../spiffe/proto/', import.meta.url));
 const INSTALL =
@@ -29,21 +27,12 @@ export interface GoCaPeerBuild {
  * @throws {Error} With install instructions when Go, grpc-go or protoc is missing.
  */
 export async function buildGoCaPeer(): Promise<GoCaPeerBuild> {
-  const descriptors = join(tmpdir(), `ambient-kit-ca-descriptors-${process.pid}.pb`);
-  await protoc(
-    [
-      `-I${PROTO_DIR}`,
-      '-I/usr/include',
-      '--include_imports',
-      `--descriptor_set_out=${descriptors}`,
-      'security/v1alpha1/ca.proto',
-    ],
-    INSTALL,
-  );
+  const descriptors = await descriptorSet(PROTO_DIR, ['security/v1alpha1/ca.proto'], 'ca', INSTALL);
   const binary = await cachedGoBinary({
     name: 'go-ca-peer',
     dir: fileURLToPath(new URL('./go-ca-peer/', import.meta.url)),
     requires: ['google.golang.org/grpc'],
+    shared: ['ambientkit/testpeer'],
     what: 'the Go CA peer',
     install: INSTALL,
   });

@@ -6,6 +6,7 @@
  * @module
  */
 import { isIP } from 'node:net';
+import { canonicalIp } from '@ambient-kit/ip';
 import type { SpiffeId } from '@ambient-kit/spiffe';
 import { type ClientConnection, type DialTarget, dialClientConnection } from './client-connection.js';
 import { type HboneClientOptions, resolveClientConfig } from './client-options.js';
@@ -16,7 +17,6 @@ import type { Baggage } from './codec/baggage.js';
 import { buildConnectRequest } from './codec/connect-request.js';
 import { HboneError } from './codec/errors.js';
 import type { Forwarded } from './codec/forwarded.js';
-import { canonicalIp } from './codec/ip.js';
 import { randomTraceparent, type TraceParent } from './codec/traceparent.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { publish } from './diagnostics.js';
@@ -209,7 +209,7 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
     via: { host: string; port: number; text: string },
     expected: string[],
   ): Promise<TunnelStream> {
-    const sourceIp = connect.sourceIp === undefined ? undefined : canonicalIp(connect.sourceIp)?.ip;
+    const sourceIp = connect.sourceIp === undefined ? undefined : canonicalIp(connect.sourceIp);
     const key: HbonePoolKey = {
       sourceIdentity: currentIdentity(source),
       destinationIdentities: expected,

@@ -146,7 +146,7 @@ interface EventByChannel {
  *
  * @example
  * ```ts
- * publish('streamOpened', () => ({ ...event, responseBaggage }));
+ * publish('streamOpened', () => ({ ...opened, responseBaggage })); // opened: the HboneStreamEvent so far
  * ```
  */
 export function publish<K extends keyof EventByChannel>(name: K, make: () => EventByChannel[K]): void {

@@ -48,5 +48,6 @@ export {
   type HboneServerOptions,
   type HboneServerStats,
 } from './server.js';
+export { type SpliceCounters, splice } from './splice.js';
 export type { SvidInput } from './tls.js';
 export { type TcpUpstreamOptions, tcpUpstream } from './upstream.js';

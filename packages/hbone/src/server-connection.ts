@@ -6,6 +6,7 @@
  * @module
  */
 import type { TLSSocket } from 'node:tls';
+import { unmappedIpText } from '@ambient-kit/ip';
 import { HboneError } from './codec/errors.js';
 import { HBONE_DEFAULTS } from './defaults.js';
 import { debug, newConnectionId, publish } from './diagnostics.js';
@@ -14,11 +15,6 @@ import { hostPort } from './host-port.js';
 import { refuseOversize, serveConnect } from './serve-connect.js';
 import type { ServerConnectionInfo, ServerState } from './server-state.js';
 import { peerIdentityOf } from './tls.js';
-
-function unmapped(address: string): string {
-  // A dual-stack listener reports IPv4 peers as ::ffff:a.b.c.d.
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
-}
 
 /**
  * Serves a TLS socket whose handshake just finished. The HTTP/2 preface and the client's SETTINGS must
@@ -50,9 +46,10 @@ export function serveTlsConnection<State extends object>(state: ServerState<Stat
   state.counters.handshakes++;
   socket.setNoDelay(true);
   socket.setKeepAlive(true, HBONE_DEFAULTS.tcpKeepaliveMs);
-  const localAddress = unmapped(socket.localAddress ?? '');
+  // A dual-stack listener reports IPv4 addresses as ::ffff:a.b.c.d.
+  const localAddress = unmappedIpText(socket.localAddress ?? '');
   const localPort = socket.localPort ?? 0;
-  const remoteAddress = unmapped(socket.remoteAddress ?? '');
+  const remoteAddress = unmappedIpText(socket.remoteAddress ?? '');
   const remotePort = socket.remotePort ?? 0;
   const config = state.config;
   const remote = hostPort(remoteAddress, remotePort);

@@ -13,9 +13,9 @@
  */
 import net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { canonicalIp } from '@ambient-kit/ip';
 import type { HboneAddress } from './codec/authority.js';
 import { HboneError } from './codec/errors.js';
-import { canonicalIp } from './codec/ip.js';
 import { encodeProxyV2 } from './codec/proxy-v2.js';
 import type { ConnectUpstream, HboneRequestContext } from './context.js';
 import { HBONE_DEFAULTS } from './defaults.js';
@@ -91,7 +91,7 @@ function connectTcp<State extends object>(
       ),
     );
   }
-  const host = ip.ip;
+  const host = ip;
   const port = options.port ?? target.port;
   const where = hostPort(host, port);
   return new Promise<Duplex>((resolve, reject) => {

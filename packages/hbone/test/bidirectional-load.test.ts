@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SOAK_TAG, soakScale } from '../../../test-support/soak.js';
 import { HBONE_DEFAULTS, type HboneStream } from '../src/index.js';
 import { collect, type Harness, harness, useEchoServer, waitFor } from './fixtures.js';
 
@@ -9,6 +10,8 @@ import { collect, type Harness, harness, useEchoServer, waitFor } from './fixtur
 // whatever it is writing, so this completes whatever the peer does.
 
 const echo = useEchoServer();
+// 1,000 tunnels in `npm run test:soak`; 200 (two pooled connections) in `npm test`.
+const TUNNELS = soakScale(200, 1000);
 let h: Harness | undefined;
 
 afterEach(async () => {
@@ -52,12 +55,14 @@ describe('bidirectional load with the default windows', () => {
     expect(target.server.stats()).toMatchObject({ connections: 1, bufferedBytes: 0 });
   });
 
-  it('1,000 tunnels × 256 KiB on 10 connections: every byte back', { timeout: 120_000 }, async () => {
+  it(`${TUNNELS} tunnels × 256 KiB on ${TUNNELS / 100} connections: every byte back ${SOAK_TAG}`, {
+    timeout: 120_000,
+  }, async () => {
     h = await harness();
     const target = h;
     const payload = randomBytes(256 << 10);
     await Promise.all(
-      Array.from({ length: 1000 }, async (_, i) => {
+      Array.from({ length: TUNNELS }, async (_, i) => {
         const tunnel = await target.client.connect({
           via: target.via,
           authority: `127.0.0.1:${echo.port}`,
@@ -68,7 +73,7 @@ describe('bidirectional load with the default windows', () => {
         await echoThrough(tunnel, Buffer.concat([payload.subarray(offset), payload.subarray(0, offset)]));
       }),
     );
-    expect(target.client.pool.stats().handshakes).toBe(10);
+    expect(target.client.pool.stats().handshakes).toBe(TUNNELS / 100);
     await waitFor(() => target.server.stats().streams === 0, 'the server to close every tunnel');
     expect(target.client.pool.stats()).toMatchObject({ drainingConnections: 0, streams: 0 });
   });

@@ -127,7 +127,7 @@ describe('connectSocket: the client dials through the factory', () => {
     });
     cleanup.push(() => destination.close({ deadlineMs: 100 }));
     const destinationPort = (await destination.listen({ port: 0, host: '127.0.0.1' })).port;
-    // The east-west gateway forwards the inner bytes opaquely to the destination's HBONE port (§1.10).
+    // The east-west gateway forwards the inner bytes opaquely to the destination's HBONE port (docs/hbone.md "Double HBONE").
     const gateway = createHboneServer({
       svid: await p.ca.issue(GATEWAY_ID),
       bundles: p.bundles,

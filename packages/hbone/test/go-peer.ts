@@ -3,18 +3,13 @@
  * from Debian's `golang-go` and `golang-golang-x-net-dev`, built offline in GOPATH mode.
  * @module
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import type { X509Svid } from '@ambient-kit/spiffe';
-
-const SOURCE = fileURLToPath(new URL('./go-peer/main.go', import.meta.url));
-const GOPATH = '/usr/share/gocode';
+import { cachedGoBinary, jsonLines } from '../../../test-support/go.js';
 
 /**
  * Builds the peer once per source version (cached in the temp dir by content hash).
@@ -22,41 +17,14 @@ const GOPATH = '/usr/share/gocode';
  * @returns The binary's path.
  * @throws {Error} With install instructions when Go or x/net is missing.
  */
-export async function buildGoPeer(): Promise<string> {
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 16);
-  const binary = join(tmpdir(), `ambient-kit-hbone-go-peer-${hash}`);
-  if (existsSync(binary)) return binary;
-  if (!existsSync(join(GOPATH, 'src/golang.org/x/net/http2'))) {
-    throw new Error(
-      `golang.org/x/net/http2 is not in ${GOPATH}: apt-get install golang-go golang-golang-x-net-dev`,
-    );
-  }
-  const partial = `${binary}.${process.pid}.tmp`;
-  try {
-    await promisify(execFile)('go', ['build', '-o', partial, 'main.go'], {
-      cwd: dirname(SOURCE),
-      // GOPATH mode: x/net resolves from Debian's /usr/share/gocode, with no network (GOPROXY=off).
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH,
-        GOFLAGS: '',
-        GOTOOLCHAIN: 'local',
-        GOPROXY: 'off',
-        GOCACHE: join(tmpdir(), 'ambient-kit-go-build-cache'),
-      },
-    });
-  } catch (error) {
-    const detail =
-      (error as { stderr?: string; code?: string }).code === 'ENOENT'
-        ? 'go is not installed'
-        : String((error as { stderr?: string }).stderr ?? error);
-    throw new Error(
-      `building the Go interop peer failed (apt-get install golang-go golang-golang-x-net-dev): ${detail}`,
-    );
-  }
-  renameSync(partial, binary);
-  return binary;
+export function buildGoPeer(): Promise<string> {
+  return cachedGoBinary({
+    name: 'hbone-go-peer',
+    dir: fileURLToPath(new URL('./go-peer/', import.meta.url)),
+    requires: ['golang.org/x/net/http2'],
+    what: 'the Go interop peer',
+    install: 'apt-get install golang-go golang-golang-x-net-dev',
+  });
 }
 
 /** One JSON line the peer printed. */
@@ -110,24 +78,24 @@ export function writeCredentials(
  */
 export async function startGoPeer(binary: string, args: string[]): Promise<GoPeer> {
   const child: ChildProcess = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Every event is kept (tests look back at them); `waitFor` searches them all.
   const events: GoEvent[] = [];
-  let stderr = '';
-  child.stderr?.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
   const wakers: (() => void)[] = [];
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    events.push(JSON.parse(line) as GoEvent);
+  const lines = jsonLines<GoEvent>(child, 'go-peer', (event) => {
+    events.push(event);
     for (const wake of wakers.splice(0)) wake();
+    return true;
   });
   const waitFor = async (match: (event: GoEvent) => boolean, timeoutMs = 10_000) => {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = events.find(match);
       if (found !== undefined) return found;
-      if (child.exitCode !== null) throw new Error(`go-peer exited (${child.exitCode}): ${stderr}`);
+      if (child.exitCode !== null) throw new Error(`go-peer exited (${child.exitCode}): ${lines.stderr()}`);
       if (Date.now() > deadline)
-        throw new Error(`go-peer: no matching event; saw ${JSON.stringify(events)}; stderr ${stderr}`);
+        throw new Error(
+          `go-peer: no matching event; saw ${JSON.stringify(events)}; stderr ${lines.stderr()}`,
+        );
       await new Promise<void>((resolve) => {
         wakers.push(resolve);
         setTimeout(resolve, 50);

@@ -1,5 +1,6 @@
 /**
- * Upstream connections the way ztunnel makes them from inside a pod (spec §B.5):
+ * Upstream connections the way ztunnel makes them from inside a pod (istio/ztunnel@62d82653:src/socket.rs;
+ * rule numbers are those of docs/redirect.md, "What the rules do"):
  *
  * - `SO_MARK` 0x539 on the socket before `connect`, so the pod's rules let it out instead of redirecting
  *   it back to 15001 (rule 19), and so the connection gets connmark 0x111 (rule 8);

@@ -111,7 +111,7 @@ export interface InpodSnapshot {
  * Whether nothing of the redirection is present.
  * @example
  * ```ts
- * if (isSnapshotEmpty(await readSnapshot(ctx, scope))) return { changed: false };
+ * const nothingToRemove = isSnapshotEmpty(await readSnapshot(ctx, scope));
  * ```
  */
 export function isSnapshotEmpty(s: InpodSnapshot): boolean {

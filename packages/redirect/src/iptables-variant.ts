@@ -4,8 +4,8 @@
  * rule sets, and each tool only sees its own.
  *
  * istio-cni detects once, in the host's namespace, and uses the same variant in every pod (istio
- * tools/istio-iptables/pkg/dependencies/implementation.go `DetectIptablesVersion`): legacy if
- * `iptables-legacy-save` shows rules on the host, else nft if `iptables-nft` exists, else the plain
+ * istio/istio@86c9f01f:tools/istio-iptables/pkg/dependencies/implementation.go `DetectIptablesVersion`):
+ * legacy if `iptables-legacy-save` shows rules on the host, else nft if `iptables-nft` exists, else the plain
  * `iptables`. We follow that order, but read only: istio also adds and deletes a probe rule in the host's
  * filter table to check kernel support; we leave the host's rules alone and let the first restore report
  * missing kernel support.

@@ -1,6 +1,6 @@
 /**
  * A `net.Server` whose listening socket lives in a pod's network namespace, opened from outside it, as
- * ztunnel opens 15001/15006/15008 in every enrolled pod (ztunnel src/inpod/config.rs).
+ * ztunnel opens 15001/15006/15008 in every enrolled pod (istio/ztunnel@62d82653:src/inpod/config.rs).
  *
  * Why not `server.listen(port, host)` inside `runInNetns`: Node resolves `host` asynchronously, so the
  * bind would happen after the thread is back home, in the wrong namespace. We create the socket
@@ -29,7 +29,7 @@ export interface ListenInNetnsOptions {
   readonly port: number;
   /**
    * Local IP literal to bind. Default `::` (dual stack), falling back to `0.0.0.0` when the namespace has
-   * no IPv6, like ztunnel's wildcard listeners (ztunnel src/config.rs:569-573).
+   * no IPv6, like ztunnel's wildcard listeners (istio/ztunnel@62d82653:src/config.rs:569-573).
    */
   readonly host?: string;
   /**

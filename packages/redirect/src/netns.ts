@@ -2,10 +2,10 @@
  * Network namespace handles and entering a namespace from Node's main thread.
  *
  * `setns(2)` moves only the calling *thread*. Like ztunnel's `InpodNetns::run` (ztunnel
- * src/inpod/netns.rs:39-86) we switch the current thread, run a synchronous function (create a socket,
- * spawn a tool: the child inherits the thread's namespace at fork), and switch back before returning.
- * Because the function is synchronous, nothing else on the event loop can run while the thread is inside,
- * and libuv's worker threads never leave the host namespace.
+ * istio/ztunnel@62d82653:src/inpod/netns.rs:39-86) we switch the current thread, run a synchronous function
+ * (create a socket, spawn a tool: the child inherits the thread's namespace at fork), and switch back before
+ * returning. Because the function is synchronous, nothing else on the event loop can run while the thread is
+ * inside, and libuv's worker threads never leave the host namespace.
  */
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { RedirectError } from './codec/errors.js';

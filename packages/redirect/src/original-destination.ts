@@ -1,12 +1,13 @@
 /**
  * Where a redirected connection was going before the pod's `REDIRECT` rule sent it to the proxy.
  *
- * ztunnel (src/socket.rs:52-80) asks conntrack with `getsockopt(SOL_IP, SO_ORIGINAL_DST)`, then
- * `getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST)`, and falls back to the socket's local address (a connection
- * that was not NATed, e.g. straight to 15008, or conntrack not loaded). IPv4-mapped addresses come back as
- * IPv4, as ztunnel's `to_canonical`.
+ * ztunnel (istio/ztunnel@62d82653:src/socket.rs:52-80) asks conntrack with `getsockopt(SOL_IP,
+ * SO_ORIGINAL_DST)`, then `getsockopt(SOL_IPV6, IP6T_SO_ORIGINAL_DST)`, and falls back to the socket's local
+ * address (a connection that was not NATed, e.g. straight to 15008, or conntrack not loaded). IPv4-mapped
+ * addresses come back as IPv4, as ztunnel's `to_canonical`.
  */
 import type net from 'node:net';
+import { unmappedIpText } from '@ambient-kit/ip';
 import { RedirectError } from './codec/errors.js';
 import { canonicalIpAddress } from './codec/ip-address.js';
 import { decodeSockaddr, type SocketAddress } from './codec/sockaddr.js';
@@ -49,8 +50,8 @@ export function socketFd(socket: net.Socket): number {
 }
 
 function mappedToV4(address: SocketAddress): SocketAddress {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(address.address);
-  return m === null ? address : { family: 'IPv4', address: m[1] as string, port: address.port };
+  const v4 = unmappedIpText(address.address);
+  return v4 === address.address ? address : { family: 'IPv4', address: v4, port: address.port };
 }
 
 /**

@@ -1,9 +1,9 @@
 /**
- * The node agent's side of ZDS (istio-cni's `ztunnelServer`, istio cni/pkg/nodeagent/ztunnelserver.go):
- * listen on the unix socket, and for every proxy that connects read its hello, send the
- * snapshot (`AddWorkload` with the pod's netns descriptor, or `KeepWorkload` when the netns is gone, then
- * `SnapshotSent`), then forward updates. Every message waits for its ack before the next one goes out
- * (the ack correlates only by order).
+ * The node agent's side of ZDS (istio-cni's `ztunnelServer`,
+ * istio/istio@86c9f01f:cni/pkg/nodeagent/ztunnelserver.go): listen on the unix socket, and for every proxy
+ * that connects read its hello, send the snapshot (`AddWorkload` with the pod's netns descriptor, or
+ * `KeepWorkload` when the netns is gone, then `SnapshotSent`), then forward updates. Every message waits for
+ * its ack before the next one goes out (the ack correlates only by order).
  *
  * - `addWorkload` goes to the latest connection only; `deleteWorkload` to all (istio: so a proxy being
  *   replaced also lets go of the pod).
@@ -41,7 +41,7 @@ export const DEFAULT_ZDS_PATH = '/var/run/ztunnel/ztunnel.sock';
  *
  * @example
  * ```ts
- * const pod: ZdsPod = { uid: pod.metadata.uid, workloadInfo: { name, namespace, serviceAccount }, netns };
+ * const pod: ZdsPod = { uid: k8sPod.metadata.uid, workloadInfo: { name, namespace, serviceAccount }, netns };
  * ```
  */
 export interface ZdsPod {

@@ -1,8 +1,9 @@
 /**
- * The proxy's side of ZDS (ztunnel's `WorkloadProxyManager`, ztunnel src/inpod/workloadmanager.rs,
- * statemanager.rs, protocol.rs): connect to the node agent, say hello, and answer every request
- * with an ack after handing it to your handlers. The netns descriptor of an `AddWorkload` arrives as a
- * `NetnsHandle`; pass it to `listenInNetns`/`connectMarked` to serve the pod.
+ * The proxy's side of ZDS (ztunnel's `WorkloadProxyManager`,
+ * istio/ztunnel@62d82653:src/inpod/workloadmanager.rs, statemanager.rs, protocol.rs): connect to the node
+ * agent, say hello, and answer every request with an ack after handing it to your handlers. The netns
+ * descriptor of an `AddWorkload` arrives as a `NetnsHandle`; pass it to `listenInNetns`/`connectMarked` to
+ * serve the pod.
  *
  * ztunnel's rules, kept here:
  * - `KeepWorkload` is only valid before `SnapshotSent`; a second `SnapshotSent` is an error;
@@ -123,7 +124,9 @@ function messageOf(error: unknown): string {
  *       listeners.set(uid, await listenInNetns(netns, { port: 15008, transparent: true, mark: 0x539 }));
  *       netns.close(); // the listener keeps the namespace alive
  *     },
- *     deleteWorkload: (uid) => listeners.get(uid)?.close(),
+ *     deleteWorkload: (uid) => {
+ *       listeners.get(uid)?.close();
+ *     },
  *   },
  * });
  * ```
@@ -151,7 +154,7 @@ export async function connectZdsProxy(options: ZdsProxyOptions): Promise<ZdsProx
   const onAbort = (): void => finish();
   signal?.addEventListener('abort', onAbort, { once: true });
 
-  // ztunnel speaks first (src/inpod/protocol.rs).
+  // ztunnel speaks first (istio/ztunnel@62d82653:src/inpod/protocol.rs).
   try {
     await socket.send(encodeZdsHello(ZDS_VERSION_V1));
   } catch (error) {

@@ -3,7 +3,8 @@
  * pair, for every backend: iptables over nf_tables, iptables-legacy, and native nftables. Runs as root (as
  * CI does); a missing capability or tool fails with a message, never a skip.
  *
- * Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE (istio cni/pkg/config/config.go).
+ * Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE
+ * (istio/istio@86c9f01f:cni/pkg/config/config.go).
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { readlinkSync } from 'node:fs';
@@ -87,7 +88,7 @@ describe.each(BACKENDS)('in-pod redirection: $label', (config) => {
 
     if (config.save !== undefined) {
       const saved = nsExec(topo.pod.path, config.save);
-      // §B.2 rules 19, 11, 8 and 12 as iptables-save prints them back.
+      // Rules 19, 11, 8 and 12 (docs/redirect.md "What the rules do") as iptables-save prints them back.
       expect(saved).toContain(
         '-A ISTIO_OUTPUT ! -d 127.0.0.1/32 -p tcp -m mark ! --mark 0x539/0xfff -j REDIRECT --to-ports 15001',
       );

@@ -1,5 +1,5 @@
 /**
- * Entering namespaces from Node's main thread (ztunnel src/inpod/netns.rs): the thread comes
+ * Entering namespaces from Node's main thread (istio/ztunnel@62d82653:src/inpod/netns.rs): the thread comes
  * back home whatever the callback does. Privileged (setns, unshare).
  */
 import { openSync, readlinkSync } from 'node:fs';

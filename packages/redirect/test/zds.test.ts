@@ -1,8 +1,9 @@
 /**
  * ZDS end to end over a real SOCK_SEQPACKET unix socket: the node agent passes a real pod network
  * namespace descriptor (SCM_RIGHTS) and the proxy opens a listener inside it, reachable from the pod's
- * peer. Protocol rules from (ztunnel src/inpod/protocol.rs, statemanager.rs; istio
- * cni/pkg/nodeagent/ztunnelserver.go). Runs as root; fails, never skips, without the capabilities.
+ * peer. Protocol rules from (istio/ztunnel@62d82653:src/inpod/protocol.rs, statemanager.rs; istio
+ * istio/istio@86c9f01f:cni/pkg/nodeagent/ztunnelserver.go). Runs as root; fails, never skips, without the
+ * capabilities.
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type net from 'node:net';

@@ -6,12 +6,13 @@
  *   active requests), `ROUND_ROBIN`, `RANDOM`, and consistent hashing on a header, a cookie (generated with
  *   `Set-Cookie` when absent and a TTL is set), the source IP or a query parameter; a request without a
  *   hash key gets a random host, as in Envoy;
- * - outlier detection (Envoy `source/common/upstream/outlier_detection_impl.cc`): consecutive 5xx,
- *   consecutive gateway errors (502/503/504), local-origin failures (connect failure, reset, timeout count
- *   as 503/504 unless `splitExternalLocalOriginErrors`); a host is ejected at once when a counter reaches
- *   its threshold, unless that would eject more than `maxEjectionPercent` of the hosts (one host can
- *   always be ejected); it returns at the first `interval` tick after `baseEjectionTime × ejections`
- *   (capped at max(300 s, base)), and the multiplier drops by one at each tick it stays healthy;
+ * - outlier detection (`envoyproxy/envoy@195df830:source/common/upstream/outlier_detection_impl.cc`):
+ *   consecutive 5xx, consecutive gateway errors (502/503/504), local-origin failures (connect failure,
+ *   reset, timeout count as 503/504 unless `splitExternalLocalOriginErrors`); a host is ejected at once
+ *   when a counter reaches its threshold, unless that would eject more than `maxEjectionPercent` of the
+ *   hosts (one host can always be ejected); it returns at the first `interval` tick after
+ *   `baseEjectionTime × ejections` (capped at max(300 s, base)), and the multiplier drops by one at each
+ *   tick it stays healthy;
  * - circuit breakers: `http2MaxRequests` (active requests) and `maxConnections` + `http1MaxPendingRequests`
  *   (HTTP/1.1: one request per connection, the rest wait in a pending queue); overflow is a 503 with `UO`.
  *   `maxRetries` / `retryBudget` bound concurrent retries.
@@ -72,7 +73,7 @@ export interface EndpointLease {
   release(outcome: EndpointOutcome, nowMs?: number): void;
 }
 
-/** The result of {@link EndpointPool.pick}. */
+/** The result of {@link Router.pickEndpoint}. */
 export type EndpointPick =
   | {
       readonly kind: 'endpoint';
@@ -94,7 +95,7 @@ export type EndpointPick =
       readonly policy: EffectivePolicy;
     };
 
-/** Options of {@link EndpointPool.pick}. */
+/** Options of {@link Router.pickEndpoint}. */
 export interface PickEndpointOptions {
   /** Headers (consistent hash on a header or cookie), path (on a query parameter). */
   readonly request?: {

@@ -300,7 +300,7 @@ interface Local {
   readonly flag: ResponseFlag | undefined;
 }
 
-// Envoy's local reply bodies (source/common/router/router.cc, upstream_request.cc).
+// Envoy's local reply bodies (envoyproxy/envoy@35db8c47:source/common/router/router.cc, upstream_request.cc).
 function localReply(result: AttemptResult): Local {
   switch (result.kind) {
     case 'per-try-timeout':

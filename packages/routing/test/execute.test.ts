@@ -1,7 +1,8 @@
 /**
  * `router.execute`: fault delay, timeouts (504 UT), retries (retryOn, attempts, per-try timeout, backoff,
  * retry circuit breaker), mirrors and response header changes around a scripted fake backend, on a virtual
- * clock so every timing is exact. Retry semantics: envoyproxy/envoy source/common/router/retry_state_impl.cc.
+ * clock so every timing is exact. Retry semantics:
+ * envoyproxy/envoy@e78906c5:source/common/router/retry_state_impl.cc.
  */
 import { describe, expect, it } from 'vitest';
 import {

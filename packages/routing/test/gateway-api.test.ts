@@ -1,7 +1,7 @@
 /**
  * Gateway API HTTPRoute and GRPCRoute attached to Services (GAMMA), as Istio's waypoint applies them.
  * Expected values cite the Gateway API (kubernetes-sigs/gateway-api v1.6.1 apis/v1/httproute_types.go and
- * conformance/tests/mesh/*) and istiod (pilot/pkg/config/kube/gateway/conversion.go).
+ * conformance/tests/mesh/*) and istiod (istio/istio@86c9f01f:pilot/pkg/config/kube/gateway/conversion.go).
  */
 import { describe, expect, it } from 'vitest';
 import type { ForwardDecision, RouteDecision } from '../src/index.js';

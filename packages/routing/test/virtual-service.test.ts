@@ -1,7 +1,8 @@
 /**
  * Istio VirtualService at a waypoint: first match wins; matches; faults; rewrites; redirects; direct
  * responses; headers; mirrors; CORS. Expected values come from istio/api networking/v1alpha3
- * virtual_service.proto field docs and istiod's translation (pilot/pkg/networking/core/route/route.go).
+ * virtual_service.proto field docs and istiod's translation
+ * (istio/istio@86c9f01f:pilot/pkg/networking/core/route/route.go).
  */
 import { describe, expect, it } from 'vitest';
 import type { ForwardDecision, RouteDecision } from '../src/index.js';

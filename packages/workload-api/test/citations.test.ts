@@ -5,7 +5,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { uncitableLines } from '../../../test-support/citations.js';
+import { uncitableLines } from '../../../scripts/check-citations.mjs';
 
 describe('citations', () => {
   it('cite nothing outside the repository', () => {

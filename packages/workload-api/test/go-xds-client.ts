@@ -5,18 +5,11 @@
  * `protobuf-compiler`). Nothing of ours is on its side of the wire.
  * @module
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, renameSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
+import { cachedGoBinary, descriptorSet, jsonLines } from '../../../test-support/go.js';
 
-const SOURCE = fileURLToPath(new URL('./go-xds-client/main.go', import.meta.url));
 const PROTO_DIR = fileURLToPath(new URL('../proto/', import.meta.url));
-const GOPATH = '/usr/share/gocode';
 const INSTALL =
   'apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev protobuf-compiler';
 
@@ -64,57 +57,20 @@ export interface GoXdsClient {
  * @throws {Error} With install instructions when Go, grpc-go or protoc is missing.
  */
 export async function buildGoXdsClient(): Promise<{ binary: string; descriptors: string }> {
-  const hash = createHash('sha256').update(readFileSync(SOURCE)).digest('hex').slice(0, 16);
-  const binary = join(tmpdir(), `ambient-kit-go-xds-client-${hash}`);
-  const descriptors = join(tmpdir(), `ambient-kit-xds-descriptors-${process.pid}.pb`);
-  const run = promisify(execFile);
-  try {
-    await run(
-      'protoc',
-      [
-        `-I${PROTO_DIR}`,
-        '-I/usr/include',
-        '--include_imports',
-        `--descriptor_set_out=${descriptors}`,
-        'envoy/service/discovery/v3/ads.proto',
-        'workload.proto',
-        'authorization.proto',
-      ],
-      { cwd: PROTO_DIR },
-    );
-  } catch (error) {
-    throw new Error(`protoc failed (${INSTALL}): ${String((error as { stderr?: string }).stderr ?? error)}`);
-  }
-  if (existsSync(binary)) return { binary, descriptors };
-  if (
-    !existsSync(join(GOPATH, 'src/google.golang.org/grpc')) ||
-    !existsSync(join(GOPATH, 'src/google.golang.org/protobuf/types/dynamicpb'))
-  ) {
-    throw new Error(`grpc-go or protobuf-go is not in ${GOPATH}: ${INSTALL}`);
-  }
-  const partial = `${binary}.${process.pid}.tmp`;
-  try {
-    await run('go', ['build', '-o', partial, 'main.go'], {
-      cwd: dirname(SOURCE),
-      // GOPATH mode: everything resolves from Debian's /usr/share/gocode, with no network (GOPROXY=off).
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH,
-        GOFLAGS: '',
-        GOTOOLCHAIN: 'local',
-        GOPROXY: 'off',
-        GOCACHE: join(tmpdir(), 'ambient-kit-go-build-cache'),
-      },
-    });
-  } catch (error) {
-    const detail =
-      (error as { code?: string }).code === 'ENOENT'
-        ? 'go is not installed'
-        : String((error as { stderr?: string }).stderr ?? error);
-    throw new Error(`building the Go xDS client failed (${INSTALL}): ${detail}`);
-  }
-  renameSync(partial, binary);
+  const descriptors = await descriptorSet(
+    PROTO_DIR,
+    ['envoy/service/discovery/v3/ads.proto', 'workload.proto', 'authorization.proto'],
+    'xds',
+    INSTALL,
+  );
+  const binary = await cachedGoBinary({
+    name: 'go-xds-client',
+    dir: fileURLToPath(new URL('./go-xds-client/', import.meta.url)),
+    requires: ['google.golang.org/grpc', 'google.golang.org/protobuf/types/dynamicpb'],
+    shared: ['ambientkit/testpeer'],
+    what: 'the Go xDS client',
+    install: INSTALL,
+  });
   return { binary, descriptors };
 }
 
@@ -132,46 +88,19 @@ export function startGoXdsClient(
   const child: ChildProcess = spawn(build.binary, ['-addr', address, '-descriptors', build.descriptors], {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const queue: GoXdsEvent[] = [];
-  const waiting: ((e: GoXdsEvent) => void)[] = [];
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  if (child.stdout === null) throw new Error('no stdout');
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const e = JSON.parse(line) as GoXdsEvent;
-    const w = waiting.shift();
-    if (w === undefined) queue.push(e);
-    else w(e);
-  });
+  const lines = jsonLines<GoXdsEvent>(child, 'the Go client');
   return {
     send(request) {
       child.stdin?.write(`${JSON.stringify({ op: 'send', ...request })}\n`);
     },
-    next(timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const e = queue.shift();
-        if (e !== undefined) return resolve(e);
-        const timer = setTimeout(
-          () => reject(new Error(`the Go client printed nothing in ${timeoutMs} ms; stderr: ${stderr}`)),
-          timeoutMs,
-        );
-        waiting.push((x) => {
-          clearTimeout(timer);
-          resolve(x);
-        });
-      });
-    },
+    next: (timeoutMs = 5000) => lines.next(timeoutMs),
     async close() {
       if (child.exitCode === null) {
+        // A clean half-close first, so that the server sees the stream end.
         child.stdin?.write(`${JSON.stringify({ op: 'close' })}\n`);
         child.stdin?.end();
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
       }
+      await lines.stop(undefined, 5000);
     },
   };
 }

@@ -1,6 +1,7 @@
-// Vectors from Envoy test/common/http/path_utility_test.cc (NormalizeValidPaths, InvalidPaths,
-// NormalizeCasePath, MergeSlashes, UnescapeSlashes, RemoveQueryAndFragment, StripDotSegmentWithParameters)
-// and istio tests/integration/security TestAuthz_PathNormalization.
+// Vectors from envoyproxy/envoy@4be1184c:test/common/http/path_utility_test.cc (NormalizeValidPaths,
+// InvalidPaths, NormalizeCasePath, MergeSlashes, UnescapeSlashes, RemoveQueryAndFragment,
+// StripDotSegmentWithParameters) and istio/istio@86c9f01f:tests/integration/security/authz_test.go
+// TestAuthz_PathNormalization.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {

@@ -1,8 +1,9 @@
 /**
  * Which policies apply to a workload (docs/authz.md "Who enforces: workloads and selection"): the policy's namespace and the root namespace,
  * `selector` subset matching, and `targetRefs` that only waypoints and Gateway API gateways honour (istio
- * `pilot/pkg/model/policyattachment.go` `ShouldAttachPolicy`, `authorization.go` `ListAuthorizationPolicies`;
- * for ztunnel the ambient controller's scopes, `workloads.go` `buildWorkloadPolicies`).
+ * `istio/istio@86c9f01f:pilot/pkg/model/policyattachment.go` `ShouldAttachPolicy`, `authorization.go`
+ * `ListAuthorizationPolicies`; for ztunnel the ambient controller's scopes, `workloads.go`
+ * `buildWorkloadPolicies`).
  * @module
  */
 

@@ -1,5 +1,5 @@
-// istio pilot/pkg/security/authz/matcher/string_test.go (TestStringMatcherWithPrefix) and header_test.go
-// (TestHeaderMatcher, TestHostMatcher), as behaviour instead of generated protos.
+// istio/istio@86c9f01f:pilot/pkg/security/authz/matcher/string_test.go (TestStringMatcherWithPrefix) and
+// header_test.go (TestHeaderMatcher, TestHostMatcher), as behaviour instead of generated protos.
 import { describe, expect, it } from 'vitest';
 import { asciiLower, envoyStringMatcher, headerMatcher, matchForm } from './string-match.js';
 

@@ -1,4 +1,5 @@
-// Every case of istio pilot/pkg/security/trustdomain/bundle_test.go TestReplaceTrustDomainAliases.
+// Every case of istio/istio@86c9f01f:pilot/pkg/security/trustdomain/bundle_test.go
+// TestReplaceTrustDomainAliases.
 import { describe, expect, it } from 'vitest';
 import { expandTrustDomainAliases, replaceTrustDomainAliases } from './trust-domain.js';
 

@@ -1,4 +1,4 @@
-// Validation cases carried over from istio pkg/config/validation/validation_test.go
+// Validation cases carried over from istio/istio@86c9f01f:pkg/config/validation/validation_test.go
 // (TestValidateAuthorizationPolicy, by case name) and pkg/config/security/security_test.go, plus the CRD
 // schema in istio/api (MaxItems, CEL rules, PolicyTargetReference patterns).
 import { describe, expect, it } from 'vitest';

@@ -1,5 +1,5 @@
-// Cases from istio/ztunnel src/rbac.rs `mod tests` (rbac_empty_policy, rbac_nesting, rbac_multi_rule, the
-// rbac_test! field tables and string_match test_cases).
+// Cases from istio/ztunnel@62d82653:src/rbac.rs `mod tests` (rbac_empty_policy, rbac_nesting,
+// rbac_multi_rule, the rbac_test! field tables and string_match test_cases).
 import { parseIp } from '@ambient-kit/ip';
 import {
   type Authorization,

@@ -309,7 +309,8 @@ const ALLOW_OMITTED =
  *   rule using any HTTP attribute is dropped, a DENY rule keeps its L4 part (an L7-only entry becomes an
  *   empty match, which never matches).
  *
- * @param policy - The policy.
+ * @param document - The policy (an AuthorizationPolicy, or a RequestAuthentication or PeerAuthentication,
+ *   which are never sent as such).
  * @param options - Root namespace and the dry-run feature flag.
  * @returns `{ sent: true, authorization, warning?, groupRuleIndex }` (the workload-api `Authorization` model) or
  *   `{ sent: false, reason, message }`.

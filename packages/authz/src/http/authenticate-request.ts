@@ -147,8 +147,8 @@ export function requestAuthnFromClaims(claims: Readonly<Record<string, unknown>>
  * @example
  * ```ts
  * const result = await authenticateRequest({ engine, workload, request: { path: '/api', headers } });
- * if (!result.ok) return reply(result.status, result.headers, result.body);
- * engine.evaluate({ workload, request: { ...request, path: result.path, jwt: result.jwt ?? null } });
+ * if (!result.ok) reply(result.status, result.headers, result.body);
+ * else engine.evaluate({ workload, request: { ...request, path: result.path, jwt: result.jwt ?? null } });
  * ```
  */
 export async function authenticateRequest(

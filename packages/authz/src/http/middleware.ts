@@ -60,6 +60,12 @@ export interface AuthzMiddlewareOptions {
   /** Trusted proxy hops in `X-Forwarded-For` (Envoy `xff_num_trusted_hops`). Default 0. */
   readonly numTrustedProxies?: number;
   /**
+   * The verified peer principal of a request whose transport authenticated the peer outside `node:tls`
+   * (a native-HBONE tunnel: `(req) => getPeer(req)?.identity`, `docs/native-hbone.md`). `null` or
+   * `undefined` means no verified peer. Default: the SPIFFE ID `@ambient-kit/spiffe` verified on the TLS socket.
+   */
+  readonly principal?: (req: NodeHttpRequest) => string | null | undefined;
+  /**
    * The current time in epoch milliseconds for JWT `exp`/`nbf` checks, or a function giving it (for tests).
    * Default `Date.now()`.
    */
@@ -365,6 +371,7 @@ export function createAuthzMiddleware(options: AuthzMiddlewareOptions): AuthzMid
   const requestOptions: HttpRequestOptions = {
     ...(options.numTrustedProxies === undefined ? {} : { numTrustedProxies: options.numTrustedProxies }),
     ...(options.service === undefined ? {} : { service: options.service }),
+    ...(options.principal === undefined ? {} : { principal: options.principal }),
   };
 
   const authorize = async (

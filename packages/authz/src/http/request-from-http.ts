@@ -8,6 +8,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { Http2ServerRequest } from 'node:http2';
 import type { TLSSocket } from 'node:tls';
+import { unmappedIpText } from '@ambient-kit/ip';
 import { peerSpiffeId } from '@ambient-kit/spiffe';
 import type { AuthzRequest, DestinationService } from '../engine/request.js';
 
@@ -26,14 +27,13 @@ export interface HttpRequestOptions {
   readonly jwt?: Readonly<Record<string, unknown>> | null;
   /** The destination Service, for a waypoint-style enforcement point. */
   readonly service?: DestinationService;
+  /** The verified peer principal, when the transport authenticated it outside `node:tls` (native HBONE). */
+  readonly principal?: (req: NodeHttpRequest) => string | null | undefined;
 }
 
-const V4_MAPPED = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i;
-
+// A dual-stack listener reports an IPv4 peer as `::ffff:a.b.c.d`; policy sees `a.b.c.d`.
 function plainAddress(address: string | undefined): string {
-  if (address === undefined) return '';
-  const mapped = V4_MAPPED.exec(address);
-  return mapped === null ? address : (mapped[1] as string);
+  return address === undefined ? '' : unmappedIpText(address);
 }
 
 function isTlsSocket(socket: unknown): socket is TLSSocket {
@@ -99,7 +99,12 @@ export function requestTargetOf(req: NodeHttpRequest): string | undefined {
 export function authzRequestFromHttp(req: NodeHttpRequest, options: HttpRequestOptions = {}): AuthzRequest {
   const socket = req.socket;
   const tls = isTlsSocket(socket);
-  const principal = tls ? (peerSpiffeId(socket)?.toString() ?? null) : null;
+  const principal =
+    options.principal !== undefined
+      ? (options.principal(req) ?? null)
+      : tls
+        ? (peerSpiffeId(socket)?.toString() ?? null)
+        : null;
   const peerIp = plainAddress(socket?.remoteAddress);
   const headers = req.headers;
   const distinct = (req as { headersDistinct?: Record<string, string[]> }).headersDistinct;

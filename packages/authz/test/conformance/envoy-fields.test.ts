@@ -1,6 +1,7 @@
 // Every Source, Operation and Condition field at an Envoy proxy, with its not-form and absent attributes
-// (authz.md §4-9). Sources named per test: istio tests/integration/security/authz_test.go (+ testdata/authz
-// templates), pilot/pkg/security/authz/model/generator_test.go, matcher/*_test.go, and the api doc.
+// (docs/authz.md "Semantics in brief"). Sources named per test:
+// istio/istio@86c9f01f:tests/integration/security/authz_test.go (+ testdata/authz templates),
+// istio/istio@86c9f01f:pilot/pkg/security/authz/model/generator_test.go, matcher/*_test.go, and the api doc.
 import { describe, expect, it } from 'vitest';
 import { allows, decide, engineFrom, policy, sidecar, spiffe } from '../support.js';
 
@@ -8,7 +9,7 @@ const w = sidecar('foo', { app: 'b' });
 const allowRule = (rule: string) =>
   engineFrom(policy('foo/p', `selector: {matchLabels: {app: b}}\nrules:\n- ${rule}`));
 
-describe('rule structure (api Rule/Source/Operation docs; authz.md §4)', () => {
+describe('rule structure (api Rule/Source/Operation docs; docs/authz.md "Semantics in brief")', () => {
   it('api example: principal OR namespace, AND (GET /info* OR POST /data), AND the iss claim', () => {
     const e = engineFrom(
       policy(
@@ -39,7 +40,7 @@ rules:
     ).toBe(false);
   });
 
-  it('fields of one Operation are AND-ed, entries of `to` OR-ed (authz.md §9; it TestAuthz_IngressGateway rule 2)', () => {
+  it('fields of one Operation are AND-ed, entries of `to` OR-ed (docs/authz.md "Semantics in brief"; it TestAuthz_IngressGateway rule 2)', () => {
     const e = engineFrom(
       policy(
         'istio-system/deny',
@@ -304,7 +305,7 @@ describe('hosts / notHosts (it TestAuthz_IngressGateway, TestAuthz_NotHost; matc
   }
   it('www.a.com allowed', () => expect(allows(e, gw, { host: 'www.a.com', path: '/' })).toBe(true));
 
-  it('the port is part of :authority: "httpbin.foo" does not match "httpbin.foo:8000" (authz.md §9)', () => {
+  it('the port is part of :authority: "httpbin.foo" does not match "httpbin.foo:8000" (docs/authz.md "Semantics in brief")', () => {
     const x = allowRule('to: [{operation: {hosts: ["httpbin.foo"]}}]');
     expect(allows(x, w, { host: 'httpbin.foo' })).toBe(true);
     expect(allows(x, w, { host: 'httpbin.foo:8000' })).toBe(false);
@@ -428,7 +429,7 @@ describe('paths / notPaths (it TestAuthz_PathPrecedence, TestAuthz_PathNormaliza
   });
 });
 
-describe('path templates (it TestAuthz_PathTemplating, path-templating.yaml.tmpl; authz.md §9)', () => {
+describe('path templates (it TestAuthz_PathTemplating, path-templating.yaml.tmpl; docs/authz.md "Semantics in brief")', () => {
   const e = engineFrom(
     policy(
       'foo/p',
@@ -595,7 +596,7 @@ describe('when: experimental.envoy.filters.* (model envoyFilterGenerator)', () =
   });
 });
 
-describe('plaintext and absent identity: positive identity fields never match, negative ones do (authz.md §6)', () => {
+describe('plaintext and absent identity: positive identity fields never match, negative ones do (docs/authz.md "Identity values and regular expressions")', () => {
   const positive = [
     'from: [{source: {principals: ["*"]}}]',
     'from: [{source: {namespaces: ["*"]}}]',

@@ -1,4 +1,4 @@
-// Envoy on a TCP filter chain (authz.md §11): istio model `rule.checkError` and builder testdata
+// Envoy on a TCP filter chain (docs/authz.md "Semantics in brief"): istio model `rule.checkError` and builder testdata
 // (tcp/allow-both-http-tcp, tcp/allow-only-http, tcp/deny-both-http-tcp, tcp/audit-both-http-tcp), and
 // https://istio.io/latest/docs/tasks/security/authorization/authz-tcp/.
 import { describe, expect, it } from 'vitest';

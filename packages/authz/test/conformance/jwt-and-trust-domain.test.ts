@@ -1,6 +1,8 @@
-// JWT attributes (authz.md §8) and trust-domain aliases (authz.md §6.1). Sources: istio
-// pilot/pkg/security/authz/model/generator_test.go (TestRequestPrincipal), tests/integration/security
-// TestAuthz_JWT (testdata/authz/jwt.yaml.tmpl), pilot/pkg/security/trustdomain/bundle_test.go, builder testdata
+// JWT attributes (docs/authz.md "JWT with RequestAuthentication") and trust-domain aliases
+// (docs/authz.md "Identity values and regular expressions"). Sources: istio
+// istio/istio@86c9f01f:pilot/pkg/security/authz/model/generator_test.go (TestRequestPrincipal),
+// istio/istio@86c9f01f:tests/integration/security TestAuthz_JWT (testdata/authz/jwt.yaml.tmpl),
+// istio/istio@86c9f01f:pilot/pkg/security/trustdomain/bundle_test.go, builder testdata
 // http/simple-policy-td-aliases, and istio.io tasks authz-jwt and authz-td-migration.
 import { describe, expect, it } from 'vitest';
 import { allows, engineFrom, policy, sidecar, spiffe, ztunnel } from '../support.js';

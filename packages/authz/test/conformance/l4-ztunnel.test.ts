@@ -1,7 +1,8 @@
-// L4 enforcement at the destination ztunnel (authz.md §10): istiod's translation (istio
-// pilot/pkg/serviceregistry/ambient/authorization.go) plus ztunnel's matching (src/rbac.rs, src/state.rs).
-// Cases from the ambient controller tests (authorization_test.go), ambient integration tests
-// (tests/integration/ambient/baseline_test.go) and https://istio.io/latest/docs/ambient/usage/l4-policy/.
+// L4 enforcement at the destination ztunnel (docs/authz.md "ztunnel translation"): istiod's translation
+// (istio istio/istio@86c9f01f:pilot/pkg/serviceregistry/ambient/authorization.go) plus ztunnel's matching
+// (istio/ztunnel@62d82653:src/rbac.rs, src/state.rs). Cases from the ambient controller tests
+// (authorization_test.go), ambient integration tests (tests/integration/ambient/baseline_test.go) and
+// https://istio.io/latest/docs/ambient/usage/l4-policy/.
 import { describe, expect, it } from 'vitest';
 import { allows, decide, engineFrom, policy, sidecar, spiffe, ztunnel } from '../support.js';
 
@@ -16,7 +17,7 @@ describe('ALLOW rules with L7 attributes are dropped (amb handleRule: "L7 polici
     expect(allows(e, sidecar('foo'), { method: 'GET' })).toBe(true);
   });
 
-  it('a rule with any L7 attribute is dropped entirely, even if another from/to entry is pure L4 (authz.md §10.5.5)', () => {
+  it('a rule with any L7 attribute is dropped entirely, even if another from/to entry is pure L4', () => {
     const e = engineFrom(
       policy(
         'foo/p',
@@ -46,7 +47,7 @@ describe('ALLOW rules with L7 attributes are dropped (amb handleRule: "L7 polici
     expect(allows(e, w, { destination: { port: 9000 } })).toBe(true);
   });
 
-  it('remoteIpBlocks, source.serviceAccount and source.trustDomain are L7 for ztunnel (authz.md §10.5.3)', () => {
+  it('remoteIpBlocks, source.serviceAccount and source.trustDomain are L7 for ztunnel', () => {
     for (const rule of [
       'from: [{source: {remoteIpBlocks: ["10.0.0.0/8"]}}]',
       'when: [{key: source.serviceAccount, values: ["foo/sleep"]}]',
@@ -133,7 +134,7 @@ describe('DENY rules keep their L4 part (amb handleRule; istio #61166, releaseno
     expect(allows(e, w, { destination: { port: 9001 } })).toBe(true);
   });
 
-  it('an ALLOW policy that lost every rule is allow-nothing, not "no policy" (authz.md §15.2)', () => {
+  it('an ALLOW policy that lost every rule is allow-nothing, not "no policy"', () => {
     const e = engineFrom(policy('foo/p', 'rules: [{to: [{operation: {paths: ["/x"]}}]}]'));
     expect(decide(e, w)).toMatchObject({
       allow: false,
@@ -143,7 +144,7 @@ describe('DENY rules keep their L4 part (amb handleRule; istio #61166, releaseno
 });
 
 describe('ztunnel matching details', () => {
-  it('principals are matched verbatim: no trust-domain aliases, cluster.local is literal (authz.md §10.5.2)', () => {
+  it('principals are matched verbatim: no trust-domain aliases, cluster.local is literal', () => {
     const e = engineFrom(
       policy('foo/p', 'rules: [{from: [{source: {principals: ["cluster.local/ns/foo/sa/sleep"]}}]}]'),
       {
@@ -155,7 +156,7 @@ describe('ztunnel matching details', () => {
     expect(allows(e, w, { source: { principal: 'spiffe://cluster.local/ns/foo/sa/sleep' } })).toBe(true);
   });
 
-  it('namespaces use only a leading or trailing * (a middle * is literal), unlike Envoy (authz.md §10.5.4)', () => {
+  it('namespaces use only a leading or trailing * (a middle * is literal), unlike Envoy', () => {
     const e = engineFrom(policy('foo/p', 'rules: [{from: [{source: {namespaces: ["ns.*.prod"]}}]}]'));
     expect(allows(e, w, { source: { principal: spiffe('ns.any.prod', 'a') } })).toBe(false);
     expect(allows(e, sidecar('foo'), { source: { principal: spiffe('ns.any.prod', 'a') } })).toBe(true);

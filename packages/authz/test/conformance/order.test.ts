@@ -1,7 +1,9 @@
-// Evaluation order and empty cases (authz.md §3, §4, §12). Sources: the api top-level doc (the five rules,
-// allow-nothing / allow-all examples), ztunnel src/state.rs tests (assert_rbac_logic_deny_allow,
-// assert_rbac_dry_run_with_real_policies), istio builder testdata (http/deny-and-allow, http/dry-run-*,
-// http/audit-full-rule, http/custom-*), istio.io tasks authz-dry-run and authz-custom.
+// Evaluation order and empty cases (docs/authz.md "Semantics in brief", "CUSTOM (ext_authz)"). Sources: the
+// api top-level doc (the five rules,
+// allow-nothing / allow-all examples), istio/ztunnel@62d82653:src/state.rs tests
+// (assert_rbac_logic_deny_allow, assert_rbac_dry_run_with_real_policies), istio builder testdata
+// (http/deny-and-allow, http/dry-run-*, http/audit-full-rule, http/custom-*), istio.io tasks authz-dry-run
+// and authz-custom.
 import { describe, expect, it } from 'vitest';
 import { allows, decide, engineFrom, policy, sidecar, spiffe, waypoint, ztunnel } from '../support.js';
 
@@ -208,7 +210,7 @@ describe('dry-run (istio.io authz-dry-run task; builder http/dry-run-*; ztunnel 
   });
 });
 
-describe('CUSTOM (istio.io authz-custom task; builder custom-*; authz.md §12)', () => {
+describe('CUSTOM (istio.io authz-custom task; builder custom-*; docs/authz.md "CUSTOM (ext_authz)")', () => {
   const ext = { extensionProviders: ['sample-ext-authz-http', 'other-provider'] };
   const customPolicy = policy(
     'foo/ext-authz',

@@ -1,6 +1,7 @@
-// Policy selection (authz.md §2). Cases from istio pilot/pkg/model/authorization_test.go
+// Policy selection (docs/authz.md "Who enforces: workloads and selection"). Cases from
+// istio/istio@86c9f01f:pilot/pkg/model/authorization_test.go
 // (TestAuthorizationPolicies_ListAuthorizationPolicies), the api doc's examples, and the ambient integration
-// tests (tests/integration/ambient/baseline_test.go).
+// tests (istio/istio@86c9f01f:tests/integration/ambient/baseline_test.go).
 import { describe, expect, it } from 'vitest';
 import type { Workload } from '../../src/index.js';
 import { allows, engineFrom, policy, sidecar, waypoint, ztunnel } from '../support.js';
@@ -47,7 +48,7 @@ describe('applicablePolicies (istio authorization_test.go ListAuthorizationPolic
     expect(e2.applicablePolicies(sidecar('bar'))).toEqual(['bar/authz-2', 'istio-config/authz-1']);
   });
 
-  it('a configurable root namespace: istio-system is then an ordinary namespace (authz.md §2.1)', () => {
+  it('a configurable root namespace: istio-system is then an ordinary namespace', () => {
     const e = engineFrom(policy('istio-system/p', RULE), { rootNamespace: 'istio-config' });
     expect(e.applicablePolicies(sidecar('bar'))).toEqual([]);
     expect(e.applicablePolicies(sidecar('istio-system'))).toEqual(['istio-system/p']);

@@ -25,27 +25,22 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
-	"encoding/json"
 	"encoding/pem"
 	"flag"
-	"fmt"
 	"io/ioutil"
 	"math/big"
 	"net"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
+	"ambientkit/testpeer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -57,47 +52,15 @@ var (
 	valueDesc    protoreflect.MessageDescriptor
 )
 
-func fail(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-	os.Exit(2)
-}
-
-func emit(v interface{}) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		fail("json: %v", err)
-	}
-	fmt.Println(string(b))
-}
-
-func field(d protoreflect.MessageDescriptor, name string) protoreflect.FieldDescriptor {
-	f := d.Fields().ByName(protoreflect.Name(name))
-	if f == nil {
-		fail("no field %s in %s", name, d.FullName())
-	}
-	return f
-}
+// Shared with the other Go peers (test-support/gopath/src/ambientkit/testpeer).
+var (
+	fail  = testpeer.Fail
+	emit  = testpeer.Emit
+	field = testpeer.Field
+)
 
 func loadDescriptors(path string) {
-	raw, err := ioutil.ReadFile(path)
-	if err != nil {
-		fail("read descriptors: %v", err)
-	}
-	var set descriptorpb.FileDescriptorSet
-	if err := proto.Unmarshal(raw, &set); err != nil {
-		fail("parse descriptors: %v", err)
-	}
-	files, err := protodesc.NewFiles(&set)
-	if err != nil {
-		fail("build registry: %v", err)
-	}
-	find := func(name string) protoreflect.MessageDescriptor {
-		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			fail("find %s: %v", name, err)
-		}
-		return d.(protoreflect.MessageDescriptor)
-	}
+	find := testpeer.Descriptors(path)
 	requestDesc = find("istio.v1.auth.IstioCertificateRequest")
 	responseDesc = find("istio.v1.auth.IstioCertificateResponse")
 	valueDesc = find("google.protobuf.Value")

@@ -12,6 +12,14 @@ describe('parseAuthority', () => {
     ['example.com:80', { kind: 'hostname', hostname: 'example.com', port: 80 }],
     ['[FF06:0::C3]:0080', { kind: 'socket', ip: 'ff06::c3', port: 80 }],
     ['10.0.0.256:80', { kind: 'hostname', hostname: '10.0.0.256', port: 80 }], // not an IP: a (bad) hostname, 503 later
+    // inet_aton reads these as 127.0.0.2; Rust's `SocketAddr::from_str` does not, so neither do we: they are
+    // hostnames here, which no workload or service matches, never an address handed to a resolver.
+    ['127.0.0.02:80', { kind: 'hostname', hostname: '127.0.0.02', port: 80 }],
+    ['0x7f000002:80', { kind: 'hostname', hostname: '0x7f000002', port: 80 }],
+    ['127.2:80', { kind: 'hostname', hostname: '127.2', port: 80 }],
+    ['2130706434:80', { kind: 'hostname', hostname: '2130706434', port: 80 }],
+    ['[::ffff:127.0.0.2]:80', { kind: 'socket', ip: '::ffff:127.0.0.2', port: 80 }],
+    ['[0:0:0:0:0:FFFF:7F00:2]:80', { kind: 'socket', ip: '::ffff:127.0.0.2', port: 80 }],
   ])('%s', (text, expected) => {
     expect(parseAuthority(text)._unsafeUnwrap()).toEqual(expected);
   });
@@ -24,6 +32,8 @@ describe('parseAuthority', () => {
     '[ff06::c3]',
     '[ff06::c3]80',
     '[10.0.0.1]:80',
+    '[fe80::1%eth0]:80', // no zones in an HBONE authority
+    '[::ffff:127.0.0.02]:80',
     '10.0.0.1:65536',
     '10.0.0.1:-1',
     '10.0.0.1:+80',

@@ -3,9 +3,9 @@
  * for double HBONE (§1.10).
  * @module
  */
+import { canonicalIp, formatIp, formatSocketAddress, parseIp } from '@ambient-kit/ip';
 import { err, ok, type Result } from 'neverthrow';
 import { HboneError } from './errors.js';
-import { canonicalIp } from './ip.js';
 
 /**
  * An HBONE target. Mirrors ztunnel's `HboneAddress` (`istio/ztunnel@62d82653:src/proxy.rs` L819-866): either a socket address
@@ -87,11 +87,12 @@ export function parseAuthority(text: string): Result<HboneAddress, HboneError> {
   if (text.startsWith('[')) {
     const close = text.indexOf(']');
     if (close < 0 || text.charCodeAt(close + 1) !== 0x3a) return badAuthority(text, 'expected [ipv6]:port');
-    const ip = canonicalIp(text.slice(1, close));
-    if (ip === undefined || ip.family !== 6) return badAuthority(text, 'invalid IPv6 address');
+    // Strict as Rust's `SocketAddr::from_str`: no zone, no IPv4 in brackets.
+    const ip = parseIp(text.slice(1, close));
+    if (ip === undefined || !ip.v6) return badAuthority(text, 'invalid IPv6 address');
     const port = parsePort(text.slice(close + 2));
     if (port === undefined) return badAuthority(text, 'invalid port');
-    return ok({ kind: 'socket', ip: ip.ip, port });
+    return ok({ kind: 'socket', ip: formatIp(ip), port });
   }
   const colon = text.lastIndexOf(':');
   if (colon < 0) return badAuthority(text, 'missing port');
@@ -99,8 +100,10 @@ export function parseAuthority(text: string): Result<HboneAddress, HboneError> {
   if (host.includes(':')) return badAuthority(text, 'an IPv6 address must be in brackets');
   const port = parsePort(text.slice(colon + 1));
   if (port === undefined) return badAuthority(text, 'invalid port');
-  const ip = canonicalIp(host);
-  if (ip !== undefined) return ok({ kind: 'socket', ip: ip.ip, port });
+  // `127.0.0.02`, `0x7f000002` and `127.2` are not IPs here (Rust's `Ipv4Addr::from_str`); they fall through
+  // to the hostname branch and never reach a resolver as an address.
+  const ip = parseIp(host);
+  if (ip !== undefined) return ok({ kind: 'socket', ip: formatIp(ip), port });
   if (!isValidHostname(host)) return badAuthority(text, 'invalid hostname');
   return ok({ kind: 'hostname', hostname: host, port });
 }
@@ -127,9 +130,9 @@ export function formatAuthority(address: HboneAddress): string {
     }
     return `${address.hostname}:${address.port}`;
   }
-  const ip = canonicalIp(address.ip);
+  const ip = parseIp(address.ip);
   if (ip === undefined) throw new RangeError(`formatAuthority: invalid "ip" ${JSON.stringify(address.ip)}`);
-  return ip.family === 6 ? `[${ip.ip}]:${address.port}` : `${ip.ip}:${address.port}`;
+  return formatSocketAddress(ip, address.port);
 }
 
 /**
@@ -150,5 +153,5 @@ export function socketAddress(ip: string, port: number): HboneAddress {
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
     throw new RangeError(`socketAddress: "port" must be an integer in 0..65535, got ${port}`);
   }
-  return { kind: 'socket', ip: canonical.ip, port };
+  return { kind: 'socket', ip: canonical, port };
 }

@@ -23,7 +23,7 @@ export interface H2Failure {
  * @returns The failure.
  * @example
  * ```ts
- * return connectionFailure(H2_ERROR.FRAME_SIZE_ERROR, 'PING payload must be 8 bytes');
+ * const failure = connectionFailure(H2_ERROR.FRAME_SIZE_ERROR, 'PING payload must be 8 bytes');
  * ```
  */
 export function connectionFailure(code: number, message: string): H2Failure {
@@ -38,7 +38,7 @@ export function connectionFailure(code: number, message: string): H2Failure {
  * @returns The failure.
  * @example
  * ```ts
- * return streamFailure(H2_ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE increment of 0');
+ * const failure = streamFailure(H2_ERROR.PROTOCOL_ERROR, 'WINDOW_UPDATE increment of 0');
  * ```
  */
 export function streamFailure(code: number, message: string): H2Failure {

@@ -104,7 +104,6 @@ export {
 export { createHpackEncoder, type HpackEncoder } from './hpack-encoder.js';
 export { decodeHuffman, HPACK_HUFFMAN_CODE_LENGTHS } from './hpack-huffman.js';
 export { HPACK_STATIC_INDEX, HPACK_STATIC_TABLE, type HpackStaticName } from './hpack-static-table.js';
-export { canonicalIp, formatIp, type IpBytes, parseIpv4, parseIpv6 } from './ip.js';
 export {
   encodeProxyV2,
   PROXY_V2_ADDRESS_BYTES,

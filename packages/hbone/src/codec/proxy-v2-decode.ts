@@ -3,11 +3,11 @@
  * across chunks. Both check the length cap as soon as the 16 fixed bytes are in, before buffering the rest.
  * @module
  */
+import { ipTextFromBytes } from '@ambient-kit/ip';
 import { err, ok, type Result } from 'neverthrow';
 import { copyBytes } from './bytes.js';
 import { crc32c } from './crc32c.js';
 import { HboneError } from './errors.js';
-import { formatIp } from './ip.js';
 import {
   PROXY_V2_ADDRESS_BYTES,
   PROXY_V2_MAX_BYTES,
@@ -148,9 +148,13 @@ function parseBody(header: Uint8Array): Result<ProxyV2Header, HboneError> {
       destination = { path: d.value };
     } else {
       const n = family === 1 ? 4 : 16;
-      source = { ip: formatIp(header.subarray(16, 16 + n)), port: view.getUint16(16 + 2 * n) };
+      // n is 4 or 16, so the text is always defined.
+      source = {
+        ip: ipTextFromBytes(header.subarray(16, 16 + n)) as string,
+        port: view.getUint16(16 + 2 * n),
+      };
       destination = {
-        ip: formatIp(header.subarray(16 + n, 16 + 2 * n)),
+        ip: ipTextFromBytes(header.subarray(16 + n, 16 + 2 * n)) as string,
         port: view.getUint16(16 + 2 * n + 2),
       };
     }

@@ -4,8 +4,8 @@
  * The layout follows haproxy's proxy-protocol.txt §2.2.
  * @module
  */
+import { ipToBytes, parseIp } from '@ambient-kit/ip';
 import { crc32c } from './crc32c.js';
-import { parseIpv4, parseIpv6 } from './ip.js';
 
 /**
 
@@ -125,13 +125,13 @@ export const PROXY_V2_ADDRESS_BYTES = { inet: 12, inet6: 36, unix: 216 } as cons
 const utf8 = /* @__PURE__ */ new TextEncoder();
 
 function endpointBytes(e: ProxyV2IpEndpoint, label: string): Uint8Array {
-  const bytes = parseIpv4(e.ip) ?? parseIpv6(e.ip);
-  if (bytes === undefined)
+  const ip = parseIp(e.ip);
+  if (ip === undefined)
     throw new RangeError(`encodeProxyV2: "${label}.ip" is not an IP address: ${JSON.stringify(e.ip)}`);
   if (!Number.isInteger(e.port) || e.port < 0 || e.port > 65535) {
     throw new RangeError(`encodeProxyV2: "${label}.port" must be an integer in 0..65535, got ${e.port}`);
   }
-  return bytes;
+  return ipToBytes(ip);
 }
 
 function unixPathBytes(e: ProxyV2UnixEndpoint, label: string): Uint8Array {

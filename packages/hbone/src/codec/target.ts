@@ -3,10 +3,10 @@
  * (`istio/ztunnel@62d82653:src/proxy/inbound.rs` `validate_destination` and `find_inbound_upstream`), as a pure function.
  * @module
  */
+import { ipEquals, parseIp, unmapIpv4 } from '@ambient-kit/ip';
 import { err, ok, type Result } from 'neverthrow';
 import { formatAuthority, type HboneAddress } from './authority.js';
 import { HboneError } from './errors.js';
-import { canonicalIp } from './ip.js';
 
 /**
 
@@ -49,13 +49,11 @@ export interface TargetPolicy {
   readonly illegalPorts?: readonly number[];
 }
 
+// A dual-stack socket reports an IPv4 local address as `::ffff:a.b.c.d`: compare the unmapped forms.
 function sameIp(a: string, b: string): boolean {
-  const unmap = (ip: string): string | undefined => {
-    const c = canonicalIp(ip)?.ip;
-    return c?.startsWith('::ffff:') && c.includes('.') ? c.slice(7) : c;
-  };
-  const x = unmap(a);
-  return x !== undefined && x === unmap(b);
+  const x = parseIp(a);
+  const y = parseIp(b);
+  return x !== undefined && y !== undefined && ipEquals(unmapIpv4(x), unmapIpv4(y));
 }
 
 /**

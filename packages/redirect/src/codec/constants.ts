@@ -1,7 +1,7 @@
 /**
  * The numbers istio-cni and ztunnel agree on (from
- * istio/istio cni/pkg/config/config.go and ztunnel src/config.rs). Changing any of them breaks
- * interoperability with a stock ztunnel, so they are defaults, never guesses.
+ * istio/istio@86c9f01f:cni/pkg/config/config.go and istio/ztunnel@62d82653:src/config.rs). Changing any of
+ * them breaks interoperability with a stock ztunnel, so they are defaults, never guesses.
  */
 
 /**
@@ -59,7 +59,7 @@ export const DEFAULT_HOST_PROBE_SNAT_ADDRESS = '169.254.7.127';
 export const DEFAULT_HOST_PROBE_V6_SNAT_ADDRESS = 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff';
 
 /**
- * iptables chain names (istio cni/pkg/iptables/iptables.go:36-40).
+ * iptables chain names (istio/istio@86c9f01f:cni/pkg/iptables/iptables.go:36-40).
  *
  * @example
  * ```ts
@@ -73,7 +73,8 @@ export const IPTABLES_CHAINS = {
 } as const;
 
 /**
- * nftables table and chain names, all in the `inet` family (istio cni/pkg/nftables/nftables.go:36-51).
+ * nftables table and chain names, all in the `inet` family
+ * (istio/istio@86c9f01f:cni/pkg/nftables/nftables.go:36-51).
  *
  * @example
  * ```ts
@@ -93,7 +94,7 @@ export const NFTABLES_NAMES = {
 
 /**
  * The ipset (iptables) / nftables set the node agent fills with enrolled pod IPs, matched by the
- * host probe SNAT rule (istio cni/pkg/ipset/ipset.go:31-32).
+ * host probe SNAT rule (istio/istio@86c9f01f:cni/pkg/ipset/ipset.go:31-32).
  *
  * @example
  * ```ts

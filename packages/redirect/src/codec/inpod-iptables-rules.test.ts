@@ -1,9 +1,10 @@
 /**
- * The in-pod iptables rules against istio's golden cases (istio cni/pkg/iptables/testdata/<case>.golden,
- * cases from cni/pkg/iptables/common_test.go). The expected texts are written here from the
- * spec's rule table and text-format rules. istio's harness records `iptables-save`, `ip6tables-save`
- * (the state check), then every restore stdin line, joined with "\n" and no final newline: `transcript()`
- * rebuilds exactly that from our output, so each expectation is the golden file's full content.
+ * The in-pod iptables rules against istio's golden cases
+ * (istio/istio@86c9f01f:cni/pkg/iptables/testdata/<case>.golden, cases from
+ * istio/istio@86c9f01f:cni/pkg/iptables/common_test.go). The expected texts are written here from the rule
+ * table of docs/redirect.md ("What the rules do") and iptables-save's text format. istio's harness records `iptables-save`, `ip6tables-save` (the
+ * state check), then every restore stdin line, joined with "\n" and no final newline: `transcript()` rebuilds
+ * exactly that from our output, so each expectation is the golden file's full content.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -56,12 +57,12 @@ const VIRT = [
   '-A ISTIO_PRERT -i fake1s0f1 -p tcp -j RETURN',
 ];
 
-/** The nat table for one family, per §B.2 rules 3, 6, 7, 9-11, 13-14, 17-19. */
+/** The nat table for one family: rules 3, 6, 7, 9-11, 13-14, 17-19 of docs/redirect.md "What the rules do". */
 function nat(family: 4 | 6, o: { dns: boolean; ingress: boolean; virt: boolean }): string[] {
   const snat = family === 4 ? '169.254.7.127' : V6_SNAT;
   const lo = family === 4 ? '127.0.0.1/32' : '::1/128';
-  // §B.2 text format: pass 1 declares chains in the order their first rule appears; with ingress mode and
-  // no virtual interfaces ISTIO_PRERT has no rule, so pass 2 declares it after ISTIO_OUTPUT.
+  // iptables-save's text format: pass 1 declares chains in the order their first rule appears; with ingress
+  // mode and no virtual interfaces ISTIO_PRERT has no rule, so pass 2 declares it after ISTIO_OUTPUT.
   const prertHasRules = !o.ingress || o.virt;
   return [
     '* nat',
@@ -94,7 +95,8 @@ const both = (o: { dns: boolean; ingress: boolean; virt: boolean }) => ({
   v6: [MANGLE, nat(4, o), ...(o.dns ? [RAW] : []), MANGLE, nat(6, o), ...(o.dns ? [RAW] : [])],
 });
 
-// istio cni/pkg/iptables/common_test.go GetCommonInPodTestCases, with istio's config zero values.
+// istio/istio@86c9f01f:cni/pkg/iptables/common_test.go GetCommonInPodTestCases, with istio's config zero
+// values.
 const CASES: readonly {
   name: string;
   options: InpodRuleOptions;
@@ -153,7 +155,7 @@ describe('buildInpodIptablesRules reproduces istio golden files', () => {
 });
 
 describe('inpodIptablesRuleSet', () => {
-  it('has one rule per row of the spec table (rule 7: two per virtual interface)', () => {
+  it('has one rule per row of the docs/redirect.md table (rule 7: two per virtual interface)', () => {
     // 19 rows; with DNS on and no virtual interface, every row but 7 appears once.
     expect(inpodIptablesRuleSet({ redirectDns: true }).ipv4).toHaveLength(18);
     expect(inpodIptablesRuleSet({ redirectDns: true, virtualInterfaces: ['a', 'b'] }).ipv4).toHaveLength(22);

@@ -1,6 +1,7 @@
 /**
- * The in-pod iptables rules of istio-cni ambient (istio cni/pkg/iptables/iptables.go
- * `AppendInpodRules`, lines 189-435). The rule numbers in comments are the spec table's.
+ * The in-pod iptables rules of istio-cni ambient (istio/istio@86c9f01f:cni/pkg/iptables/iptables.go
+ * `AppendInpodRules`, lines 189-435). The rule numbers in comments are those of the table in
+ * docs/redirect.md, "What the rules do".
  */
 import { IPTABLES_CHAINS } from './constants.js';
 import { hex, type InpodRuleOptions, resolveInpodRuleOptions } from './inpod-options.js';
@@ -84,7 +85,8 @@ export function inpodIptablesRuleSet(options: InpodRuleOptions = {}): IptablesRu
   // can be steered back to ztunnel's transparent socket (rule 12 + the fwmark route).
   both('mangle', PRERT_CHAIN, `-m mark --mark ${mark} -j CONNMARK --set-xmark ${tproxyMark}`);
 
-  // 9: kubelet probes arrive SNATed to the probe address by the node rule (§B.3): let them through.
+  // 9: kubelet probes arrive SNATed to the probe address by istio-cni's rule on the node
+  // (istio/istio@86c9f01f:cni/pkg/iptables/iptables.go `CreateHostRulesForHealthChecks`): let them through.
   // (istio's comment says mangle and --dport; the emitted rule is nat and has no port.)
   if (!o.ingressMode) versioned(snat, 'nat', PRERT_CHAIN, (a) => `-s ${a} -p tcp -m tcp -j ACCEPT`);
   // 10: and the replies to those probes.

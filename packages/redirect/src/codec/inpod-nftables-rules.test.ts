@@ -1,8 +1,10 @@
 /**
- * The in-pod nftables transaction against istio's golden cases (istio cni/pkg/nftables/testdata/<case>.golden,
- * cases from cni/pkg/nftables/common_test.go). istio's harness joins each transaction's
+ * The in-pod nftables transaction against istio's golden cases
+ * (istio/istio@86c9f01f:cni/pkg/nftables/testdata/<case>.golden, cases from
+ * istio/istio@86c9f01f:cni/pkg/nftables/common_test.go). istio's harness joins each transaction's
  * `String()` with "\n"; the in-pod cases run one transaction, so the golden file is exactly our text.
- * Expectations are written from the spec's rule list, including istio's two literal double spaces.
+ * Expectations are written from the rule list (docs/redirect.md "What the rules do"), including istio's two
+ * literal double spaces.
  */
 import { describe, expect, it } from 'vitest';
 import { buildInpodNftablesRules, inpodNftablesTables } from './inpod-nftables-rules.js';
@@ -102,7 +104,7 @@ const RAW_TABLE = [
 const golden = (s: Shape): string =>
   `${[...natTable(s), ...MANGLE_TABLE, ...(s.dns ? RAW_TABLE : [])].join('\n')}\n`;
 
-// istio cni/pkg/nftables/common_test.go GetCommonInPodTestCases.
+// istio/istio@86c9f01f:cni/pkg/nftables/common_test.go GetCommonInPodTestCases.
 const CASES: readonly { name: string; options: InpodRuleOptions; shape: Omit<Shape, 'v6'> }[] = [
   { name: 'default', options: { redirectDns: true }, shape: { dns: true, ingress: false, virt: false } },
   { name: 'ingress', options: { ingressMode: true }, shape: { dns: false, ingress: true, virt: false } },

@@ -1,9 +1,10 @@
 /**
  * The in-pod nftables rules of istio-cni ambient (`NATIVE_NFTABLES`; istio
- * cni/pkg/nftables/nftables.go `AppendInpodRules`, 134-393). They mirror the iptables rules one for one;
- * comments give the §B.2 rule number. The statement text is istio's literally, including its two double
- * spaces (`mark and 0xfff  != 0x539` in the IPv4 inbound redirect, `|  0x111` in the connmark rule): nft
- * parses both, and byte-identical text is what lets a transaction be compared with istio's.
+ * istio/istio@86c9f01f:cni/pkg/nftables/nftables.go `AppendInpodRules`, 134-393). They mirror the iptables
+ * rules one for one; comments give the rule number of the table in docs/redirect.md, "What the rules do". The
+ * statement text is istio's literally, including its two double spaces (`mark and 0xfff  != 0x539` in the
+ * IPv4 inbound redirect, `|  0x111` in the connmark rule): nft parses both, and byte-identical text is what
+ * lets a transaction be compared with istio's.
  */
 import { NFTABLES_NAMES } from './constants.js';
 import { hex, type InpodRuleOptions, resolveInpodRuleOptions } from './inpod-options.js';

@@ -2,10 +2,10 @@
  * The options of the in-pod rule builders and their validation.
  *
  * Defaults are the zero values of istio-cni's `AmbientConfig`/`PodLevelOverrides` (the configuration
- * istio's own golden tests start from, istio cni/pkg/iptables/iptables_test.go `constructTestConfig`),
- * plus the constants of cni/pkg/config/config.go. The Helm chart turns DNS capture and IPv6 on
- * (`ambient.dnsCapture: true`, `ambient.ipv6: true`): pass `redirectDns: true, enableIpv6: true` to
- * match a stock installation.
+ * istio's own golden tests start from, istio/istio@86c9f01f:cni/pkg/iptables/iptables_test.go
+ * `constructTestConfig`), plus the constants of istio/istio@86c9f01f:cni/pkg/config/config.go. The Helm chart
+ * turns DNS capture and IPv6 on (`ambient.dnsCapture: true`, `ambient.ipv6: true`): pass `redirectDns: true,
+ * enableIpv6: true` to match a stock installation.
  */
 import { DEFAULT_HOST_PROBE_SNAT_ADDRESS, DEFAULT_HOST_PROBE_V6_SNAT_ADDRESS, INPOD } from './constants.js';
 import { formatIpAddress, parseIpAddress } from './ip-address.js';

@@ -7,51 +7,26 @@ import { describe, expect, it } from 'vitest';
 import { canonicalIpAddress, formatIpAddress, parseIpAddress } from './ip-address.js';
 
 describe('parseIpAddress / formatIpAddress', () => {
+  // The text forms themselves (every RFC 5952 rule, every refused spelling) are @ambient-kit/ip's, tested in
+  // packages/ip; here, the addresses this package prints into rules, in their family-and-bytes shape.
   it.each([
-    ['169.254.7.127', '169.254.7.127'],
-    ['0.0.0.0', '0.0.0.0'],
-    ['::', '::'],
-    ['::1', '::1'],
-    ['FD16:9254:7127:1337:FFFF:FFFF:FFFF:FFFF', 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff'],
-    ['2001:db8:0:0:0:0:2:1', '2001:db8::2:1'], // RFC 5952 §4.2.1: compress the zeros
-    ['2001:db8:0:1:1:1:1:1', '2001:db8:0:1:1:1:1:1'], // §4.2.2: never a single group
-    ['2001:0:0:1:0:0:0:1', '2001:0:0:1::1'], // §4.2.3: the longest run
-    ['2001:db8:0:0:1:0:0:1', '2001:db8::1:0:0:1'], // §4.2.3: the first of equal runs
-    ['2001:0db8::0001', '2001:db8::1'], // §4.1: no leading zeros
-    ['::ffff:10.0.0.1', '::ffff:10.0.0.1'], // IPv4-mapped keeps dotted form (Go netip)
-    ['::ffff:a00:1', '::ffff:10.0.0.1'],
-    ['::10.0.0.1', '::a00:1'],
-    ['e9ac:1e77:90ca:399f:4d6d:ece2:2f9b:3164', 'e9ac:1e77:90ca:399f:4d6d:ece2:2f9b:3164'],
-  ])('%s prints as %s', (input, expected) => {
+    ['169.254.7.127', '169.254.7.127', 4], // HOST_PROBE_SNAT_IP
+    ['FD16:9254:7127:1337:FFFF:FFFF:FFFF:FFFF', 'fd16:9254:7127:1337:ffff:ffff:ffff:ffff', 6],
+    ['::ffff:a00:1', '::ffff:10.0.0.1', 6], // IPv4-mapped keeps dotted form (Go netip)
+  ])('%s prints as %s', (input, expected, family) => {
     expect(canonicalIpAddress(input)).toBe(expected);
+    expect(parseIpAddress(input)?.family).toBe(family);
   });
 
-  it.each([
-    '',
-    '1.2.3',
-    '1.2.3.4.5',
-    '256.1.1.1',
-    '01.2.3.4',
-    '1.2.3.4/32',
-    ':::',
-    '1::2::3',
-    '1:2:3:4:5:6:7:8:9',
-    '1:2:3:4:5:6:7::8',
-    'fe80::1%eth0',
-    '12345::',
-    'g::1',
-    ' ::1',
-  ])('rejects %j', (input) => {
+  it.each(['01.2.3.4', '1.2.3.4/32', 'fe80::1%eth0'])('rejects %j', (input) => {
     expect(parseIpAddress(input)).toBeUndefined();
+    expect(canonicalIpAddress(input)).toBeUndefined();
   });
 
   it('round-trips any 4 or 16 bytes (property)', () => {
     fc.assert(
       fc.property(
-        fc.oneof(
-          fc.uint8Array({ minLength: 4, maxLength: 4 }),
-          fc.uint8Array({ minLength: 16, maxLength: 16 }),
-        ),
+        fc.constantFrom(4, 16).chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
         (bytes) => {
           const address = { family: bytes.length === 4 ? 4 : 6, bytes } as const;
           const text = formatIpAddress(address);

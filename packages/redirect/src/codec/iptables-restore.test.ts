@@ -1,4 +1,4 @@
-/** The restore-text model (istio tools/istio-iptables/pkg/builder/iptables_builder_impl.go buildRestore). */
+/** The restore-text model (istio/istio@86c9f01f:tools/istio-iptables/pkg/builder/iptables_builder_impl.go buildRestore). */
 import { describe, expect, it } from 'vitest';
 import { isBuiltInChain, mergeIptablesRestore, renderIptablesRestore } from './iptables-restore.js';
 import { renderNftDeleteTables, renderNftTable } from './nft-transaction.js';

@@ -1,6 +1,7 @@
 /**
  * A tiny model of an iptables rule set and its `iptables-restore --noflush` text, reproducing istio's
- * builder byte for byte (istio tools/istio-iptables/pkg/builder/iptables_builder_impl.go `buildRestore`):
+ * builder byte for byte (istio/istio@86c9f01f:tools/istio-iptables/pkg/builder/iptables_builder_impl.go
+ * `buildRestore`):
  *
  * - tables in sorted order (`filter`, `mangle`, `nat`, `raw`), each only when it has lines;
  * - in each table, first `-N` for every non-built-in chain that has a rule (in rule order), then `-N`
@@ -33,7 +34,7 @@ export interface IptablesRule {
   readonly params: readonly string[];
 }
 
-// istio tools/istio-iptables/pkg/constants/constants.go BuiltInChainsAndTargetsMap.
+// istio/istio@86c9f01f:tools/istio-iptables/pkg/constants/constants.go BuiltInChainsAndTargetsMap.
 const BUILT_IN = new Set([
   'INPUT',
   'OUTPUT',

@@ -1,7 +1,7 @@
 /**
  * A small model of one nftables table and the `nft -f` transaction istio-cni sends for it, printed the
  * way `sigs.k8s.io/knftables` prints a transaction (`Transaction.String()`, one operation per line, every
- * line ending in `\n`). istio cni/pkg/nftables/nftables.go `addIstioTableRules` (703-777):
+ * line ending in `\n`). istio/istio@86c9f01f:cni/pkg/nftables/nftables.go `addIstioTableRules` (703-777):
  *
  * 1. `add table` (idempotent), 2. `flush table` (so re-applying replaces, never duplicates),
  * 3. `add chain` for each declared chain that has rules or is the target of a `jump`,

@@ -1,4 +1,4 @@
-/** Pod annotations as istio-cni reads them (istio cni/pkg/nodeagent/net.go, cni/pkg/util/podutil.go). */
+/** Pod annotations as istio-cni reads them (istio/istio@86c9f01f:cni/pkg/nodeagent/net.go, istio/istio@86c9f01f:cni/pkg/util/podutil.go). */
 import { describe, expect, it } from 'vitest';
 import { podOverridesFromAnnotations, resolveRedirectDns } from './pod-overrides.js';
 

@@ -1,7 +1,8 @@
 /**
  * Per-pod overrides of the redirection, read from pod annotations the way istio-cni reads them (istio
- * cni/pkg/nodeagent/net.go `getPodLevelTrafficOverrides`, cni/pkg/util/podutil.go
- * `CheckBooleanAnnotation`). Annotations are user input, so this is a trust boundary and returns a `Result`.
+ * istio/istio@86c9f01f:cni/pkg/nodeagent/net.go `getPodLevelTrafficOverrides`,
+ * istio/istio@86c9f01f:cni/pkg/util/podutil.go `CheckBooleanAnnotation`). Annotations are user input, so this
+ * is a trust boundary and returns a `Result`.
  */
 import { err, ok, type Result } from 'neverthrow';
 import { RedirectError } from './errors.js';

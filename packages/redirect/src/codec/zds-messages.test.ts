@@ -1,5 +1,5 @@
 /**
- * ZDS messages on the wire (istio/ztunnel proto/zds.proto). Field numbers matter: `DelWorkload.uid`
+ * ZDS messages on the wire (istio/ztunnel@62d82653:proto/zds.proto). Field numbers matter: `DelWorkload.uid`
  * is field 2, `WorkloadRequest.keep` is field 5.
  */
 import fc from 'fast-check';

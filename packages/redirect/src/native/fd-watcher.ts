@@ -15,7 +15,7 @@ import { libc } from './libc.js';
  *
  * @example
  * ```ts
- * const events: FdEvents = { readable: true, writable: false, disconnect: false };
+ * const events: FdEvents = { readable: true, writable: false, disconnect: false, error: false };
  * ```
  */
 export interface FdEvents {
@@ -121,7 +121,7 @@ export class FdWatcher {
  * @returns The events (an error condition resolves too: the caller's next syscall reports it).
  * @example
  * ```ts
- * await waitForFd(fd, { writable: true }, { timeoutMs: 10_000 });
+ * await waitForFd(fd, { writable: true }, { timeoutMs: 10_000, what: 'connect' });
  * ```
  */
 export function waitForFd(

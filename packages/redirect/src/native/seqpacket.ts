@@ -1,7 +1,8 @@
 /**
  * `SOCK_SEQPACKET` unix sockets with `SCM_RIGHTS` descriptor passing: the ZDS transport (istio-cni `net.ListenUnix("unixpacket", …)` + `WriteMsgUnix(…, unix.UnixRights(fd))`, ztunnel
- * src/inpod/packet.rs + protocol.rs). Node's `net` has neither, so the syscalls go through koffi and
- * readiness comes from libuv (`FdWatcher`): non-blocking descriptors, no thread parked, no polling loop.
+ * istio/ztunnel@62d82653:src/inpod/packet.rs + protocol.rs). Node's `net` has neither, so the syscalls go
+ * through koffi and readiness comes from libuv (`FdWatcher`): non-blocking descriptors, no thread parked, no
+ * polling loop.
  *
  * Each `sendmsg` is one datagram, delivered whole or not at all, with its descriptors. Each `recvmsg`
  * reads one datagram into a fixed buffer; `MSG_TRUNC`/`MSG_CTRUNC` (too big, too many descriptors) are

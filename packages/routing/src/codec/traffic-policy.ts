@@ -2,7 +2,8 @@
  * DestinationRule traffic policies as istiod hands them to Envoy, for one backend (host, port, subset):
  * selection of the DestinationRule, the subset/port merge, and the defaults Istio and Envoy fill in.
  *
- * - Merge (istio/istio `pilot/pkg/networking/core/cluster_traffic_policy.go` `MergeTrafficPolicy`): the
+ * - Merge (`istio/istio@86c9f01f:pilot/pkg/networking/core/cluster_traffic_policy.go` `MergeTrafficPolicy`):
+ * the
  *   port-level settings replace the top-level ones field by field; a subset's policy replaces the result
  *   field by field, then the subset's own port-level settings do.
  * - Defaults: load balancer `LEAST_REQUEST` (istio.io DestinationRule reference: "LEAST_REQUEST ... the

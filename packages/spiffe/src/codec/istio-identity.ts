@@ -61,7 +61,7 @@ export function istioIdentity(options: IstioIdentityOptions): SpiffeId {
 }
 
 /**
- * Reads an Istio workload identity. The input must first be a valid SPIFFE ID (strict rules, §1), then have
+ * Reads an Istio workload identity. The input must first be a valid SPIFFE ID (strict rules, docs/spiffe.md "SPIFFE IDs"), then have
  * exactly the four path segments `ns/<namespace>/sa/<service account>`, as ztunnel's `Identity::from_str`
  * and istio's `spiffe.ParseIdentity` require.
  *

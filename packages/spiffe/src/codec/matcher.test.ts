@@ -17,7 +17,7 @@ const a = parseSpiffeId('spiffe://example.org/a')._unsafeUnwrap();
 const b = parseSpiffeId('spiffe://example.org/b')._unsafeUnwrap();
 const other = parseSpiffeId('spiffe://other.org/a')._unsafeUnwrap();
 
-describe('matchers (go-spiffe spiffeid/match.go)', () => {
+describe('matchers (spiffe/go-spiffe@e9973f63:v2/spiffeid/match.go)', () => {
   it('matchAny accepts everything', () => {
     expect(matchAny()(other).isOk()).toBe(true);
   });
@@ -48,7 +48,7 @@ describe('matchers (go-spiffe spiffeid/match.go)', () => {
   });
 });
 
-describe('authorizers (go-spiffe tlsconfig/authorizer.go)', () => {
+describe('authorizers (spiffe/go-spiffe@e9973f63:v2/tlsconfig/authorizer.go)', () => {
   const chain: Uint8Array[] = [];
   it('mirror the matchers', () => {
     expect(authorizeAny()(other, chain).isOk()).toBe(true);

@@ -75,7 +75,8 @@ function unixPath(address: string, path: string): Result<WorkloadApiAddress, Spi
  * @returns The endpoint, or `SPIFFE_ERR_WORKLOAD_API_ADDRESS` saying which rule it breaks.
  * @example
  * ```ts
- * parseWorkloadApiAddress('unix:///run/spire/sockets/agent.sock')._unsafeUnwrap().path; // '/run/spire/sockets/agent.sock'
+ * const unix = parseWorkloadApiAddress('unix:///run/spire/sockets/agent.sock')._unsafeUnwrap();
+ * if (unix.kind === 'unix') unix.path; // '/run/spire/sockets/agent.sock'
  * parseWorkloadApiAddress('tcp://127.0.0.1:8081')._unsafeUnwrap().target; // 'ipv4:127.0.0.1:8081'
  * parseWorkloadApiAddress('tcp://localhost:8081').isErr(); // true: an IP address is required
  * ```

@@ -148,7 +148,7 @@ function badResponse(why: string): SpiffeError {
  * ```ts
  * const client = createWorkloadApiClient({ socketPath: 'unix:///run/spire/sockets/agent.sock' });
  * const { svids, bundles } = await client.fetchX509Context();
- * console.log(svids[0].id.toString(), bundles.trustDomains().length);
+ * console.log(svids[0]?.id.toString(), bundles.trustDomains().length);
  * client.close();
  * ```
  */

@@ -62,7 +62,7 @@ export interface FirstState {
  * @example
  * ```ts
  * const first = firstState(30_000, () => `no X.509 context from ${client.address}`);
- * watch = client.watchX509Context(() => first.ready());
+ * const watch = client.watchX509Context(() => first.ready());
  * await first.wait();
  * ```
  */

@@ -14,7 +14,7 @@ import { quote, SpiffeError, type SpiffeErrorCode } from '../codec/errors.js';
  *
  * @example
  * ```ts
- * WORKLOAD_API_STATUS_CODES[status.INVALID_ARGUMENT]; // 'SPIFFE_ERR_WORKLOAD_API_INVALID_ARGUMENT'
+ * WORKLOAD_API_STATUS_CODES[3]; // gRPC INVALID_ARGUMENT: 'SPIFFE_ERR_WORKLOAD_API_INVALID_ARGUMENT'
  * ```
  */
 export const WORKLOAD_API_STATUS_CODES: Readonly<Record<number, SpiffeErrorCode>> = Object.freeze({

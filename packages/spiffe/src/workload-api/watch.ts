@@ -78,7 +78,10 @@ function surface(error: unknown): void {
  * @returns The watch.
  * @example
  * ```ts
- * const watch = startWatch({ endpoint, method: 'FetchX509SVID', open, decode, onUpdate, clientClosed }, {});
+ * const watch = startWatch(
+ *   { endpoint, method: 'FetchX509SVID', open: openStream, decode, onUpdate, clientClosed },
+ *   {},
+ * );
  * ```
  */
 export function startWatch<M, T>(spec: WatchSpec<M, T>, options: WatchOptions = {}): Watch {

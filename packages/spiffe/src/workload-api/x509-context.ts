@@ -103,7 +103,7 @@ function decodeSvid(
  * @example
  * ```ts
  * const context = decodeX509SvidResponse(message)._unsafeUnwrap();
- * context.svids[0].id.toString(); // the default identity
+ * context.svids[0]?.id.toString(); // the default identity
  * ```
  */
 export function decodeX509SvidResponse(message: X509SVIDResponse): Result<X509Context, SpiffeError> {

@@ -7,13 +7,19 @@
  * @module
  */
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import {
+  DEBIAN_GOPATH,
+  goBuild,
+  jsonLines,
+  protoc,
+  SHARED_GOPATH,
+  sourceHash,
+} from '../../../../test-support/go.js';
 
 const run = promisify(execFile);
 const HERE = fileURLToPath(new URL('.', import.meta.url));
@@ -23,7 +29,6 @@ const SOURCES = {
 };
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
 const PROTO = 'spiffe/workload/workload.proto';
-const DEBIAN_GOPATH = '/usr/share/gocode';
 const INSTALL =
   'apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev protobuf-compiler libprotobuf-dev protoc-gen-go protoc-gen-go-grpc';
 
@@ -40,10 +45,13 @@ export interface GoPeers {
  * @throws {Error} With install instructions when Go, grpc-go, protoc or its Go plugins are missing.
  */
 export async function buildGoPeers(): Promise<GoPeers> {
-  const hash = createHash('sha256');
-  for (const file of [SOURCES.server, SOURCES.client, join(PROTO_DIR, PROTO)])
-    hash.update(readFileSync(file));
-  const dir = join(tmpdir(), `ambient-kit-go-workload-api-${hash.digest('hex').slice(0, 16)}`);
+  const hash = sourceHash([
+    SOURCES.server,
+    SOURCES.client,
+    join(PROTO_DIR, PROTO),
+    join(SHARED_GOPATH, 'src/ambientkit/testpeer/testpeer.go'),
+  ]);
+  const dir = join(tmpdir(), `ambient-kit-go-workload-api-${hash}`);
   const peers = { server: join(dir, 'server'), client: join(dir, 'client') };
   if (existsSync(peers.server) && existsSync(peers.client)) return peers;
   if (!existsSync(join(DEBIAN_GOPATH, 'src/google.golang.org/grpc')))
@@ -52,41 +60,26 @@ export async function buildGoPeers(): Promise<GoPeers> {
   rmSync(work, { recursive: true, force: true });
   const gopath = join(work, 'gopath');
   mkdirSync(join(gopath, 'src'), { recursive: true });
-  try {
-    // go_package in the proto is go-spiffe's, so the generated package lands where go-spiffe keeps its own.
-    await run('protoc', [
+  // go_package in the proto is go-spiffe's, so the generated package lands where go-spiffe keeps its own.
+  await protoc(
+    [
       `-I${PROTO_DIR}`,
       '-I/usr/include',
       `--go_out=${join(gopath, 'src')}`,
       `--go-grpc_out=${join(gopath, 'src')}`,
       PROTO,
-    ]);
-  } catch (error) {
-    throw new Error(`protoc failed (${INSTALL}): ${String((error as { stderr?: string }).stderr ?? error)}`);
-  }
+    ],
+    INSTALL,
+  );
   for (const name of ['server', 'client'] as const) {
-    try {
-      await run('go', ['build', '-o', join(work, name), 'main.go'], {
-        cwd: dirname(SOURCES[name]),
-        // GOPATH mode: the generated package from the work dir, grpc-go and protobuf-go from Debian's
-        // /usr/share/gocode; no network (GOPROXY=off).
-        env: {
-          ...process.env,
-          GO111MODULE: 'off',
-          GOPATH: `${gopath}:${DEBIAN_GOPATH}`,
-          GOFLAGS: '',
-          GOTOOLCHAIN: 'local',
-          GOPROXY: 'off',
-          GOCACHE: join(tmpdir(), 'ambient-kit-go-build-cache'),
-        },
-      });
-    } catch (error) {
-      const detail =
-        (error as { code?: string }).code === 'ENOENT'
-          ? 'go is not installed'
-          : String((error as { stderr?: string }).stderr ?? error);
-      throw new Error(`building the Go Workload API ${name} failed (${INSTALL}): ${detail}`);
-    }
+    // The generated package from the work dir, the shared peer package, grpc-go and protobuf-go from Debian.
+    await goBuild({
+      dir: dirname(SOURCES[name]),
+      output: join(work, name),
+      gopath: [gopath, SHARED_GOPATH],
+      what: `the Go Workload API ${name}`,
+      install: INSTALL,
+    });
   }
   mkdirSync(dir, { recursive: true });
   renameSync(join(work, 'server'), peers.server);
@@ -149,52 +142,9 @@ export interface GoServer extends GoClientStream {
   readonly calls: { method: string; header: string[] }[];
 }
 
-function lines(
-  child: ChildProcess,
-  consume: (e: GoClientResult) => boolean = () => false,
-): GoClientStream & { stderr: () => string } {
-  let stderr = '';
-  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
-    stderr += d;
-  });
-  const queue: GoClientResult[] = [];
-  const waiting: ((e: GoClientResult) => void)[] = [];
-  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
-  if (child.stdout === null) throw new Error('no stdout');
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const e = JSON.parse(line) as GoClientResult;
-    if (consume(e)) return;
-    const w = waiting.shift();
-    if (w === undefined) queue.push(e);
-    else w(e);
-  });
-  return {
-    stderr: () => stderr,
-    next(timeoutMs = 10_000) {
-      return new Promise((resolve, reject) => {
-        const e = queue.shift();
-        if (e !== undefined) return resolve(e);
-        const timer = setTimeout(() => {
-          const i = waiting.indexOf(deliver);
-          if (i >= 0) waiting.splice(i, 1);
-          reject(new Error(`the Go peer printed nothing in ${timeoutMs} ms; stderr: ${stderr}`));
-        }, timeoutMs);
-        const deliver = (x: GoClientResult): void => {
-          clearTimeout(timer);
-          resolve(x);
-        };
-        waiting.push(deliver);
-      });
-    },
-    async close() {
-      if (child.exitCode === null && child.signalCode === null) {
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-        await exited;
-        clearTimeout(timer);
-      }
-    },
-  };
+function lines(child: ChildProcess, consume: (e: GoClientResult) => boolean = () => false): GoClientStream {
+  const reader = jsonLines<GoClientResult>(child, 'the Go peer', consume);
+  return { next: reader.next, close: () => reader.stop('SIGTERM', 5000) };
 }
 
 /**

@@ -231,7 +231,7 @@ export function encodeAuthorization(policy: Authorization): Uint8Array {
  * @returns The model, or `WORKLOAD_API_ERR_WRONG_TYPE` for any other type URL.
  * @example
  * ```ts
- * decodeResource(ADDRESS_TYPE_URL, any.value);
+ * decodeResource(ADDRESS_TYPE_URL, resource.value); // resource: the `Any` of a DeltaDiscoveryResponse
  * ```
  */
 export function decodeResource(

@@ -1,17 +1,18 @@
 /**
  * `@ambient-kit/workload-api/codec`: the pure layer. The generated protobuf schemas for `istio.workload`,
- * `istio.security`, `istio.workload.zds` and delta xDS; decode -> validate -> model for workloads,
+ * `istio.security` and delta xDS (ZDS, istio-cni's protocol, is `@ambient-kit/redirect`'s); decode -> validate -> model for workloads,
  * services and policies (ztunnel's defaults and rejects, every problem collected); IP helpers; resource
  * names and type URLs. No `node:` imports, no timers, no sockets.
  *
  * @example
  * ```ts
  * import { fromBinary, toBinary } from '@bufbuild/protobuf';
- * import { decodeAddress, WorkloadRequestSchema } from '@ambient-kit/workload-api/codec';
+ * import { AddressSchema, decodeAddress } from '@ambient-kit/workload-api/codec';
  *
  * const res = decodeAddress(bytesFromIstiod);
  * if (res.isOk() && res.value.kind === 'workload') console.log(res.value.identity);
- * const zds = fromBinary(WorkloadRequestSchema, datagram); // istio-cni -> ztunnel
+ * const raw = fromBinary(AddressSchema, bytesFromIstiod); // the generated message, unvalidated
+ * toBinary(AddressSchema, raw);
  * ```
  * @module
  */

@@ -70,7 +70,7 @@ function gatewayJson(gw: GatewayAddress): JsonObject {
  * @returns The JSON object.
  * @example
  * ```ts
- * workloadToJson(createWorkload({ uid: 'u', workloadIps: ['10.0.0.1'] })).workloadIps; // ['10.0.0.1']
+ * workloadToJson(createWorkload({ uid: 'u', workloadIps: ['10.0.0.1'] }))['workloadIps']; // ['10.0.0.1']
  * ```
  */
 export function workloadToJson(w: Workload): JsonObject {
@@ -220,7 +220,7 @@ function matchJson(m: AuthorizationMatch): JsonObject {
  * @returns The JSON object.
  * @example
  * ```ts
- * authorizationToJson(createAuthorization({ name: 'p', namespace: 'ns' })).rules; // []
+ * authorizationToJson(createAuthorization({ name: 'p', namespace: 'ns' }))['rules']; // []
  * ```
  */
 export function authorizationToJson(p: Authorization): JsonObject {

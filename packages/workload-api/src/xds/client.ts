@@ -122,7 +122,7 @@ export interface XdsClientOptions {
   readonly maxBackoffMs?: number;
   /** Largest response accepted. Default 200 MiB (ztunnel `max_decoding_message_size`). */
   readonly maxReceiveBytes?: number;
-  /** Cap per decoded resource. Default {@link DEFAULT_MAX_RESOURCE_BYTES}. */
+  /** Cap per decoded resource. Default 4 MiB (`DEFAULT_MAX_RESOURCE_BYTES` of `@ambient-kit/workload-api/codec`). */
   readonly maxResourceBytes?: number;
   /** Closes the client when aborted. */
   readonly signal?: AbortSignal;

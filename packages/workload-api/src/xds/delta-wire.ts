@@ -1,6 +1,7 @@
 /**
- * The delta xDS envelopes on the wire, written and read directly (envoyproxy/envoy
- * api/envoy/service/discovery/v3/discovery.proto: `DeltaDiscoveryResponse`, `Resource`). The server
+ * The delta xDS envelopes on the wire, written and read directly (Envoy's
+ * `envoy/service/discovery/v3/discovery.proto`, vendored in `packages/workload-api/proto/`:
+ * `DeltaDiscoveryResponse`, `Resource`). The server
  * encodes each resource's `Resource` message once, when the resource changes, and splices those bytes
  * into every response that carries it (so a hundred thousand resources cost one copy per client, not one
  * encoding); the client reads a response in place, and decodes each resource from the response buffer.
@@ -224,7 +225,7 @@ function readResource(r: Reader, end: number): WireResource {
  * @example
  * ```ts
  * const res = readDeltaResponse(bytes);
- * for (const r of res.resources) decodeAddressAt(res.buf, r.body.start, r.body.end);
+ * for (const r of res.resources) if (r.body) decodeAddressAt(res.buf, r.body.start, r.body.end);
  * ```
  */
 export function readDeltaResponse(buf: Uint8Array): WireResponse {

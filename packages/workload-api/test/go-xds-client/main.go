@@ -19,17 +19,13 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
-	"fmt"
-	"io/ioutil"
 	"os"
-	"sync"
 
+	"ambientkit/testpeer"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/reflect/protodesc"
 	"google.golang.org/protobuf/reflect/protoreflect"
-	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/dynamicpb"
 )
 
@@ -62,30 +58,13 @@ type event struct {
 	Details   string     `json:"details,omitempty"`
 }
 
-var out = struct {
-	sync.Mutex
-	enc *json.Encoder
-}{enc: json.NewEncoder(os.Stdout)}
+func emit(e event) { testpeer.Emit(e) }
 
-func emit(e event) {
-	out.Lock()
-	defer out.Unlock()
-	if err := out.enc.Encode(e); err != nil {
-		os.Exit(3)
-	}
-}
-
-func fail(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-	os.Exit(2)
-}
+// Shared with the other Go peers (test-support/gopath/src/ambientkit/testpeer).
+var fail = testpeer.Fail
 
 func field(m protoreflect.Message, name string) protoreflect.FieldDescriptor {
-	f := m.Descriptor().Fields().ByName(protoreflect.Name(name))
-	if f == nil {
-		fail("no field %s in %s", name, m.Descriptor().FullName())
-	}
-	return f
+	return testpeer.Field(m.Descriptor(), name)
 }
 
 func setList(m *dynamicpb.Message, name string, values []string) {
@@ -100,25 +79,7 @@ func main() {
 	descriptors := flag.String("descriptors", "", "FileDescriptorSet from protoc --include_imports")
 	flag.Parse()
 
-	raw, err := ioutil.ReadFile(*descriptors)
-	if err != nil {
-		fail("read descriptors: %v", err)
-	}
-	var set descriptorpb.FileDescriptorSet
-	if err := proto.Unmarshal(raw, &set); err != nil {
-		fail("parse descriptors: %v", err)
-	}
-	files, err := protodesc.NewFiles(&set)
-	if err != nil {
-		fail("build registry: %v", err)
-	}
-	find := func(name string) protoreflect.MessageDescriptor {
-		d, err := files.FindDescriptorByName(protoreflect.FullName(name))
-		if err != nil {
-			fail("find %s: %v", name, err)
-		}
-		return d.(protoreflect.MessageDescriptor)
-	}
+	find := testpeer.Descriptors(*descriptors)
 	requestDesc := find("envoy.service.discovery.v3.DeltaDiscoveryRequest")
 	responseDesc := find("envoy.service.discovery.v3.DeltaDiscoveryResponse")
 	bodies := map[string]protoreflect.MessageDescriptor{

@@ -329,7 +329,7 @@ export function readTime(der: Uint8Array, tlv: Tlv): number {
  * @returns The text, or `undefined` for non-ASCII content.
  * @example
  * ```ts
- * const uri = readAscii(der, name);
+ * const uri = readAscii(der, uriTlv); // uriTlv: the [6] element of a GeneralName
  * ```
  */
 export function readAscii(der: Uint8Array, tlv: Tlv): string | undefined {

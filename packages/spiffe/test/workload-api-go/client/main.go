@@ -28,32 +28,25 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"os"
 	"strings"
 	"time"
 
+	"ambientkit/testpeer"
 	workload "github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
-var enc = json.NewEncoder(os.Stdout)
-
-func emit(v interface{}) {
-	if err := enc.Encode(v); err != nil {
-		os.Exit(3)
-	}
-}
+// Shared with the other Go peers (test-support/gopath/src/ambientkit/testpeer).
+var (
+	emit = testpeer.Emit
+	fail = testpeer.Fail
+)
 
 func failed(err error) {
 	st, _ := status.FromError(err)
 	emit(map[string]interface{}{"ok": false, "code": int(st.Code()), "details": st.Message()})
-}
-
-func fail(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-	os.Exit(2)
 }
 
 type svidResult struct {

@@ -38,6 +38,7 @@ import (
 	"sync"
 	"time"
 
+	"ambientkit/testpeer"
 	workload "github.com/spiffe/go-spiffe/v2/proto/spiffe/workload"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -69,23 +70,11 @@ type state struct {
 	JWTBundles map[string]string `json:"jwtBundles"`
 }
 
-var out = struct {
-	sync.Mutex
-	enc *json.Encoder
-}{enc: json.NewEncoder(os.Stdout)}
-
-func emit(v interface{}) {
-	out.Lock()
-	defer out.Unlock()
-	if err := out.enc.Encode(v); err != nil {
-		os.Exit(3)
-	}
-}
-
-func fail(format string, args ...interface{}) {
-	fmt.Fprintf(os.Stderr, format+"\n", args...)
-	os.Exit(2)
-}
+// Shared with the other Go peers (test-support/gopath/src/ambientkit/testpeer).
+var (
+	emit = testpeer.Emit
+	fail = testpeer.Fail
+)
 
 func pemBlocks(text, label string) ([][]byte, error) {
 	var ders [][]byte
