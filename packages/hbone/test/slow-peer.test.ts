@@ -72,7 +72,15 @@ describe('a peer that stops reading (issue 18 item 3)', () => {
     await waitFor(() => target.server.stats().streams === 200, '200 tunnels up');
     // Stop reading: the server's writes back up in the kernel, then in its own queues.
     p.socket.pause();
+    // Settled: the server's queue has stopped growing (two equal readings 250 ms apart; on a loaded machine
+    // filling it takes longer than on a quiet one), at least 1 s after the pause.
     await new Promise((resolve) => setTimeout(resolve, 1000));
+    for (let last = -1, i = 0; i < 40; i++) {
+      const now = target.server.stats().bufferedBytes;
+      if (now === last) break;
+      last = now;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
     const settled = process.memoryUsage();
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const later = process.memoryUsage();
