@@ -212,11 +212,14 @@ export async function createNodeAgent(config: NodeAgentConfig): Promise<NodeAgen
       ...(config.ackTimeoutMs === undefined ? {} : { ackTimeoutMs: config.ackTimeoutMs }),
       // The snapshot for a (re)connecting ztunnel (ztunnelserver.go:265-319): every enrolled pod with its
       // namespace; a pod of the node whose namespace cannot be opened is kept (KeepWorkload).
+      // Pods go in the mesh file's order (pods are enrolled concurrently, so the enrolment order varies).
       snapshot: () => {
         const pods: ZdsPod[] = [];
-        for (const e of enrolled.values())
-          pods.push({ uid: e.pod.uid, workloadInfo: workloadInfo(e.pod), netns: e.netns });
-        for (const w of waiting.values()) if (w.state === 'netns-missing') pods.push({ uid: w.pod.uid });
+        for (const uid of desired.keys()) {
+          const e = enrolled.get(uid);
+          if (e !== undefined) pods.push({ uid, workloadInfo: workloadInfo(e.pod), netns: e.netns });
+          else if (waiting.get(uid)?.state === 'netns-missing') pods.push({ uid });
+        }
         return pods;
       },
       onEvent: (event) => {
