@@ -4,32 +4,46 @@
  * when it is interrupted with Ctrl-C (SIGINT) half-way. Without root it says so in one line, exit 2.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { describe, expect, it } from 'vitest';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 
 const repoRoot = new URL('../../..', import.meta.url).pathname;
 
 /** `npm run demo:netns`, from the repository root, as the README says. */
-function startNetnsDemo(options: { uid?: number } = {}): {
+const scratch: string[] = [];
+afterAll(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+function unprivilegedEnv(): NodeJS.ProcessEnv {
+  const dir = mkdtempSync(join(tmpdir(), 'netns-demo-unprivileged-'));
+  scratch.push(dir);
+  return { HOME: dir, TMPDIR: dir, npm_config_cache: join(dir, 'npm-cache') };
+}
+
+function startNetnsDemo(options: { unprivileged?: boolean } = {}): {
   child: ChildProcessWithoutNullStreams;
   output: { stdout: string; stderr: string };
   done: Promise<{ code: number | null; ms: number }>;
 } {
   const t0 = performance.now();
-  const child = spawn('npm', ['run', '--silent', 'demo:netns'], {
+  // Not root: a user namespace of its own with no uid mapped (uid 65534, no capabilities), which still reads a
+  // checkout under a directory only root may enter (CI clones anywhere).
+  const npm = ['npm', 'run', '--silent', 'demo:netns'];
+  const [command, ...args] = options.unprivileged ? ['unshare', '--user', ...npm] : npm;
+  const child = spawn(command as string, args, {
     cwd: repoRoot,
     // Its own process group, as a shell runs a foreground job: Ctrl-C goes to npm and the demo alike.
     detached: true,
     env: {
       ...process.env,
       npm_config_update_notifier: 'false',
-      // Another user has no access to root's home and npm cache.
-      ...(options.uid === undefined
-        ? {}
-        : { HOME: tmpdir(), npm_config_cache: `${tmpdir()}/ambient-npm-cache-${options.uid}` }),
+      // Another user has no access to root's home and npm cache, nor to tsx's cache under /tmp if a real uid
+      // 65534 made it before: a temporary directory of its own.
+      ...(options.unprivileged ? unprivilegedEnv() : {}),
     },
-    ...(options.uid === undefined ? {} : { uid: options.uid, gid: options.uid }),
   });
   child.stdin.end();
   const output = { stdout: '', stderr: '' };
@@ -110,7 +124,7 @@ describe('npm run demo:netns (root)', () => {
   }, 180_000);
 
   it('refuses to run without root: one line, exit 2', async () => {
-    const demo = startNetnsDemo({ uid: 65534 });
+    const demo = startNetnsDemo({ unprivileged: true });
     const { code } = await demo.done;
     expect(code).toBe(2);
     expect(demo.output.stderr).toMatch(/^demo:netns: must run as root .* Try: sudo npm run demo:netns\n$/m);

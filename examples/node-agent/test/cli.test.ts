@@ -57,10 +57,14 @@ describe('the node agent program', () => {
   });
 
   it('refuses to run without root, saying why', async () => {
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    // In a user namespace of its own with no uid mapped, the program runs as uid 65534 without capabilities,
+    // yet still reads a checkout under a directory only root may enter (CI clones anywhere).
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
       const child = spawn(
-        process.execPath,
+        'unshare',
         [
+          '--user',
+          process.execPath,
           '--conditions=@ambient-kit/source',
           '--import',
           'tsx',
@@ -70,7 +74,10 @@ describe('the node agent program', () => {
           '--config',
           '/nonexistent',
         ],
-        { cwd: workspace, uid: 65534, gid: 65534, env: { ...process.env, HOME: tmpdir() } },
+        { cwd: workspace, env: { ...process.env, HOME: tmpdir() } },
+      );
+      child.on('error', (error) =>
+        reject(new Error(`cannot start the program as uid 65534: ${error.message}`)),
       );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => {

@@ -280,10 +280,14 @@ describe('the ztunnel program', () => {
   });
 
   it('in-pod mode without root says it needs root, one line, exit 2', async () => {
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
+    // In a user namespace of its own with no uid mapped: uid 65534 without capabilities, yet it still reads a
+    // checkout under a directory only root may enter (CI clones anywhere).
+    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
       const child = spawn(
-        process.execPath,
+        'unshare',
         [
+          '--user',
+          process.execPath,
           '--conditions=@ambient-kit/source',
           '--import',
           'tsx',
@@ -295,7 +299,10 @@ describe('the ztunnel program', () => {
           '--mode',
           'inpod',
         ],
-        { cwd: workspace, uid: 65534, gid: 65534, env: { ...process.env, HOME: tmpdir() } },
+        { cwd: workspace, env: { ...process.env, HOME: tmpdir() } },
+      );
+      child.on('error', (error) =>
+        reject(new Error(`cannot start the program as uid 65534: ${error.message}`)),
       );
       let stderr = '';
       child.stderr.setEncoding('utf8').on('data', (d: string) => {
