@@ -6,7 +6,7 @@
  *
  * The realistic shape:
  * - apply: decode + validate + apply the mesh from xDS bytes in batches of 5,000, against protobuf-es
- *   `fromBinary` into a plain `Map` (no validation, no indexes); target <= 1 s;
+ *   `fromBinary` into a plain `Map` (no validation, no indexes); target < 2 s (issue 15);
  * - heap per workload of the store, against the decoded messages in a `Map`; target <= 1.5 KiB;
  * - `resolveUpstream` over 1,024 sources and 4,096 services on every destination kind and on the realistic
  *   mix (./traffic.ts), against the general algorithm without the store's fast paths (`resolveUpstream(store,
@@ -141,7 +141,7 @@ rows.push({
   ours: spreadOf(applyMs),
   baseline: spreadOf(applyBaselineMs),
   baselineName: 'fromBinary + Map.set',
-  target: { atMost: 1000 },
+  target: { atMost: 2000 },
 });
 
 // --- resolveUpstream: every destination kind, and the realistic mix --------------------------------------
