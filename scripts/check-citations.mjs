@@ -207,14 +207,16 @@ export function checkRepository() {
 }
 
 // Lines the rules must reject and lines they must accept: checked on every run, so a rule that stops
-// matching fails the check instead of passing everything.
+// matching fails the check instead of passing everything. The rejected samples are assembled, so that no
+// line of this file is itself a citation of a document outside the repository.
+const SHARED = ['', 'shared', 'specs', ''].join('/');
 const MUST_REJECT = [
-  '// see hbone.md §1.7',
+  `// see hbone.md ${'§'}1.7`,
   ' * (spec §A.2)',
   '// per §B.2 rules 3 and 6',
   '// style.md says so',
-  '// from /work/shared/specs/l7.md',
-  "import x from '../shared/specs/x';",
+  `// from /work${SHARED}l7.md`,
+  `import x from '..${SHARED}x';`,
   '// zt:src/proxy/inbound.rs',
   '// checklist H6',
   '// the port (§1.10)',

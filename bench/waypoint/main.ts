@@ -23,16 +23,14 @@ import { cpus, loadavg } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import {
-  createDuplexPair,
   createWaypoint,
   createWaypointLogger,
   formatWaypointAccessLog,
-  type PairEnd,
   parseL7Config,
   sniffProtocol,
   staticL7Config,
 } from '@ambient-kit/example-waypoint';
-import { createHboneClient, createHboneServer } from '@ambient-kit/hbone';
+import { createDuplexPair, createHboneClient, createHboneServer, type PairEnd } from '@ambient-kit/hbone';
 import { createBundleSet, createCertificateAuthority } from '@ambient-kit/spiffe';
 import { createService, createWorkload, createWorkloadStore } from '@ambient-kit/workload-api';
 import { printRows, type Row, type Spread } from '../support/rounds.js';

@@ -1,13 +1,9 @@
-/**
- * The node agent program's mistakes: each is one line on stderr and exit code 2, no stack trace, and nothing
- * is left running; not being root is one of them.
- */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
+import { runUnprivileged } from '../../../test-support/unprivileged.js';
 import { hasStackTrace, runProgramToEnd } from '../../ztunnel/test/support/program.js';
 
 const workspace = fileURLToPath(new URL('..', import.meta.url));
@@ -57,34 +53,20 @@ describe('the node agent program', () => {
   });
 
   it('refuses to run without root, saying why', async () => {
-    // In a user namespace of its own with no uid mapped, the program runs as uid 65534 without capabilities,
-    // yet still reads a checkout under a directory only root may enter (CI clones anywhere).
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        'unshare',
-        [
-          '--user',
-          process.execPath,
-          '--conditions=@ambient-kit/source',
-          '--import',
-          'tsx',
-          'src/main.ts',
-          '--node',
-          'node-a',
-          '--config',
-          '/nonexistent',
-        ],
-        { cwd: workspace, env: { ...process.env, HOME: tmpdir() } },
-      );
-      child.on('error', (error) =>
-        reject(new Error(`cannot start the program as uid 65534: ${error.message}`)),
-      );
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const run = await runUnprivileged(
+      process.execPath,
+      [
+        '--conditions=@ambient-kit/source',
+        '--import',
+        'tsx',
+        'src/main.ts',
+        '--node',
+        'node-a',
+        '--config',
+        '/nonexistent',
+      ],
+      { cwd: workspace, env: { HOME: tmpdir() } },
+    );
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/^node-agent: must run as root \(CAP_SYS_ADMIN .*running as uid 65534\n$/);
   }, 60_000);

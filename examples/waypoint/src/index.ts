@@ -34,7 +34,6 @@ export {
   fromHttp1,
   fromHttp2,
 } from './downstream.js';
-export { createDuplexPair, PairEnd } from './duplex-pair.js';
 export {
   WAYPOINT_ERROR_CODES,
   type WaypointConfigIssue,

@@ -21,12 +21,14 @@ import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { type Workload as AuthzWorkload, GATEWAY_NAME_LABEL, type JwksSource } from '@ambient-kit/authz';
 import {
+  createDuplexPair,
   createHboneClient,
   createHboneServer,
   type HboneClient,
   HboneError,
   type HboneRequestContext,
   type HboneServer,
+  type PairEnd,
   type SvidInput,
 } from '@ambient-kit/hbone';
 import type { RandomSource } from '@ambient-kit/routing';
@@ -49,7 +51,6 @@ import {
   servesDestination,
 } from './destination.js';
 import { fromHttp1, fromHttp2 } from './downstream.js';
-import { createDuplexPair, type PairEnd } from './duplex-pair.js';
 import { WaypointError } from './errors.js';
 import { createWaypointLogger, type WaypointLogger } from './logger.js';
 import { createWaypointMetrics, type WaypointMetrics } from './metrics.js';

@@ -1,12 +1,8 @@
-/**
- * The example ztunnel as a program: flags checked before anything starts, paths taken from where the user
- * ran npm, the CA outside the working tree, and one line with exit code 2 for every mistake.
- */
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runUnprivileged } from '../../../test-support/unprivileged.js';
 import { parseZtunnelArgs } from '../src/cli-options.js';
 import { defaultCaDir, oneOf, parseFlags, UsageError, userPath } from '../src/program.js';
 import { hasStackTrace, runProgramToEnd } from './support/program.js';
@@ -280,36 +276,22 @@ describe('the ztunnel program', () => {
   });
 
   it('in-pod mode without root says it needs root, one line, exit 2', async () => {
-    // In a user namespace of its own with no uid mapped: uid 65534 without capabilities, yet it still reads a
-    // checkout under a directory only root may enter (CI clones anywhere).
-    const run = await new Promise<{ code: number | null; stderr: string }>((resolve, reject) => {
-      const child = spawn(
-        'unshare',
-        [
-          '--user',
-          process.execPath,
-          '--conditions=@ambient-kit/source',
-          '--import',
-          'tsx',
-          'src/main.ts',
-          '--node',
-          'n',
-          '--xds',
-          '127.0.0.1:1',
-          '--mode',
-          'inpod',
-        ],
-        { cwd: workspace, env: { ...process.env, HOME: tmpdir() } },
-      );
-      child.on('error', (error) =>
-        reject(new Error(`cannot start the program as uid 65534: ${error.message}`)),
-      );
-      let stderr = '';
-      child.stderr.setEncoding('utf8').on('data', (d: string) => {
-        stderr += d;
-      });
-      child.on('close', (code) => resolve({ code, stderr }));
-    });
+    const run = await runUnprivileged(
+      process.execPath,
+      [
+        '--conditions=@ambient-kit/source',
+        '--import',
+        'tsx',
+        'src/main.ts',
+        '--node',
+        'n',
+        '--xds',
+        '127.0.0.1:1',
+        '--mode',
+        'inpod',
+      ],
+      { cwd: workspace, env: { HOME: tmpdir() } },
+    );
     expect(run).toEqual({
       code: 2,
       stderr: expect.stringMatching(

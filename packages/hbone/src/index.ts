@@ -38,6 +38,7 @@ export {
   type HboneStreamEvent,
   type HboneStreamFailedEvent,
 } from './diagnostics.js';
+export { createDuplexPair, PairEnd } from './duplex-pair.js';
 export type { HboneStream } from './hbone-stream.js';
 export type { HbonePool, HbonePoolConnectionInfo, HbonePoolKey, HbonePoolStats } from './pool.js';
 export { type ReadProxyV2Options, readProxyV2Header } from './read-proxy-v2.js';

@@ -14,6 +14,7 @@ import net, { type AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { evaluateL4, type L4Decision } from '@ambient-kit/authz/l4';
 import {
+  createDuplexPair,
   createHboneServer,
   HboneError,
   type HboneRequestContext,
@@ -22,7 +23,6 @@ import {
 } from '@ambient-kit/hbone';
 import type { BundleSource, SvidSource, X509Svid } from '@ambient-kit/spiffe';
 import type { Workload, WorkloadStore } from '@ambient-kit/workload-api';
-import { createDuplexPair } from './duplex-pair.js';
 import { NativeHboneError } from './errors.js';
 import { checkFields, requireField } from './options.js';
 import { grpcPeers, type MeshPeer, PEER } from './peer.js';

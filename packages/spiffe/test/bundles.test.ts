@@ -67,7 +67,7 @@ describe('X.509 bundles (spiffe/go-spiffe@e9973f6:v2/bundle/x509bundle/bundle.go
   });
 });
 
-describe('SPIFFE bundle JWK Set (SPIFFE_Trust_Domain_and_Bundle.md §4, X509-SVID.md §6, JWT-SVID.md §6)', () => {
+describe('SPIFFE bundle JWK Set (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4, spiffe/spiffe@665a28f:standards/X509-SVID.md §6, spiffe/spiffe@665a28f:standards/JWT-SVID.md §6)', () => {
   it('round-trips sequence (as bigint up to 2^64-1), refresh hint, X.509 and JWT authorities', () => {
     const bundle = createSpiffeBundle({
       trustDomain: 'a.org',
@@ -205,7 +205,7 @@ describe('SPIFFE bundle JWK Set (SPIFFE_Trust_Domain_and_Bundle.md §4, X509-SVI
   });
 });
 
-describe('bundle maps (SPIFFE_Trust_Domain_and_Bundle.md §5.1.1)', () => {
+describe('bundle maps (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §5.1.1)', () => {
   it('round-trip several trust domains and reject the same domain twice', () => {
     const text = serializeSpiffeBundleMap([a.spiffeBundle({ sequenceNumber: 1n }), b.spiffeBundle()]);
     const map = parseSpiffeBundleMap(text)._unsafeUnwrap();

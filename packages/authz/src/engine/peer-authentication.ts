@@ -20,7 +20,7 @@ import {
   get,
   isRecord,
   nameOf,
-  POLICY_API_VERSIONS,
+  readEnvelope,
   readMetadata,
   readSelector,
   type ValidateOptions,
@@ -95,16 +95,8 @@ export function validatePeerAuthentication(
     c.add('AUTHZ_ERR_NOT_A_POLICY', 'kind', `expected kind PeerAuthentication, found ${describe(raw)}`);
     return err(c.errors);
   }
-  const apiVersion = get(raw, 'apiVersion') ?? 'security.istio.io/v1';
-  if (typeof apiVersion !== 'string' || !POLICY_API_VERSIONS.includes(apiVersion)) {
-    c.add(
-      'AUTHZ_ERR_NOT_A_POLICY',
-      'apiVersion',
-      `expected apiVersion ${POLICY_API_VERSIONS.join(' or ')}, found ${describe(apiVersion)}`,
-    );
-    return err(c.errors);
-  }
-  checkKnownFields(c, '', raw, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  const apiVersion = readEnvelope(c, raw);
+  if (apiVersion === undefined) return err(c.errors);
   const md = readMetadata(c, get(raw, 'metadata'));
   const spec: { -readonly [K in keyof PeerAuthenticationSpec]: PeerAuthenticationSpec[K] } = {};
   const specRaw = get(raw, 'spec');

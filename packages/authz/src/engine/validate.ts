@@ -1034,6 +1034,33 @@ export interface ReadMetadata {
 }
 
 /**
+ * The envelope every security.istio.io kind shares: `apiVersion` one of {@link POLICY_API_VERSIONS} (default
+ * `security.istio.io/v1`, as the API server fills it) and no top-level field beyond `apiVersion`, `kind`,
+ * `metadata`, `spec` and `status`.
+ *
+ * @param c - The collector; a wrong `apiVersion` is added as `AUTHZ_ERR_NOT_A_POLICY`, unknown fields as schema errors.
+ * @param raw - The object, its `kind` already checked.
+ * @returns The `apiVersion`, or `undefined` when it is not one of ours (validation stops there).
+ * @example
+ * ```ts
+ * readEnvelope(c, { apiVersion: 'security.istio.io/v1beta1', kind: 'PeerAuthentication' }); // 'security.istio.io/v1beta1'
+ * ```
+ */
+export function readEnvelope(c: Collector, raw: Readonly<Record<string, unknown>>): string | undefined {
+  const apiVersion = get(raw, 'apiVersion') ?? 'security.istio.io/v1';
+  if (typeof apiVersion !== 'string' || !POLICY_API_VERSIONS.includes(apiVersion)) {
+    c.add(
+      'AUTHZ_ERR_NOT_A_POLICY',
+      'apiVersion',
+      `expected apiVersion ${POLICY_API_VERSIONS.join(' or ')}, found ${describe(apiVersion)}`,
+    );
+    return undefined;
+  }
+  checkKnownFields(c, '', raw, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  return apiVersion;
+}
+
+/**
  * Reads `metadata`: `name` (DNS-1123 subdomain, required), `namespace` (DNS-1123 label, default `default` as
  * `kubectl apply` does), `annotations`, `labels`, `creationTimestamp` (RFC 3339). Other Kubernetes fields
  * (`uid`, `resourceVersion`, ...) are accepted and ignored.
@@ -1113,16 +1140,8 @@ export function validatePolicy(
     c.add('AUTHZ_ERR_NOT_A_POLICY', 'kind', `expected kind AuthorizationPolicy, found ${describe(kind)}`);
     return err(c.errors);
   }
-  const apiVersion = get(raw, 'apiVersion') ?? 'security.istio.io/v1';
-  if (typeof apiVersion !== 'string' || !POLICY_API_VERSIONS.includes(apiVersion)) {
-    c.add(
-      'AUTHZ_ERR_NOT_A_POLICY',
-      'apiVersion',
-      `expected apiVersion ${POLICY_API_VERSIONS.join(' or ')}, found ${describe(apiVersion)}`,
-    );
-    return err(c.errors);
-  }
-  checkKnownFields(c, '', raw, ['apiVersion', 'kind', 'metadata', 'spec', 'status']);
+  const apiVersion = readEnvelope(c, raw);
+  if (apiVersion === undefined) return err(c.errors);
 
   const { name, namespace, annotations, labels } = readMetadata(c, get(raw, 'metadata'));
   const spec = readSpec(c, get(raw, 'spec'), annotations);

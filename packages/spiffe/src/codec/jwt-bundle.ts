@@ -18,7 +18,7 @@ export interface JwtAuthority {
 
 /**
  * The JWT authorities of one trust domain. Immutable. An empty bundle trusts no token
- * (SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
+ * (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
  */
 export interface JwtBundle {
   /** Discriminates bundle kinds in a {@link BundleSet}. */

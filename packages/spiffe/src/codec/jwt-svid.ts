@@ -150,7 +150,7 @@ function decode(token: string): Result<Decoded, SpiffeError> {
   if (token.length > MAX_JWT_BYTES)
     return fail('SPIFFE_ERR_TOO_LARGE', `token exceeds ${MAX_JWT_BYTES} bytes`);
   const parts = token.split('.');
-  // JWS compact serialisation only (JWT-SVID.md §5.1): exactly three parts; JWE has five.
+  // JWS compact serialisation only (spiffe/spiffe@665a28f:standards/JWT-SVID.md §5.1): exactly three parts; JWE has five.
   if (parts.length !== 3)
     return fail('SPIFFE_ERR_JWT_MALFORMED', 'expected three dot-separated parts (JWS compact)');
   const [h, p, s] = parts as [string, string, string];
@@ -180,7 +180,7 @@ function decode(token: string): Result<Decoded, SpiffeError> {
   if (typeof sub !== 'string') return fail('SPIFFE_ERR_JWT_MISSING_CLAIM', '"sub" is required');
   const id = parseSpiffeId(sub);
   if (id.isErr()) return err(new SpiffeError(id.error.code, `invalid JWT-SVID "sub": ${id.error.message}`));
-  // JWT-SVID.md §3.2: aud MUST be present with at least one value.
+  // spiffe/spiffe@665a28f:standards/JWT-SVID.md §3.2: aud MUST be present with at least one value.
   const audience =
     typeof aud === 'string'
       ? [aud]

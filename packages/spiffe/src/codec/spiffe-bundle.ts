@@ -19,7 +19,7 @@ import { createX509Bundle, MAX_BUNDLE_AUTHORITIES, type X509Bundle } from './x50
 export const MAX_BUNDLE_JSON_BYTES: number = 4 * 1024 * 1024;
 
 /**
- * Largest `spiffe_sequence`: an unsigned 64-bit integer (SPIFFE_Trust_Domain_and_Bundle.md §4.1.1; go-spiffe
+ * Largest `spiffe_sequence`: an unsigned 64-bit integer (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.1.1; go-spiffe
  * `*uint64`).
  */
 export const MAX_SPIFFE_SEQUENCE: bigint = 2n ** 64n - 1n;
@@ -28,7 +28,7 @@ export const MAX_SPIFFE_SEQUENCE: bigint = 2n ** 64n - 1n;
 export interface SpiffeBundle {
   /** Discriminates bundle kinds in a {@link BundleSet}. */
   readonly kind: 'spiffe';
-  /** The trust domain: not part of the document, kept alongside it (SPIFFE_Trust_Domain_and_Bundle.md §3). */
+  /** The trust domain: not part of the document, kept alongside it (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §3). */
   readonly trustDomain: TrustDomain;
   /** X.509 roots (`use: "x509-svid"`). */
   readonly x509Authorities: readonly ParsedCertificate[];
@@ -56,7 +56,7 @@ export interface SpiffeBundleOptions {
   readonly sequenceNumber?: bigint;
   /**
    * `spiffe_refresh_hint` in whole seconds (a hint; consumers default to ~5 minutes,
-   * SPIFFE_Trust_Domain_and_Bundle.md §6.2).
+   * spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §6.2).
    */
   readonly refreshHintSeconds?: number;
 }
@@ -110,7 +110,7 @@ function readBundleObject(
   if (!isJsonObject(doc)) return bad('the document must be a JSON object');
   // Destructuring reads index-signature members without tripping `noPropertyAccessFromIndexSignature`.
   const { keys, spiffe_sequence: seq, spiffe_refresh_hint: hint } = doc;
-  // `keys` MUST be present (SPIFFE_Trust_Domain_and_Bundle.md §4.1.3; go-spiffe "no keys found"); `[]` is
+  // `keys` MUST be present (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.1.3; go-spiffe "no keys found"); `[]` is
   // valid and revokes everything.
   if (!Array.isArray(keys)) return bad('"keys" must be present and be an array');
   if (keys.length > MAX_BUNDLE_AUTHORITIES) return bad(`more than ${MAX_BUNDLE_AUTHORITIES} keys`);
@@ -142,7 +142,7 @@ function readBundleObject(
     const { kty, use, x5c, kid } = entry;
     if (typeof kty !== 'string') return bad(`key ${i} has no "kty"`);
     if (use === 'x509-svid') {
-      // X509-SVID.md §6.2: a consumer ignores entries without x5c and uses only the first value. `kid` MUST NOT
+      // spiffe/spiffe@665a28f:standards/X509-SVID.md §6.2: a consumer ignores entries without x5c and uses only the first value. `kid` MUST NOT
       // be set (§6.1), but go-spiffe tolerates it and so do we; we never write one.
       if (!Array.isArray(x5c) || x5c.length === 0) continue;
       const first = x5c[0];
@@ -152,16 +152,16 @@ function readBundleObject(
       if (cert.isErr()) return bad(`key ${i}: ${cert.error.message}`);
       x509Authorities.push(cert.value);
     } else if (use === 'jwt-svid') {
-      // JWT-SVID.md §6.1: kid MUST be set (go-spiffe errors on an empty one).
+      // spiffe/spiffe@665a28f:standards/JWT-SVID.md §6.1: kid MUST be set (go-spiffe errors on an empty one).
       if (typeof kid !== 'string' || kid === '')
         return bad(`key ${i}: a jwt-svid key must have a non-empty "kid"`);
       const jwk = parsePublicJwk(entry as Readonly<Record<string, unknown>>);
       if (jwk.isErr()) return bad(`key ${i}: ${jwk.error.message}`);
-      // An unknown kty is ignored (SPIFFE_Trust_Domain_and_Bundle.md §4.2.1); a known one with bad members
+      // An unknown kty is ignored (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.2.1); a known one with bad members
       // is an error.
       if (jwk.value !== undefined) jwtAuthorities.push({ keyId: kid, publicKey: jwk.value });
     }
-    // A missing or unknown `use` means the whole JWK is ignored (SPIFFE_Trust_Domain_and_Bundle.md §4.2.2).
+    // A missing or unknown `use` means the whole JWK is ignored (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.2.2).
   }
   return ok(
     createSpiffeBundle({
@@ -251,7 +251,7 @@ export function serializeSpiffeBundle(bundle: SpiffeBundle): string {
 /**
  * Parses a bundle map `{"trust_domains": {"<td>": <bundle>, …}}`. Duplicate trust domains, including the same
  * domain spelt twice (`example.org` and `spiffe://example.org`), are rejected
- * (SPIFFE_Trust_Domain_and_Bundle.md §5.1.1); per-bundle refresh hints are kept but carry no meaning in a map
+ * (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §5.1.1); per-bundle refresh hints are kept but carry no meaning in a map
  * (§6.3).
  *
  * @param json - The document.

@@ -22,7 +22,7 @@ describe('parseSpiffeId: accepted (SPIFFE-ID §2, go-spiffe id_test.go)', () => 
     ['spiffe://example.org', 'example.org', ''],
     ['spiffe://example.org/workload', 'example.org', '/workload'],
     ['spiffe://cluster.local/ns/default/sa/sleep', 'cluster.local', '/ns/default/sa/sleep'],
-    // IP-looking and odd-but-valid trust domains get no special handling (SPIFFE-ID.md §2.1)
+    // IP-looking and odd-but-valid trust domains get no special handling (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.1)
     ['spiffe://192.168.0.1/x', '192.168.0.1', '/x'],
     ['spiffe://-/x', '-', '/x'],
     ['spiffe://../x', '..', '/x'],
@@ -47,7 +47,7 @@ describe('parseSpiffeId: accepted (SPIFFE-ID §2, go-spiffe id_test.go)', () => 
 describe('parseSpiffeId: rejected with the first rule broken', () => {
   it.each<[string, SpiffeErrorCode]>([
     ['', 'SPIFFE_ERR_ID_EMPTY'],
-    // scheme: exact lowercase bytes, never normalised (SPIFFE-ID.md §2.4, go-spiffe rejects uppercase)
+    // scheme: exact lowercase bytes, never normalised (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.4, go-spiffe rejects uppercase)
     ['SPIFFE://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
     ['Spiffe://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
     ['http://example.org/a', 'SPIFFE_ERR_ID_SCHEME'],
@@ -95,7 +95,7 @@ describe('parseSpiffeId: rejected with the first rule broken', () => {
     expect(parseSpiffeId(input)._unsafeUnwrapErr().message).toContain('invalid SPIFFE ID');
   });
 
-  it('enforces the 2048-byte limit exactly (SPIFFE-ID.md §2.3)', () => {
+  it('enforces the 2048-byte limit exactly (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.3)', () => {
     const prefix = 'spiffe://example.org/';
     const exact = prefix + 'a'.repeat(MAX_SPIFFE_ID_BYTES - prefix.length);
     expect(exact.length).toBe(2048);

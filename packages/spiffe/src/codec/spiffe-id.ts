@@ -8,15 +8,15 @@ import { err, ok, type Result } from 'neverthrow';
 import { quote, SpiffeError, type SpiffeErrorCode } from './errors.js';
 
 /**
- * `spiffe://`: the only accepted scheme prefix, matched byte for byte (SPIFFE-ID.md §2.4; go-spiffe rejects
+ * `spiffe://`: the only accepted scheme prefix, matched byte for byte (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.4; go-spiffe rejects
  * `SPIFFE://`).
  */
 export const SPIFFE_SCHEME_PREFIX = 'spiffe://';
 
-/** Longest SPIFFE ID accepted, in bytes: implementations MUST support 2048 (SPIFFE-ID.md §2.3). */
+/** Longest SPIFFE ID accepted, in bytes: implementations MUST support 2048 (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.3). */
 export const MAX_SPIFFE_ID_BYTES = 2048;
 
-/** Longest trust-domain name accepted, in bytes (SPIFFE-ID.md §2.3). */
+/** Longest trust-domain name accepted, in bytes (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.3). */
 export const MAX_TRUST_DOMAIN_BYTES = 255;
 
 const BRAND_ID = Symbol.for('@ambient-kit/spiffe.SpiffeId');
@@ -60,7 +60,7 @@ export interface SpiffeId {
   toJSON(): string;
 }
 
-// The byte classes of SPIFFE-ID.md §2.1-2.2 (go-spiffe `v2/spiffeid/charset.go` without the backcompat build
+// The byte classes of spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.1-2.2 (go-spiffe `v2/spiffeid/charset.go` without the backcompat build
 // tag).
 function isTrustDomainChar(c: number): boolean {
   return (c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2e || c === 0x2d || c === 0x5f;
@@ -217,7 +217,7 @@ function checkPath(text: string, start: number): [SpiffeErrorCode, string] | und
  * them (`v2/spiffeid/id.go`): the exact bytes `spiffe://`, a non-empty trust domain of `[a-z0-9._-]`, then a
  * valid path. That rejects uppercase, userinfo, ports, percent-encoding, queries, fragments, empty and dot
  * segments and trailing slashes. Longer than {@link MAX_SPIFFE_ID_BYTES} bytes, or a trust domain longer than
- * {@link MAX_TRUST_DOMAIN_BYTES}, is rejected too (SPIFFE-ID.md §2.3; go-spiffe does not check lengths).
+ * {@link MAX_TRUST_DOMAIN_BYTES}, is rejected too (spiffe/spiffe@665a28f:standards/SPIFFE-ID.md §2.3; go-spiffe does not check lengths).
  *
  * @param input - The text, e.g. `spiffe://cluster.local/ns/default/sa/sleep`.
  * @returns The ID, or a `SpiffeError` whose code names the first rule broken.

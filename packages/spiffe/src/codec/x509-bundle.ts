@@ -28,7 +28,7 @@ export interface X509Bundle {
   readonly trustDomain: TrustDomain;
   /**
    * The root certificates, parsed. An empty list means every SVID of the trust domain is untrusted
-   * (SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
+   * (spiffe/spiffe@665a28f:standards/SPIFFE_Trust_Domain_and_Bundle.md §4.1.3).
    */
   readonly authorities: readonly ParsedCertificate[];
   /** Whether `der` is one of the roots (byte-equal). */

@@ -115,7 +115,7 @@ describe('JWT-SVID: signing and validation with every allowed algorithm (JWT-SVI
   });
 });
 
-describe('JWT-SVID: rejections (JWT-SVID.md §2-§3)', () => {
+describe('JWT-SVID: rejections (spiffe/spiffe@665a28f:standards/JWT-SVID.md §2-§3)', () => {
   const now = Math.floor(Date.now() / 1000);
   const claims = { sub: ID, aud: AUD, exp: now + 300 };
 

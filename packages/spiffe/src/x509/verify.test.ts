@@ -73,7 +73,7 @@ describe('verifyX509Svid: accepted chains (docs/spiffe.md "Verifying X.509-SVIDs
   });
 });
 
-describe('verifyX509Svid: leaf profile (X509-SVID.md §2, §4, §5)', () => {
+describe('verifyX509Svid: leaf profile (spiffe/spiffe@665a28f:standards/X509-SVID.md §2, §4, §5)', () => {
   it.each<[string, () => Uint8Array, SpiffeErrorCode]>([
     [
       'no URI SAN',

@@ -147,7 +147,7 @@ export interface ParsedCertificate {
   readonly keyUsageCritical: boolean;
   /** extendedKeyUsage OIDs, if present. */
   readonly extendedKeyUsage: readonly string[] | undefined;
-  /** Every URI SAN, in order. An X509-SVID has exactly one (X509-SVID.md §2). */
+  /** Every URI SAN, in order. An X509-SVID has exactly one (spiffe/spiffe@665a28f:standards/X509-SVID.md §2). */
   readonly uris: readonly string[];
   /** DNS SANs. */
   readonly dnsNames: readonly string[];
@@ -357,7 +357,7 @@ function readSubjectAltName(der: Uint8Array, value: Tlv, into: Extensions): void
         break;
       }
       default:
-        // otherName, rfc822Name, directoryName, registeredID…: allowed in any number (X509-SVID.md §2), kept
+        // otherName, rfc822Name, directoryName, registeredID…: allowed in any number (spiffe/spiffe@665a28f:standards/X509-SVID.md §2), kept
         // for name constraints.
         into.otherSubjectAltNames.push({
           kind: generalNameKind(name.tag),

@@ -66,7 +66,7 @@ function fail(code: SpiffeError['code'], message: string): Result<never, SpiffeE
 }
 
 /**
- * The X509-SVID leaf rules (X509-SVID.md §4, §5): exactly one URI SAN that is a SPIFFE ID with a
+ * The X509-SVID leaf rules (spiffe/spiffe@665a28f:standards/X509-SVID.md §4, §5): exactly one URI SAN that is a SPIFFE ID with a
  * non-root path, `cA` false, keyUsage present with digitalSignature and without keyCertSign and cRLSign, no
  * unhandled critical extension.
  *
@@ -78,7 +78,7 @@ function fail(code: SpiffeError['code'], message: string): Result<never, SpiffeE
  * ```
  */
 export function checkLeafProfile(leaf: ParsedCertificate): Result<SpiffeId, SpiffeError> {
-  // X509-SVID.md §2, §5.2: exactly one URI SAN, and a second one of any scheme is an error.
+  // spiffe/spiffe@665a28f:standards/X509-SVID.md §2, §5.2: exactly one URI SAN, and a second one of any scheme is an error.
   if (leaf.uris.length === 0) return fail('SPIFFE_ERR_NO_URI_SAN', 'leaf certificate has no URI SAN');
   if (leaf.uris.length > 1) {
     return fail(

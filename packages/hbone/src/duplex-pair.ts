@@ -2,8 +2,8 @@
  * Two in-memory `Duplex` ends wired to each other (what Node 22's `stream.duplexPair()` gives, for Node
  * 20): bytes written to one are read from the other, `end()` half-closes one direction, backpressure holds
  * (a write completes once the peer's reader asked for more), and destroying one end destroys the other.
- * The mesh server returns one end to the HBONE server as the tunnel's upstream and hands the other to the
- * app's `http.Server` or `http2` server as a connection.
+ * An HBONE server that serves HTTP itself returns one end as the tunnel's upstream and hands the other to
+ * an `http.Server` or `http2` server as a connection (the waypoint example, `@ambient-kit/native-hbone`).
  * @module
  */
 import { Duplex } from 'node:stream';
