@@ -7,7 +7,9 @@
  *
  * Topology: this thread is the client side (the app writes into an `HboneStream`, a TLS socket or a TCP
  * socket); a worker thread is the far side (an HBONE server, a TLS 1.3 proxy or a TCP proxy, then the
- * application: a sink or an echo). `BENCH_HBONE_MIB` sets the bulk size per round (default 256).
+ * application: a sink or an echo). `BENCH_HBONE_MIB` sets the bulk size per round (default 256);
+ * `BENCH_HBONE_ROWS` runs only some groups of rows, e.g. `opens,latency` (groups: `bulk`, `echo`, `gib`,
+ * `opens`, `latency`, `hpack`, `heap`; default all).
  *
  * Rows:
  * - bulk throughput, one stream against the raw TLS 1.3 proxy (target ≥ 0.9×), eight streams on one
@@ -45,6 +47,9 @@ const gc = vm.runInNewContext('gc') as () => void;
 const MIB = 1024 * 1024;
 const ROUNDS = 5;
 const BULK_BYTES = Number(process.env['BENCH_HBONE_MIB'] ?? 256) * MIB;
+const ONLY = new Set((process.env['BENCH_HBONE_ROWS'] ?? '').split(',').filter((g) => g !== ''));
+/** Whether a group of rows runs (all of them unless `BENCH_HBONE_ROWS` names some). */
+const runs = (group: string): boolean => ONLY.size === 0 || ONLY.has(group);
 const TRUST_DOMAIN = 'bench.local';
 const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/bench/sa/server`;
 
@@ -339,202 +344,240 @@ console.log(
 );
 const rows: Row[] = [];
 
-const bulkResults = await interleaved({
-  tcp1: () => throughput(dial.tcp, 1),
-  tls1: () => throughput(dial.tls, 1),
-  hbone1: () => throughput(dial.hbone, 1),
-  hbone8: () => throughput(dial.hbone, 8),
-  tls8: () => throughput(dial.tls, 8),
-});
-rows.push(
-  {
-    name: 'throughput, 1 stream',
-    unit: 'MB/s',
-    ours: bulkResults.hbone1,
-    baseline: bulkResults.tls1,
-    baselineName: 'raw TLS 1.3 proxy',
-    target: { ratio: 0.9 },
-  },
-  {
-    name: 'throughput, 8 streams on 1 connection',
-    unit: 'MB/s',
-    ours: bulkResults.hbone8,
-    baseline: bulkResults.hbone1,
-    baselineName: 'HBONE 1 stream',
-    target: { ratio: 1.0 },
-  },
-  {
-    name: '  8 streams vs 8 raw TLS connections',
-    unit: 'MB/s',
-    ours: bulkResults.hbone8,
-    baseline: bulkResults.tls8,
-    baselineName: 'raw TLS x8',
-  },
-  {
-    name: '  raw TLS proxy vs raw TCP proxy',
-    unit: 'MB/s',
-    ours: bulkResults.tls1,
-    baseline: bulkResults.tcp1,
-    baselineName: 'raw TCP proxy',
-  },
-);
+if (runs('bulk')) {
+  const bulkResults = await interleaved({
+    tcp1: () => throughput(dial.tcp, 1),
+    tls1: () => throughput(dial.tls, 1),
+    hbone1: () => throughput(dial.hbone, 1),
+    hbone8: () => throughput(dial.hbone, 8),
+    tls8: () => throughput(dial.tls, 8),
+  });
+  rows.push(
+    {
+      name: 'throughput, 1 stream',
+      unit: 'MB/s',
+      ours: bulkResults.hbone1,
+      baseline: bulkResults.tls1,
+      baselineName: 'raw TLS 1.3 proxy',
+      target: { ratio: 0.9 },
+    },
+    {
+      name: 'throughput, 8 streams on 1 connection',
+      unit: 'MB/s',
+      ours: bulkResults.hbone8,
+      baseline: bulkResults.hbone1,
+      baselineName: 'HBONE 1 stream',
+      target: { ratio: 1.0 },
+    },
+    {
+      name: '  8 streams vs 8 raw TLS connections',
+      unit: 'MB/s',
+      ours: bulkResults.hbone8,
+      baseline: bulkResults.tls8,
+      baselineName: 'raw TLS x8',
+    },
+    {
+      name: '  raw TLS proxy vs raw TCP proxy',
+      unit: 'MB/s',
+      ours: bulkResults.tls1,
+      baseline: bulkResults.tcp1,
+      baselineName: 'raw TCP proxy',
+    },
+  );
+}
 
-const echoResults = await interleaved({
-  hbone4: () => hboneEcho(4, 4 * MIB),
-  tls4: () => tlsEcho(4, 4 * MIB, 4),
-  hbone1000: () => hboneEcho(1000, 256 * 1024),
-  tls1000: () => tlsEcho(1000, 256 * 1024, 10),
-});
-rows.push(
-  {
-    name: 'echo both ways, 4 tunnels x 4 MiB, 1 connection',
+if (runs('echo')) {
+  const echoResults = await interleaved({
+    hbone4: () => hboneEcho(4, 4 * MIB),
+    tls4: () => tlsEcho(4, 4 * MIB, 4),
+    hbone1000: () => hboneEcho(1000, 256 * 1024),
+    tls1000: () => tlsEcho(1000, 256 * 1024, 10),
+  });
+  rows.push(
+    {
+      name: 'echo both ways, 4 tunnels x 4 MiB, 1 connection',
+      unit: 'MB/s',
+      ours: echoResults.hbone4,
+      baseline: echoResults.tls4,
+      baselineName: '4 raw TLS connections',
+      target: { ratio: 0.8 },
+    },
+    {
+      // Not like for like (each tunnel also dials its own upstream, the 10 TLS connections reuse theirs): the
+      // row shows the load completes, and what it costs.
+      name: 'echo both ways, 1,000 tunnels x 256 KiB, 10 connections',
+      unit: 'MB/s',
+      ours: echoResults.hbone1000,
+      baseline: echoResults.tls1000,
+      baselineName: '10 raw TLS connections, 100 echoes each',
+    },
+  );
+}
+
+if (runs('gib')) {
+  // The 1 GiB byte-exact transfer the test suite used to run (issue 10): once, as a check and a figure.
+  rows.push({
+    name: '1 GiB through one tunnel, byte-exact (hash checked)',
     unit: 'MB/s',
-    ours: echoResults.hbone4,
-    baseline: echoResults.tls4,
-    baselineName: '4 raw TLS connections',
-    target: { ratio: 0.8 },
-  },
-  {
-    // Not like for like (each tunnel also dials its own upstream, the 10 TLS connections reuse theirs): the
-    // row shows the load completes, and what it costs.
-    name: 'echo both ways, 1,000 tunnels x 256 KiB, 10 connections',
-    unit: 'MB/s',
-    ours: echoResults.hbone1000,
-    baseline: echoResults.tls1000,
-    baselineName: '10 raw TLS connections, 100 echoes each',
-  },
-);
+    ours: await rounds(1, gibExact),
+  });
+}
 
-// The 1 GiB byte-exact transfer the test suite used to run (issue 10): once, as a check and a figure.
-rows.push({
-  name: '1 GiB through one tunnel, byte-exact (hash checked)',
-  unit: 'MB/s',
-  ours: await rounds(1, gibExact),
-});
+if (runs('opens')) {
+  // Like for like with the baseline: the tunnel rides an HTTP/2 connection already in the pool (as
+  // ztunnel's pool would), and the server dials the echo as a plain TCP connect would; what the row adds is
+  // the HBONE hop (TLS records, HTTP/2 framing, the server's second socket).
+  const opens = await interleaved({
+    hbone: () => opensPerSecond(dial.hbone, 3000, 32),
+    direct: () => opensPerSecond(dial.direct, 3000, 32),
+    tcpProxy: () => opensPerSecond(dial.tcp, 3000, 32),
+  });
+  rows.push(
+    {
+      name: 'new tunnels/s, 32 in flight',
+      unit: 'ops/s',
+      ours: opens.hbone,
+      baseline: opens.direct,
+      baselineName: 'plain TCP connects',
+      target: { ratio: 0.6 },
+    },
+    {
+      // For information: the cost of any proxy hop (two TCP connections per exchange, no TLS).
+      name: '  new tunnels/s vs a plain TCP proxy',
+      unit: 'ops/s',
+      ours: opens.hbone,
+      baseline: opens.tcpProxy,
+      baselineName: 'TCP proxy connects',
+    },
+  );
+  const sequentialOpens = await interleaved({
+    hbone: () => opensPerSecond(dial.hbone, 1000, 1),
+    direct: () => opensPerSecond(dial.direct, 1000, 1),
+  });
+  rows.push({
+    name: '  new tunnels/s, one at a time',
+    unit: 'ops/s',
+    ours: sequentialOpens.hbone,
+    baseline: sequentialOpens.direct,
+    baselineName: 'plain TCP connects',
+  });
+}
 
-const opens = await interleaved({
-  hbone: () => opensPerSecond(dial.hbone, 3000, 32),
-  direct: () => opensPerSecond(dial.direct, 3000, 32),
-});
-rows.push({
-  name: 'new tunnels/s, 32 in flight',
-  unit: 'ops/s',
-  ours: opens.hbone,
-  baseline: opens.direct,
-  baselineName: 'plain TCP connects',
-  target: { ratio: 0.6 },
-});
-const sequentialOpens = await interleaved({
-  hbone: () => opensPerSecond(dial.hbone, 1000, 1),
-  direct: () => opensPerSecond(dial.direct, 1000, 1),
-});
-rows.push({
-  name: '  new tunnels/s, one at a time',
-  unit: 'ops/s',
-  ours: sequentialOpens.hbone,
-  baseline: sequentialOpens.direct,
-  baselineName: 'plain TCP connects',
-});
-
-const added: number[] = [];
-const p50s: { hbone: number[]; direct: number[]; hbone99: number[]; direct99: number[] } = {
-  hbone: [],
-  direct: [],
-  hbone99: [],
-  direct99: [],
-};
-await rounds(ROUNDS, async () => {
-  const direct = await latency(dial.direct);
-  const tunnel = await latency(dial.hbone);
-  p50s.hbone.push(tunnel.p50);
-  p50s.direct.push(direct.p50);
-  p50s.hbone99.push(tunnel.p99);
-  p50s.direct99.push(direct.p99);
-  added.push(tunnel.p50 - direct.p50);
-  return 0;
-});
-const spreadOf = (values: number[]): Spread => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return {
-    min: sorted[0] as number,
-    median: sorted[Math.floor(sorted.length / 2)] as number,
-    max: sorted[sorted.length - 1] as number,
+if (runs('latency')) {
+  const added: number[] = [];
+  const tlsAdded: number[] = [];
+  const p50s: { hbone: number[]; direct: number[]; hbone99: number[]; direct99: number[] } = {
+    hbone: [],
+    direct: [],
+    hbone99: [],
+    direct99: [],
   };
-};
-rows.push(
-  {
-    name: '1 KiB echo RTT p50 added by the tunnel',
-    unit: 'µs',
-    ours: spreadOf(added),
-    target: { atMost: 50 },
-  },
-  {
-    name: '  1 KiB echo RTT p50',
-    unit: 'µs',
-    ours: spreadOf(p50s.hbone),
-    baseline: spreadOf(p50s.direct),
-    baselineName: 'direct TCP',
-  },
-  {
-    name: '  1 KiB echo RTT p99',
-    unit: 'µs',
-    ours: spreadOf(p50s.hbone99),
-    baseline: spreadOf(p50s.direct99),
-    baselineName: 'direct TCP',
-  },
-);
+  await rounds(ROUNDS, async () => {
+    const direct = await latency(dial.direct);
+    const tunnel = await latency(dial.hbone);
+    const rawTls = await latency(dial.tls);
+    tlsAdded.push(rawTls.p50 - direct.p50);
+    p50s.hbone.push(tunnel.p50);
+    p50s.direct.push(direct.p50);
+    p50s.hbone99.push(tunnel.p99);
+    p50s.direct99.push(direct.p99);
+    added.push(tunnel.p50 - direct.p50);
+    return 0;
+  });
+  const spreadOf = (values: number[]): Spread => {
+    const sorted = [...values].sort((a, b) => a - b);
+    return {
+      min: sorted[0] as number,
+      median: sorted[Math.floor(sorted.length / 2)] as number,
+      max: sorted[sorted.length - 1] as number,
+    };
+  };
+  rows.push(
+    {
+      name: '1 KiB echo RTT p50 added by the tunnel',
+      unit: 'µs',
+      ours: spreadOf(added),
+      target: { atMost: 50 },
+    },
+    {
+      // For information: what the same hop adds without HTTP/2 (the raw TLS 1.3 proxy), the floor under
+      // the row above on this path.
+      name: '  1 KiB echo RTT p50 added by a raw TLS proxy',
+      unit: 'µs',
+      ours: spreadOf(tlsAdded),
+    },
+    {
+      name: '  1 KiB echo RTT p50',
+      unit: 'µs',
+      ours: spreadOf(p50s.hbone),
+      baseline: spreadOf(p50s.direct),
+      baselineName: 'direct TCP',
+    },
+    {
+      name: '  1 KiB echo RTT p99',
+      unit: 'µs',
+      ours: spreadOf(p50s.hbone99),
+      baseline: spreadOf(p50s.direct99),
+      baselineName: 'direct TCP',
+    },
+  );
+}
 
-// HPACK: the request block a ztunnel-style CONNECT carries, encoded and decoded.
-const connectFields: [string, string][] = [
-  [':method', 'CONNECT'],
-  [':authority', '10.244.1.17:8080'],
-  [
-    'baggage',
-    'k8s.cluster.name=Kubernetes,k8s.namespace.name=default,k8s.deployment.name=sleep,service.name=sleep',
-  ],
-  ['forwarded', 'for="10.244.0.5:41234"'],
-  ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00'],
-];
-const hpackJs = createRequire(import.meta.url)('hpack.js') as {
-  compressor: { create(o: object): { write(h: object[]): void; read(): Buffer | null } };
-  decompressor: { create(o: object): { write(b: Buffer): void; execute(): void; read(): object | null } };
-};
-const ourEncoder = createHpackEncoder();
-const ourDecoder = createHpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 65_536 });
-const theirEncoder = hpackJs.compressor.create({ table: { maxSize: 4096 } });
-const theirDecoder = hpackJs.decompressor.create({ table: { maxSize: 4096 } });
-const hpack = await compareOps(
-  () => ourDecoder.decode(ourEncoder.encode(connectFields)),
-  () => {
-    theirEncoder.write(connectFields.map(([name, value]) => ({ name, value, incremental: false })));
-    const chunks: Buffer[] = [];
-    for (let c = theirEncoder.read(); c !== null; c = theirEncoder.read()) chunks.push(c);
-    theirDecoder.write(Buffer.concat(chunks));
-    theirDecoder.execute();
-    while (theirDecoder.read() !== null);
-  },
-);
-rows.push({
-  name: 'HPACK encode + decode of a CONNECT block',
-  unit: 'ops/s',
-  ours: hpack.ours,
-  baseline: hpack.baseline,
-  baselineName: 'hpack.js',
-  target: { ratio: 3 },
-});
+if (runs('hpack')) {
+  // HPACK: the request block a ztunnel-style CONNECT carries, encoded and decoded.
+  const connectFields: [string, string][] = [
+    [':method', 'CONNECT'],
+    [':authority', '10.244.1.17:8080'],
+    [
+      'baggage',
+      'k8s.cluster.name=Kubernetes,k8s.namespace.name=default,k8s.deployment.name=sleep,service.name=sleep',
+    ],
+    ['forwarded', 'for="10.244.0.5:41234"'],
+    ['traceparent', '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00'],
+  ];
+  const hpackJs = createRequire(import.meta.url)('hpack.js') as {
+    compressor: { create(o: object): { write(h: object[]): void; read(): Buffer | null } };
+    decompressor: { create(o: object): { write(b: Buffer): void; execute(): void; read(): object | null } };
+  };
+  const ourEncoder = createHpackEncoder();
+  const ourDecoder = createHpackDecoder({ maxTableBytes: 4096, maxHeaderListBytes: 65_536 });
+  const theirEncoder = hpackJs.compressor.create({ table: { maxSize: 4096 } });
+  const theirDecoder = hpackJs.decompressor.create({ table: { maxSize: 4096 } });
+  const hpack = await compareOps(
+    () => ourDecoder.decode(ourEncoder.encode(connectFields)),
+    () => {
+      theirEncoder.write(connectFields.map(([name, value]) => ({ name, value, incremental: false })));
+      const chunks: Buffer[] = [];
+      for (let c = theirEncoder.read(); c !== null; c = theirEncoder.read()) chunks.push(c);
+      theirDecoder.write(Buffer.concat(chunks));
+      theirDecoder.execute();
+      while (theirDecoder.read() !== null);
+    },
+  );
+  rows.push({
+    name: 'HPACK encode + decode of a CONNECT block',
+    unit: 'ops/s',
+    ours: hpack.ours,
+    baseline: hpack.baseline,
+    baselineName: 'hpack.js',
+    target: { ratio: 3 },
+  });
+}
 
-const heap = await interleaved({
-  hbone: async () => (await heapPerIdleStream(dial.hbone, 2000)) / 1024,
-  direct: async () => (await heapPerIdleStream(dial.direct, 2000)) / 1024,
-});
-rows.push({
-  name: 'heap per idle open tunnel',
-  unit: 'KiB',
-  ours: heap.hbone,
-  baseline: heap.direct,
-  baselineName: 'a TCP socket',
-  target: { atMost: 16 },
-});
+if (runs('heap')) {
+  const heap = await interleaved({
+    hbone: async () => (await heapPerIdleStream(dial.hbone, 2000)) / 1024,
+    direct: async () => (await heapPerIdleStream(dial.direct, 2000)) / 1024,
+  });
+  rows.push({
+    name: 'heap per idle open tunnel',
+    unit: 'KiB',
+    ours: heap.hbone,
+    baseline: heap.direct,
+    baselineName: 'a TCP socket',
+    target: { atMost: 16 },
+  });
+}
 
 printRows('HBONE', rows);
 

@@ -48,8 +48,8 @@ export interface DemoControlPlane {
   /** The CA address (`CA_ADDRESS`): `127.0.0.1:<port>`. */
   readonly caAddress: string;
   /**
-   * The xDS address (`XDS_ADDRESS`): `localhost:<port>`, a name, since Node refuses an IP as the TLS
-   * server name (RFC 6066 §3) and grpc-js sends the target's host.
+   * The xDS address (`XDS_ADDRESS`): `127.0.0.1:<port>`. Clients ask for `istiod.istio-system.svc` as the
+   * TLS server name (`ALT_XDS_HOSTNAME`, `xdsTlsServerName`): an IP cannot be one (RFC 6066 §3).
    */
   readonly xdsAddress: string;
   /** The token file of a service account (`AUTH_TOKEN`): `istio-system/ztunnel` for the ztunnels. */
@@ -133,7 +133,7 @@ export async function startDemoControlPlane(options: {
     rootCertFile,
     bundles: createBundleSet([bundle.value]),
     caAddress,
-    xdsAddress: `localhost:${controlPlane.port}`,
+    xdsAddress: `127.0.0.1:${controlPlane.port}`,
     tokenFile,
     caClient(namespace, serviceAccount) {
       const client = createIstioCaClient({

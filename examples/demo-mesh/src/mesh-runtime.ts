@@ -305,6 +305,7 @@ export async function startDemoMesh(options: StartDemoMeshOptions): Promise<Demo
         address: xdsAddress,
         store: waypointStore,
         credentials: xdsTlsCredentials(xdsTls),
+        tlsServerName: ISTIOD_NAME,
         tokenFile: cp.tokenFile(w.namespace, w.serviceAccount),
         clusterId: 'Kubernetes',
       });

@@ -72,6 +72,7 @@ export async function runNativeScenario(mesh: DemoMesh, report: Report, logs: Lo
         rootCertificatesFile: mesh.controlPlane.rootCertFile,
         altHostname: ISTIOD_NAME,
       }),
+      tlsServerName: ISTIOD_NAME,
       tokenFile: mesh.controlPlane.tokenFile(native.namespace, native.serviceAccount),
       clusterId: 'Kubernetes',
     });

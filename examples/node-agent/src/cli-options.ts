@@ -7,7 +7,13 @@
  */
 
 import type { LogLevel } from '@ambient-kit/example-ztunnel/logger';
-import { oneOf, parseFlags, UsageError, userPath } from '@ambient-kit/example-ztunnel/program';
+import {
+  oneOf,
+  type ProgramArgs,
+  parseFlags,
+  UsageError,
+  userPath,
+} from '@ambient-kit/example-ztunnel/program';
 
 /** What the program runs with. */
 export interface NodeAgentCliOptions {
@@ -92,4 +98,27 @@ export function parseNodeAgentArgs(args: readonly string[], env: NodeJS.ProcessE
   if (options.node === '') throw new UsageError('--node (or NODE_NAME) is required');
   if (values.config === undefined) throw new UsageError('--config <mesh file> is required');
   return options;
+}
+
+/**
+ * The node agent program (`src/main.ts` runs it as the process): its flags, then `--help` or the agent until
+ * SIGINT/SIGTERM. A bad flag, a mesh file it cannot load, not being root: it throws (one line, exit 2 by
+ * `runProgram`).
+ *
+ * @param argv - The flags and the environment.
+ * @returns The exit code.
+ * @example
+ * ```ts
+ * const code = await nodeAgentMain({ args: ['--help'], env: process.env }); // 0, the usage on stdout
+ * ```
+ */
+export async function nodeAgentMain({ args, env }: ProgramArgs): Promise<number> {
+  const options = parseNodeAgentArgs(args, env);
+  if (options.help) {
+    process.stdout.write(NODE_AGENT_HELP);
+    return 0;
+  }
+  // The agent and everything it runs load only now: --help and a bad flag answer at once.
+  const { runNodeAgent } = await import('./run-node-agent.js');
+  return runNodeAgent(options);
 }

@@ -10,17 +10,6 @@
  * @module
  */
 import { runProgram } from '@ambient-kit/example-ztunnel/program';
-import { NODE_AGENT_HELP, parseNodeAgentArgs } from './cli-options.js';
+import { nodeAgentMain } from './cli-options.js';
 
-async function main(): Promise<number> {
-  const options = parseNodeAgentArgs(process.argv.slice(2), process.env);
-  if (options.help) {
-    process.stdout.write(NODE_AGENT_HELP);
-    return 0;
-  }
-  // The agent and everything it runs load only now: --help and a bad flag answer at once.
-  const { runNodeAgent } = await import('./run-node-agent.js');
-  return runNodeAgent(options);
-}
-
-await runProgram(main, { name: 'node-agent' });
+await runProgram(nodeAgentMain, { name: 'node-agent' });

@@ -17,8 +17,10 @@
  *   100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000, 300000, 600000, 1800000, 3600000;
  * - `istio_build{component="proxy",tag=...}` 1, as the filter's `recordVersion`.
  *
- * Recording a request appends to its label set's series; prom-client gets the observations when it is read
- * (its `observe` hashes and validates the label set on every call, which a request should not pay for).
+ * Recording a request adds to its label set's series (found from the peers' metadata objects and a few short
+ * values, without building the labels); prom-client gets the sums when it is read, added to its histogram
+ * buckets directly (its `observe` hashes and validates the label set on every call, which a request should not
+ * pay for; `plainObserve` keeps that path, and a property test pins the two to the same output).
  * @module
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
@@ -114,19 +116,84 @@ export interface WaypointMetrics {
   text(): Promise<string>;
 }
 
+/** The parts of a prom-client `Histogram` the recorder adds to directly (prom-client 15's own fields). */
+interface HistogramInternals {
+  hashMap: Record<
+    string,
+    { labels: object; bucketValues: Record<number, number>; sum: number; count: number }
+  >;
+  readonly sortedLabelNames: readonly string[];
+  readonly upperBounds: readonly number[];
+  zero(labels: object): void;
+}
+
+/** One histogram's observations for one label set since prom-client last saw them. */
+interface Pending {
+  count: number;
+  sum: number;
+  /** Per bucket (not cumulative), in `ENVOY_DEFAULT_BUCKETS` order; values above the last bound only count. */
+  readonly buckets: Float64Array;
+  /** The raw values, kept only when prom-client's internals are not as expected (then replayed with `observe`). */
+  readonly values: number[];
+}
+
 /** One label set's series, and what was recorded for it since prom-client last saw it. */
 interface Series {
   readonly labels: RequestLabels;
+  /** prom-client's key for the label set (its `hashObject` over the sorted label names). */
+  readonly hash: string;
   count: number;
-  readonly durations: number[];
-  readonly requestBytes: number[];
-  readonly responseBytes: number[];
+  readonly durations: Pending;
+  readonly requestBytes: Pending;
+  readonly responseBytes: Pending;
 }
 
 const MAX_SERIES = 10_000;
-// Observations are handed to prom-client at scrape time (its `observe` hashes the label set on every call),
-// or sooner when this many are waiting for one series.
-const MAX_PENDING = 256;
+const SORTED_LABEL_NAMES: readonly string[] = [...REQUEST_LABEL_NAMES].sort();
+const NONE = '\u0001';
+
+const newPending = (): Pending => ({
+  count: 0,
+  sum: 0,
+  buckets: new Float64Array(ENVOY_DEFAULT_BUCKETS.length),
+  values: [],
+});
+
+// prom-client's `findBound`: the first upper bound the value does not exceed.
+function bucketIndex(value: number): number {
+  for (let i = 0; i < ENVOY_DEFAULT_BUCKETS.length; i++)
+    if (value <= (ENVOY_DEFAULT_BUCKETS[i] as number)) return i;
+  return -1;
+}
+
+function add(p: Pending, value: number, direct: boolean): void {
+  if (!direct) {
+    p.values.push(value);
+    return;
+  }
+  // prom-client's `observe` rejects what is not finite; so does this (durations and sizes always are).
+  if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
+  p.count++;
+  p.sum += value;
+  const i = bucketIndex(value);
+  if (i >= 0) (p.buckets[i] as number)++;
+}
+
+// Whether a Histogram has the fields the direct path adds to, and they behave as `observe` does.
+function directWorks(h: Histogram<string>): boolean {
+  const x = h as unknown as Partial<HistogramInternals>;
+  if (
+    typeof x.hashMap !== 'object' ||
+    !Array.isArray(x.sortedLabelNames) ||
+    !Array.isArray(x.upperBounds) ||
+    typeof x.zero !== 'function'
+  )
+    return false;
+  return (
+    x.sortedLabelNames.join(',') === SORTED_LABEL_NAMES.join(',') &&
+    x.upperBounds.join(',') === ENVOY_DEFAULT_BUCKETS.join(',')
+  );
+}
 
 /**
  * Creates the metrics.
@@ -143,6 +210,11 @@ export function createWaypointMetrics(self: {
   readonly namespace: string;
   readonly cluster: string;
   readonly istioVersion?: string;
+  /**
+   * `observe` every value instead of adding to prom-client's buckets directly (the plain path the direct one
+   * is tested against). Default false.
+   */
+  readonly plainObserve?: boolean;
 }): WaypointMetrics {
   const registry = new Registry();
   const labelNames = [...REQUEST_LABEL_NAMES];
@@ -180,18 +252,60 @@ export function createWaypointMetrics(self: {
     registers: [registry],
   });
   build.set({ component: 'proxy', tag: self.istioVersion ?? 'unknown' }, 1);
+  const direct =
+    self.plainObserve !== true && [duration, requestBytes, responseBytes].every((h) => directWorks(h));
 
-  const cache = new Map<string, Series>();
+  // Series by their full label key; and, in front of it, by what a request's labels are made of (the peers'
+  // metadata objects, which the waypoint keeps per tunnel and per workload, and a few short values), so a
+  // request neither builds the 25 labels nor their key when its series exists.
+  let cache = new Map<string, Series>();
+  let bySource = new WeakMap<object, Map<string, Series>>();
+  const noSource = {};
+  const peerIds = new WeakMap<PeerMetadata, number>();
+  let nextPeerId = 1;
+  const peerId = (p: PeerMetadata | undefined): number => {
+    if (p === undefined) return 0;
+    let id = peerIds.get(p);
+    if (id === undefined) {
+      id = nextPeerId++;
+      peerIds.set(p, id);
+    }
+    return id;
+  };
   const pending = new Set<Series>();
+
+  const flushHistogram = (h: Histogram<string>, series: Series, p: Pending): void => {
+    if (!direct) {
+      for (const v of p.values) h.observe(series.labels, v);
+      p.values.length = 0;
+      return;
+    }
+    if (p.count === 0) return;
+    const x = h as unknown as HistogramInternals;
+    let entry = x.hashMap[series.hash];
+    if (entry === undefined) {
+      h.zero(series.labels);
+      entry = x.hashMap[series.hash];
+    }
+    if (entry === undefined) throw new TypeError('prom-client: no histogram entry for a label set');
+    entry.count += p.count;
+    entry.sum += p.sum;
+    for (let i = 0; i < p.buckets.length; i++) {
+      const n = p.buckets[i] as number;
+      if (n === 0) continue;
+      const bound = ENVOY_DEFAULT_BUCKETS[i] as number;
+      entry.bucketValues[bound] = (entry.bucketValues[bound] as number) + n;
+    }
+    p.count = 0;
+    p.sum = 0;
+    p.buckets.fill(0);
+  };
   const flushSeries = (series: Series): void => {
     if (series.count > 0) total.inc(series.labels, series.count);
-    for (const v of series.durations) duration.observe(series.labels, v);
-    for (const v of series.requestBytes) requestBytes.observe(series.labels, v);
-    for (const v of series.responseBytes) responseBytes.observe(series.labels, v);
+    flushHistogram(duration, series, series.durations);
+    flushHistogram(requestBytes, series, series.requestBytes);
+    flushHistogram(responseBytes, series, series.responseBytes);
     series.count = 0;
-    series.durations.length = 0;
-    series.requestBytes.length = 0;
-    series.responseBytes.length = 0;
   };
   const flush = (): void => {
     for (const series of pending) flushSeries(series);
@@ -203,56 +317,90 @@ export function createWaypointMetrics(self: {
   const or = (v: string | undefined, fallback: string): string =>
     v === undefined || v === '' ? fallback : v;
 
+  const labelsOf = (r: RequestRecord): RequestLabels => {
+    const s = r.source;
+    const d = r.destination;
+    return {
+      reporter: 'waypoint',
+      source_workload: or(s?.workload, 'unknown'),
+      source_canonical_service: or(s?.canonicalService, 'unknown'),
+      source_canonical_revision: or(s?.canonicalRevision, 'latest'),
+      source_workload_namespace: or(s?.namespace, 'unknown'),
+      source_principal: or(s?.principal, 'unknown'),
+      source_app: or(s?.app, 'unknown'),
+      source_version: or(s?.version, 'unknown'),
+      source_cluster: or(s?.cluster, 'unknown'),
+      destination_workload: or(d?.workload, 'unknown'),
+      destination_workload_namespace: or(d?.namespace, 'unknown'),
+      destination_principal: or(d?.principal, 'unknown'),
+      destination_app: or(d?.app, 'unknown'),
+      // The filter prints the endpoint's version as it is (empty too), `unknown` only without an endpoint.
+      destination_version: d === undefined ? 'unknown' : d.version,
+      destination_service: r.service?.host ?? or(d?.canonicalService, 'unknown'),
+      destination_canonical_service: or(d?.canonicalService, 'unknown'),
+      destination_canonical_revision: d === undefined ? 'unknown' : d.canonicalRevision,
+      destination_service_name: r.service?.name ?? or(d?.canonicalService, 'unknown'),
+      destination_service_namespace: self.namespace,
+      destination_cluster: self.cluster,
+      request_protocol: r.grpc ? 'grpc' : 'http',
+      response_code: String(r.responseCode),
+      grpc_response_status: r.grpc ? (r.grpcStatus ?? '') : '',
+      response_flags: r.responseFlags,
+      connection_security_policy: 'mutual_tls',
+    };
+  };
+
+  const seriesOf = (r: RequestRecord): Series => {
+    let bySet = bySource.get(r.source ?? noSource);
+    if (bySet === undefined) {
+      bySet = new Map();
+      bySource.set(r.source ?? noSource, bySet);
+    }
+    // Everything else a label comes from; the metadata objects are immutable, so their identity stands for them.
+    const fast = `${peerId(r.destination)}\u0000${r.service?.host ?? NONE}\u0000${r.service?.name ?? NONE}\u0000${r.grpc ? 1 : 0}\u0000${r.responseCode}\u0000${r.grpcStatus ?? NONE}\u0000${r.responseFlags}`;
+    let series = bySet.get(fast);
+    if (series !== undefined) return series;
+    // Metadata objects made per connection (upgrades) would each add a key: keep the front cache small.
+    if (bySet.size >= 64) bySet.clear();
+    const labels = labelsOf(r);
+    let key = '';
+    for (const name of REQUEST_LABEL_NAMES) key += `${labels[name]}\u0000`;
+    series = cache.get(key);
+    if (series === undefined) {
+      if (cache.size >= MAX_SERIES) {
+        flush();
+        cache = new Map();
+        bySource = new WeakMap();
+        bySet = new Map();
+        bySource.set(r.source ?? noSource, bySet);
+      }
+      let hash = '';
+      for (const name of SORTED_LABEL_NAMES) hash += `${name}:${labels[name as keyof RequestLabels]},`;
+      series = {
+        labels,
+        hash,
+        count: 0,
+        durations: newPending(),
+        requestBytes: newPending(),
+        responseBytes: newPending(),
+      };
+      cache.set(key, series);
+    }
+    bySet.set(fast, series);
+    return series;
+  };
+
   return {
     registry,
     record(r) {
-      const s = r.source;
-      const d = r.destination;
-      const labels: RequestLabels = {
-        reporter: 'waypoint',
-        source_workload: or(s?.workload, 'unknown'),
-        source_canonical_service: or(s?.canonicalService, 'unknown'),
-        source_canonical_revision: or(s?.canonicalRevision, 'latest'),
-        source_workload_namespace: or(s?.namespace, 'unknown'),
-        source_principal: or(s?.principal, 'unknown'),
-        source_app: or(s?.app, 'unknown'),
-        source_version: or(s?.version, 'unknown'),
-        source_cluster: or(s?.cluster, 'unknown'),
-        destination_workload: or(d?.workload, 'unknown'),
-        destination_workload_namespace: or(d?.namespace, 'unknown'),
-        destination_principal: or(d?.principal, 'unknown'),
-        destination_app: or(d?.app, 'unknown'),
-        // The filter prints the endpoint's version as it is (empty too), `unknown` only without an endpoint.
-        destination_version: d === undefined ? 'unknown' : d.version,
-        destination_service: r.service?.host ?? or(d?.canonicalService, 'unknown'),
-        destination_canonical_service: or(d?.canonicalService, 'unknown'),
-        destination_canonical_revision: d === undefined ? 'unknown' : d.canonicalRevision,
-        destination_service_name: r.service?.name ?? or(d?.canonicalService, 'unknown'),
-        destination_service_namespace: self.namespace,
-        destination_cluster: self.cluster,
-        request_protocol: r.grpc ? 'grpc' : 'http',
-        response_code: String(r.responseCode),
-        grpc_response_status: r.grpc ? (r.grpcStatus ?? '') : '',
-        response_flags: r.responseFlags,
-        connection_security_policy: 'mutual_tls',
-      };
-      let key = '';
-      for (const name of REQUEST_LABEL_NAMES) key += `${labels[name]}\u0000`;
-      let series = cache.get(key);
-      if (series === undefined) {
-        if (cache.size >= MAX_SERIES) {
-          flush();
-          cache.clear();
-        }
-        series = { labels, count: 0, durations: [], requestBytes: [], responseBytes: [] };
-        cache.set(key, series);
-      }
+      const series = seriesOf(r);
       series.count++;
-      series.durations.push(r.durationMs);
-      series.requestBytes.push(r.requestBytes);
-      series.responseBytes.push(r.responseBytes);
+      add(series.durations, r.durationMs, direct);
+      add(series.requestBytes, r.requestBytes, direct);
+      add(series.responseBytes, r.responseBytes, direct);
       pending.add(series);
-      if (series.durations.length >= MAX_PENDING) {
+      // The plain path keeps raw values: hand them over before they pile up.
+      if (!direct && series.durations.values.length >= 256) {
         flushSeries(series);
         pending.delete(series);
       }

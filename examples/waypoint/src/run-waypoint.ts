@@ -18,7 +18,7 @@ import {
   xdsWorkloadSource,
 } from '@ambient-kit/example-ztunnel';
 import { createWorkloadStore, type WorkloadStore } from '@ambient-kit/workload-api';
-import { createXdsClient, xdsTlsCredentials } from '@ambient-kit/workload-api/xds';
+import { createXdsClient, xdsTlsCredentials, xdsTlsServerName } from '@ambient-kit/workload-api/xds';
 import { watchL7Config } from './config-watcher.js';
 import { createWaypointLogger, type LogLevel } from './logger.js';
 import { createWaypoint } from './waypoint.js';
@@ -76,7 +76,10 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
         address,
         store,
         ...('tls' in source && source.tls !== undefined
-          ? { credentials: xdsTlsCredentials(source.tls) }
+          ? {
+              credentials: xdsTlsCredentials(source.tls),
+              ...tlsServerName(xdsTlsServerName(address, source.tls)),
+            }
           : {}),
         ...('tokenFile' in source && source.tokenFile !== undefined ? { tokenFile: source.tokenFile } : {}),
         ...('token' in source && source.token !== undefined ? { token: source.token } : {}),
@@ -185,4 +188,9 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
         .then(close)
         .catch(() => {});
   }
+}
+
+// The SNI override for an xDS address that is an IP literal (`xdsTlsServerName`), as `createXdsClient` options.
+function tlsServerName(name: string | undefined): { tlsServerName?: string } {
+  return name === undefined ? {} : { tlsServerName: name };
 }

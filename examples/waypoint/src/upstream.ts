@@ -134,6 +134,38 @@ function isConnectFailure(error: unknown): boolean {
   return typeof error === 'object' && error !== null && CONNECT_FAILURE in error;
 }
 
+// One `abort` listener per signal, whatever the number of requests waiting on it: `@ambient-kit/routing` hands
+// every attempt that cannot time out the same never-aborting signal, and EventTarget listeners cost more to add
+// and remove than a Set entry.
+const abortWaiters = new WeakMap<AbortSignal, Set<() => void>>();
+
+/**
+ * Calls `fn` when `signal` aborts.
+ *
+ * @returns A function that stops waiting.
+ */
+function whenAborted(signal: AbortSignal, fn: () => void): () => void {
+  let waiters = abortWaiters.get(signal);
+  if (waiters === undefined) {
+    const set = new Set<() => void>();
+    waiters = set;
+    abortWaiters.set(signal, set);
+    signal.addEventListener(
+      'abort',
+      () => {
+        for (const w of [...set]) w();
+        set.clear();
+      },
+      { once: true },
+    );
+  }
+  waiters.add(fn);
+  const set = waiters;
+  return () => {
+    set.delete(fn);
+  };
+}
+
 function abortReason(signal: AbortSignal): Error {
   return signal.reason instanceof Error ? signal.reason : new Error('aborted');
 }
@@ -273,13 +305,12 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
         setHost: false,
       });
       let answered = false;
-      const onAbort = (): void => {
+      const stopWaiting = whenAborted(init.signal, () => {
         req.destroy(abortReason(init.signal));
-      };
-      init.signal.addEventListener('abort', onAbort, { once: true });
+      });
       req.on('response', (res) => {
         answered = true;
-        res.on('close', () => init.signal.removeEventListener('abort', onAbort));
+        res.on('close', stopWaiting);
         resolve({
           status: res.statusCode ?? 502,
           headers: h1Headers(res.headers),
@@ -294,7 +325,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
         });
       });
       req.on('error', (error) => {
-        init.signal.removeEventListener('abort', onAbort);
+        stopWaiting();
         if (answered) return;
         if (isConnectFailure(error)) reject(error);
         else reject(upstreamFailure('reset', error.message, error));
@@ -369,11 +400,10 @@ export function createUpstreamPool(options: UpstreamPoolOptions): UpstreamPool {
       }
       let answered = false;
       let trailers: Record<string, string> | undefined;
-      const onAbort = (): void => {
+      const stopWaiting = whenAborted(init.signal, () => {
         stream.close(http2.constants.NGHTTP2_CANCEL);
-      };
-      init.signal.addEventListener('abort', onAbort, { once: true });
-      stream.on('close', () => init.signal.removeEventListener('abort', onAbort));
+      });
+      stream.on('close', stopWaiting);
       stream.on('trailers', (t) => {
         trailers = trailerRecord(t);
       });

@@ -280,19 +280,26 @@ export function createWaypoint(options: WaypointOptions): Waypoint {
   const rawStreams = new Set<Duplex>();
   const tunnels = new WeakMap<PairEnd, TunnelInfo>();
 
-  const track = async (work: Promise<void>): Promise<void> => {
-    inFlight++;
-    try {
-      await work;
-    } finally {
-      inFlight--;
-      if (state === 'DRAINING') completedDuringDrain++;
-      if (inFlight === 0) {
-        const waiters = idleWaiters;
-        idleWaiters = [];
-        for (const w of waiters) w();
-      }
+  const settle = (): void => {
+    inFlight--;
+    if (state === 'DRAINING') completedDuringDrain++;
+    if (inFlight === 0 && idleWaiters.length > 0) {
+      const waiters = idleWaiters;
+      idleWaiters = [];
+      for (const w of waiters) w();
     }
+  };
+  // Counts work in flight (plain callbacks: no async frame per request).
+  const track = (work: Promise<void>, after?: () => void): void => {
+    inFlight++;
+    const done =
+      after === undefined
+        ? settle
+        : (): void => {
+            after();
+            settle();
+          };
+    work.then(done, done);
   };
 
   let handleRequest: ReturnType<typeof createRequestHandler> | undefined;
@@ -314,13 +321,15 @@ export function createWaypoint(options: WaypointOptions): Waypoint {
       return;
     }
     if (entry !== undefined) entry.active++;
-    const handler = handleRequest;
-    void track(
-      handler(fromHttp1(req, res), tunnel).finally(() => {
-        if (entry !== undefined) entry.active--;
-        // Draining: a keep-alive connection ends once its last answer is out.
-        if (state === 'DRAINING' && entry !== undefined && entry.active === 0) socket.end();
-      }),
+    track(
+      handleRequest(fromHttp1(req, res), tunnel),
+      entry === undefined
+        ? undefined
+        : () => {
+            entry.active--;
+            // Draining: a keep-alive connection ends once its last answer is out.
+            if (state === 'DRAINING' && entry.active === 0) socket.end();
+          },
     );
   });
   const onUpgrade = (req: http.IncomingMessage, socket: Duplex, head: Buffer): void => {
@@ -329,7 +338,7 @@ export function createWaypoint(options: WaypointOptions): Waypoint {
       socket.destroy();
       return;
     }
-    void track(handleUpgrade(req, socket, head, tunnel));
+    track(handleUpgrade(req, socket, head, tunnel));
   };
   h1.on('upgrade', onUpgrade);
   h1.on('connect', onUpgrade);
@@ -360,7 +369,7 @@ export function createWaypoint(options: WaypointOptions): Waypoint {
         stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         return;
       }
-      void track(handleRequest(fromHttp2(stream, headers, flags), tunnel));
+      track(handleRequest(fromHttp2(stream, headers, flags), tunnel));
     });
   };
 
@@ -371,7 +380,7 @@ export function createWaypoint(options: WaypointOptions): Waypoint {
     }
     rawStreams.add(end);
     end.once('close', () => rawStreams.delete(end));
-    void track(handleTcp(end, tunnel));
+    track(handleTcp(end, tunnel));
   };
 
   // The HTTP connection manager's codec choice, or the HTTP inspector's, on the tunnel's first bytes.

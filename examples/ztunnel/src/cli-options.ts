@@ -13,7 +13,7 @@ import {
   type XdsEndpoint,
 } from './control-plane-flags.js';
 import type { LogLevel } from './logger.js';
-import { oneOf, parseFlags, UsageError, userPath } from './program.js';
+import { oneOf, type ProgramArgs, parseFlags, UsageError, userPath } from './program.js';
 import { type DnsUpstream, parseDnsUpstream } from './resolv-conf.js';
 
 /** istio-cni's and ztunnel's ZDS socket (`INPOD_UDS`). */
@@ -205,4 +205,26 @@ export function parseZtunnelArgs(args: readonly string[], env: NodeJS.ProcessEnv
     zds: mode === 'inpod' ? userPath(values.zds ?? env['INPOD_UDS'] ?? DEFAULT_ZDS_PATH, env) : undefined,
     ...common,
   };
+}
+
+/**
+ * The ztunnel program (`src/main.ts` runs it as the process): its flags, then `--help` or the proxy until
+ * SIGINT/SIGTERM. A bad flag, file, namespace or workload throws (one line, exit 2 by `runProgram`).
+ *
+ * @param argv - The flags and the environment.
+ * @returns The exit code.
+ * @example
+ * ```ts
+ * const code = await ztunnelMain({ args: ['--help'], env: process.env }); // 0, the usage on stdout
+ * ```
+ */
+export async function ztunnelMain({ args, env }: ProgramArgs): Promise<number> {
+  const options = parseZtunnelArgs(args, env);
+  if (options.help) {
+    process.stdout.write(ZTUNNEL_HELP);
+    return 0;
+  }
+  // The proxy and everything it runs load only now: --help and a bad flag answer at once.
+  const { runZtunnel } = await import('./run-ztunnel.js');
+  return runZtunnel(options);
 }

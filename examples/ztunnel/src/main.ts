@@ -23,18 +23,7 @@
  * shut it down.
  * @module
  */
-import { parseZtunnelArgs, ZTUNNEL_HELP } from './cli-options.js';
+import { ztunnelMain } from './cli-options.js';
 import { runProgram } from './program.js';
 
-async function main(): Promise<number> {
-  const options = parseZtunnelArgs(process.argv.slice(2), process.env);
-  if (options.help) {
-    process.stdout.write(ZTUNNEL_HELP);
-    return 0;
-  }
-  // The proxy and everything it runs load only now: --help and a bad flag answer at once.
-  const { runZtunnel } = await import('./run-ztunnel.js');
-  return runZtunnel(options);
-}
-
-await runProgram(main, { name: 'ztunnel' });
+await runProgram(ztunnelMain, { name: 'ztunnel' });

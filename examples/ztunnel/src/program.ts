@@ -108,6 +108,17 @@ export function defaultCaDir(trustDomain: string, env: NodeJS.ProcessEnv = proce
   return join(base, 'ambient-kit', 'ca', trustDomain);
 }
 
+/** What a program's `main` is given: its flags and its environment. */
+export interface ProgramArgs {
+  /** The flags: `process.argv.slice(2)` when it runs as a process. */
+  readonly args: readonly string[];
+  /** The environment: `process.env` when it runs as a process. */
+  readonly env: NodeJS.ProcessEnv;
+}
+
+/** A program's `main`: resolves with its exit code, throws only while starting up. */
+export type ProgramMain = (argv: ProgramArgs) => Promise<number>;
+
 /** Options of {@link runProgram}. */
 export interface RunProgramOptions {
   /** Prefix of the error line, e.g. `ztunnel`. */
@@ -120,26 +131,47 @@ export interface RunProgramOptions {
 }
 
 /**
- * Runs a program's `main`: its resolved number is the exit code; anything it throws is printed as one
- * line (`<name>: <message>`, no stack trace) and exits 2 (the programs throw only while starting up, on
- * bad flags, files or names, or an address in use).
+ * Runs a program's `main` and returns its exit code: what it resolved with, or 2 after printing what it
+ * threw as one line on stderr (`<name>: <message>`, no stack trace). {@link runProgram} is this plus the
+ * process's exit; the tests call it directly, in their own process, with the flags and environment of a case.
+ *
+ * @param main - The program.
+ * @param name - Prefix of the error line, e.g. `ztunnel`.
+ * @param argv - Default: this process's flags and environment.
+ * @returns The exit code.
+ * @example
+ * ```ts
+ * const code = await programExitCode(async ({ args }) => (args.length === 0 ? 0 : 1), 'demo', { args: [], env: {} });
+ * ```
+ */
+export async function programExitCode(
+  main: ProgramMain,
+  name: string,
+  argv: ProgramArgs = { args: process.argv.slice(2), env: process.env },
+): Promise<number> {
+  try {
+    return await main(argv);
+  } catch (error) {
+    process.stderr.write(`${name}: ${oneLine(error)}\n`);
+    return 2;
+  }
+}
+
+/**
+ * Runs a program's `main` as this process: its resolved number is the exit code; anything it throws is
+ * printed as one line (`<name>: <message>`, no stack trace) and exits 2 (the programs throw only while
+ * starting up, on bad flags, files or names, or an address in use).
  *
  * @param main - The program; resolves with its exit code.
  * @param options - Name and drain grace.
  * @returns Resolves when `main` settled (the exit code is set).
  * @example
  * ```ts
- * await runProgram(main, { name: 'ztunnel' });
+ * await runProgram(async ({ args }) => (args.length === 0 ? 0 : 2), { name: 'ztunnel' });
  * ```
  */
-export async function runProgram(main: () => Promise<number>, options: RunProgramOptions): Promise<void> {
-  let code: number;
-  try {
-    code = await main();
-  } catch (error) {
-    process.stderr.write(`${options.name}: ${oneLine(error)}\n`);
-    code = 2;
-  }
+export async function runProgram(main: ProgramMain, options: RunProgramOptions): Promise<void> {
+  const code = await programExitCode(main, options.name);
   process.exitCode = code;
   setTimeout(() => process.exit(code), options.graceMs ?? 3000).unref();
 }

@@ -30,6 +30,7 @@ import {
   createXdsClient,
   type XdsClient,
   xdsTlsCredentials,
+  xdsTlsServerName,
   ztunnelNode,
 } from '@ambient-kit/workload-api/xds';
 import { type AccessLogEntry, accessLogRecord } from './access-log.js';
@@ -587,7 +588,12 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
           address: xdsAddress,
           store,
           // istiod's 15012: TLS against XDS_ROOT_CA and the bearer token, both read again on every connect.
-          ...(source.tls === undefined ? {} : { credentials: xdsTlsCredentials(source.tls) }),
+          ...(source.tls === undefined
+            ? {}
+            : {
+                credentials: xdsTlsCredentials(source.tls),
+                ...tlsServerName(xdsTlsServerName(xdsAddress, source.tls)),
+              }),
           ...(source.tokenFile === undefined ? {} : { tokenFile: source.tokenFile }),
           ...(source.token === undefined ? {} : { token: source.token }),
           clusterId: cfg.clusterId,
@@ -747,4 +753,9 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       await Promise.all(servers.splice(0).map(closeServer));
     },
   };
+}
+
+// The SNI override for an xDS address that is an IP literal (`xdsTlsServerName`), as `createXdsClient` options.
+function tlsServerName(name: string | undefined): { tlsServerName?: string } {
+  return name === undefined ? {} : { tlsServerName: name };
 }

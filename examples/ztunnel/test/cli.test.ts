@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runUnprivileged } from '../../../test-support/unprivileged.js';
-import { parseZtunnelArgs } from '../src/cli-options.js';
+import { parseZtunnelArgs, ztunnelMain } from '../src/cli-options.js';
 import { defaultCaDir, oneOf, parseFlags, UsageError, userPath } from '../src/program.js';
-import { hasStackTrace, runProgramToEnd } from './support/program.js';
+import { hasStackTrace, runInProcess, runProgramToEnd } from './support/program.js';
 
 const workspace = new URL('..', import.meta.url).pathname;
 const repoRoot = new URL('../../..', import.meta.url).pathname;
@@ -267,12 +267,24 @@ describe('the ztunnel program', () => {
         'ztunnel: --inpod: no workload Kubernetes//Pod/default/nobody in the mesh\n',
       ],
     ];
-    for (const [args, stderr] of cases) {
-      const result = await runProgramToEnd(workspace, args, { env });
+    // In this process (main as the program runs it), but the last, which gets furthest (a CA directory, the
+    // mesh file, in-pod mode) before it refuses: a real process, so its exit is checked, not only its code.
+    for (const [args, stderr] of cases.slice(0, -1)) {
+      const result = await runInProcess(ztunnelMain, 'ztunnel', args, env);
       expect({ args, stderr: result.stderr }).toEqual({ args, stderr });
       expect(result.code).toBe(2);
       expect(hasStackTrace(result.stderr)).toBe(false);
     }
+    const [args, stderr] = cases.at(-1) as (typeof cases)[number];
+    const spawned = await runProgramToEnd(workspace, args, { env });
+    expect({ args, stderr: spawned.stderr, code: spawned.code }).toEqual({ args, stderr, code: 2 });
+    expect(hasStackTrace(spawned.stderr)).toBe(false);
+  });
+
+  it('prints its help with exit code 0', async () => {
+    const help = await runInProcess(ztunnelMain, 'ztunnel', ['--help']);
+    expect(help).toMatchObject({ code: 0, stderr: '' });
+    expect(help.stdout).toContain('--node <name>');
   });
 
   it('in-pod mode without root says it needs root, one line, exit 2', async () => {

@@ -13,10 +13,10 @@ import {
   makeCacerts,
   startProgram as startControlPlaneProgram,
 } from '../../../packages/control-plane/test/support/pki.js';
-import { parseZtunnelArgs } from '../src/cli-options.js';
+import { parseZtunnelArgs, ztunnelMain } from '../src/cli-options.js';
 import { parseControlPlaneFlags, parseDurationMs, parseXdsEndpoint } from '../src/control-plane-flags.js';
 import { UsageError } from '../src/program.js';
-import { hasStackTrace, runProgramToEnd, startProgram } from './support/program.js';
+import { hasStackTrace, runInProcess, runProgramToEnd, startProgram } from './support/program.js';
 
 const workspace = new URL('..', import.meta.url).pathname;
 let base_: string;
@@ -220,8 +220,15 @@ describe('the ztunnel program and its control plane', () => {
         'ztunnel: --secret-ttl: expected a duration such as 24h, 90m or 30s, got "forever"\n',
       ],
     ];
-    for (const [args, e, stderr] of cases) {
-      const result = await runProgramToEnd(workspace, args, { env: e });
+    // In this process (main as the program runs it), but the one that reads its environment for the xDS
+    // server's root: a real process, so its exit is checked, not only its code.
+    const spawnedCase = 4;
+    expect(cases[spawnedCase]?.[0]).toContain('--xds');
+    for (const [i, [args, e, stderr]] of cases.entries()) {
+      const result =
+        i === spawnedCase
+          ? await runProgramToEnd(workspace, args, { env: e })
+          : await runInProcess(ztunnelMain, 'ztunnel', args, e);
       expect({ args, stderr: result.stderr }).toEqual({ args, stderr });
       expect(result.code).toBe(2);
       expect(hasStackTrace(result.stderr)).toBe(false);

@@ -288,20 +288,22 @@ describe('bad flags and configuration', () => {
     );
   });
 
-  it('a spawned program with an unusable CA directory prints one line and exits 2', async () => {
+  // In this process: a spawned program's exit on a bad start is the test above.
+  it('in-process: an unusable CA directory → exit 2, one line', async () => {
     const empty = join(dir, 'empty');
-    const p = startProgram([
-      '--listen',
-      '127.0.0.1:0',
-      '--cacerts',
-      empty,
-      '--tokens',
-      tokensFile,
-      '--mesh',
-      meshFile,
-    ]);
-    expect(await p.exited).toBe(2);
-    expect(p.stderr()).toMatch(/^ambient-control-plane: cannot read .*empty\/ca-cert\.pem: ENOENT[^\n]*\n$/);
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await runControlPlaneCli(
+      ['--listen', '127.0.0.1:0', '--cacerts', empty, '--tokens', tokensFile, '--mesh', meshFile],
+      {},
+      { out: (l) => out.push(l), err: (l) => err.push(l) },
+      AbortSignal.abort(),
+    );
+    expect(code).toBe(2);
+    expect(err).toHaveLength(1);
+    expect(`${err[0]}\n`).toMatch(
+      /^ambient-control-plane: cannot read .*empty\/ca-cert\.pem: ENOENT[^\n]*\n$/,
+    );
   });
 
   it.each([

@@ -98,12 +98,22 @@ export interface HboneClient {
  * @throws {TypeError} When `via` is not an IP socket address.
  */
 function parseVia(via: string): { host: string; port: number; text: string } {
+  // A client dials few hops and names them on every connect: parse each once.
+  const known = typeof via === 'string' ? viaCache.get(via) : undefined;
+  if (known !== undefined) return known;
   const parsed = typeof via === 'string' ? parseAuthority(via) : undefined;
   if (parsed === undefined || parsed.isErr() || parsed.value.kind !== 'socket' || parsed.value.port === 0) {
     throw new TypeError(`connect: "via" must be "ip:port" or "[ipv6]:port", got ${JSON.stringify(via)}`);
   }
-  return { host: parsed.value.ip, port: parsed.value.port, text: formatAuthority(parsed.value) };
+  const hop = { host: parsed.value.ip, port: parsed.value.port, text: formatAuthority(parsed.value) };
+  if (viaCache.size >= VIA_CACHE_ENTRIES) viaCache.clear();
+  viaCache.set(via, hop);
+  return hop;
 }
+
+// Parsed `via` texts (valid ones only), bounded: cleared when full.
+const VIA_CACHE_ENTRIES = 1024;
+const viaCache = new Map<string, { readonly host: string; readonly port: number; readonly text: string }>();
 
 function parseTarget(authority: string | HboneAddress): HboneAddress {
   if (typeof authority !== 'string') {
@@ -120,6 +130,8 @@ function identities(name: string, ids: readonly (string | SpiffeId)[] | undefine
   if (!Array.isArray(ids) || ids.length === 0) {
     throw new TypeError(`connect: "${name}" must be a non-empty array of SPIFFE IDs`);
   }
+  // The common case, one expected identity: already a sorted set.
+  if (ids.length === 1) return [String(ids[0])];
   return [...new Set(ids.map((id) => String(id)))].sort();
 }
 
@@ -211,7 +223,8 @@ export function createHboneClient(options: HboneClientOptions): HboneClient {
   ): Promise<TunnelStream> {
     const sourceIp = connect.sourceIp === undefined ? undefined : canonicalIp(connect.sourceIp);
     const key: HbonePoolKey = {
-      sourceIdentity: currentIdentity(source),
+      // Read once per connect (buildHop), so the key and telemetry name the same SVID.
+      sourceIdentity: hop.sourceIdentity,
       destinationIdentities: expected,
       destinationAddress: via.text,
       sourceIp,

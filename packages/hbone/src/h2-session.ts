@@ -1094,8 +1094,13 @@ export class H2Session implements H2StreamHost, H2FrameHandler {
 
   #flush(): void {
     if (this.#state === 'closed') return;
+    // Corked: the control frames and every DATA frame of this flush leave in one write, which the TLS
+    // socket encrypts with one SSL_write (one record, one syscall) instead of one per frame.
+    const socket = this.#socket;
+    socket.cork();
     this.#writeControl();
     this.#pump();
+    socket.uncork();
   }
 
   /** Frames queued stream data while the socket has room, round-robin, one quantum per stream per turn. */

@@ -26,6 +26,11 @@ function responseFields(headers: Record<string, string | number>): [string, stri
   return Object.entries(headers).map(([name, value]) => [name, String(value)]);
 }
 
+// The answer of (almost) every tunnel: 200 without baggage.
+const OK_FIELDS: readonly (readonly [string, string])[] = responseFields(
+  buildConnectResponse({ status: 200 }),
+);
+
 /** Answers with an error status and closes the stream (END_STREAM on HEADERS, then RST_STREAM NO_ERROR). */
 function answerRefusal(stream: H2Stream, status: number): void {
   if (stream.closed) return;
@@ -183,7 +188,7 @@ export async function serveConnect<State extends object>(
   const baggage =
     typeof config.options.baggage === 'function' ? config.options.baggage(context) : config.options.baggage;
   stream.respond(
-    responseFields(buildConnectResponse({ status: 200, ...(baggage === undefined ? {} : { baggage }) })),
+    baggage === undefined ? OK_FIELDS : responseFields(buildConnectResponse({ status: 200, baggage })),
     false,
   );
   const openedEvent = (): HboneStreamEvent =>

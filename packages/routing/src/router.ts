@@ -6,6 +6,7 @@
  * circuit breakers).
  * @module
  */
+import { setMaxListeners } from 'node:events';
 import { err, ok, type Result } from 'neverthrow';
 import { type CompileOptions, compileRouting } from './codec/compile.js';
 import type { CompiledRouting, RoutingConflict } from './codec/compiled.js';
@@ -91,6 +92,10 @@ export interface UpstreamResponse {
  * The caller's transport. Resolve with the upstream's response; reject with a {@link RoutingError} of code
  * `ROUTING_ERR_UPSTREAM_CONNECT_FAILURE`, `ROUTING_ERR_UPSTREAM_RESET` or `ROUTING_ERR_UPSTREAM_REFUSED_STREAM`
  * to say how it failed (any other rejection counts as a reset). Stop when `signal` aborts (timeouts).
+ *
+ * An attempt that cannot time out (no route or per-try timeout) and a mirror get a signal that never aborts,
+ * shared by all of them (a new `AbortSignal` per request costs more than the rest of `execute`): remove what
+ * you add to it when the attempt ends.
  */
 export type SendFunction = (
   target: SendTarget,
@@ -220,6 +225,10 @@ const FLAG_ORDER: readonly string[] = [
   'OM',
   'DF',
 ];
+
+// The signal of attempts nothing can abort. Many attempts in flight listen to it at once: no leak warning.
+const NEVER_ABORTED: AbortSignal = new AbortController().signal;
+setMaxListeners(0, NEVER_ABORTED);
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -471,7 +480,7 @@ export function createRouter(options: RouterOptions): Result<Router, RoutingErro
     const finish = (
       r: Omit<ExecuteResult, 'decision' | 'durationMs' | 'responseFlags' | 'flags'>,
     ): ExecuteResult => {
-      flags.sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b));
+      if (flags.length > 1) flags.sort((a, b) => FLAG_ORDER.indexOf(a) - FLAG_ORDER.indexOf(b));
       return {
         ...r,
         flags,
@@ -527,7 +536,6 @@ export function createRouter(options: RouterOptions): Result<Router, RoutingErro
     for (const m of decision.mirrors) {
       const pick = pool.pick(m, pickOptions(undefined, m));
       if (pick.kind !== 'endpoint') continue;
-      const controller = new AbortController();
       const headers = { ...decision.request.headers };
       if (headers['host'] !== undefined) headers['host'] = m.request.authority;
       const mirrorRequest: UpstreamRequest = {
@@ -539,7 +547,7 @@ export function createRouter(options: RouterOptions): Result<Router, RoutingErro
       const target: SendTarget = { ...m, endpoint: pick.endpoint, mirror: true, attempt: 1 };
       Promise.resolve()
         .then(() => pick.lease.ready)
-        .then(() => exec.send(target, mirrorRequest, controller.signal))
+        .then(() => exec.send(target, mirrorRequest, NEVER_ABORTED))
         .then(
           (r) => pick.lease.release({ status: r.status }, now()),
           () => pick.lease.release({ failure: 'reset' }, now()),
@@ -627,23 +635,26 @@ export function createRouter(options: RouterOptions): Result<Router, RoutingErro
           return timedOut();
         }
       }
-      const controller = new AbortController();
+      const remaining = deadline - now();
+      const budget = perTryMs > 0 ? Math.min(perTryMs, remaining) : remaining;
+      // Only an attempt with a time budget can be aborted (raceTimer's TIMEOUT).
+      const controller = budget < Number.POSITIVE_INFINITY ? new AbortController() : undefined;
+      const signal = controller === undefined ? NEVER_ABORTED : controller.signal;
       const target: SendTarget = { ...backend, endpoint: pick.endpoint, mirror: false, attempt };
       const sent = Promise.resolve()
-        .then(() => exec.send(target, upstreamRequest, controller.signal))
+        .then(() => exec.send(target, upstreamRequest, signal))
         .then(
           (response) => ({ ok: true as const, response }),
           (error: unknown) => ({ ok: false as const, error }),
         );
-      const remaining = deadline - now();
-      const budget = perTryMs > 0 ? Math.min(perTryMs, remaining) : remaining;
-      const outcome = await raceTimer(sent, budget);
+      // Without a time budget there is nothing to race (and no frame to pay for).
+      const outcome = budget < Number.POSITIVE_INFINITY ? await raceTimer(sent, budget) : await sent;
       retryHold?.end();
       retryHold = undefined;
       let result: AttemptResult;
       let response: UpstreamResponse | undefined;
       if (outcome === TIMEOUT) {
-        controller.abort();
+        controller?.abort();
         lease.release({ failure: 'timeout' }, now());
         if (now() >= deadline || perTryMs <= 0 || remaining <= perTryMs) return timedOut();
         result = { kind: 'per-try-timeout' };

@@ -277,3 +277,39 @@ describe('faults, mirrors, headers', () => {
     });
   });
 });
+
+describe('the signal an attempt gets', () => {
+  const signals = async (yaml: string): Promise<AbortSignal[]> => {
+    const router = routerFrom(yaml);
+    const seen: AbortSignal[] = [];
+    for (let i = 0; i < 2; i++)
+      await router.execute(req('web'), {
+        send: async (_target, _request, signal) => {
+          seen.push(signal);
+          return { status: 200, headers: {} };
+        },
+        random: () => 0.5,
+      });
+    return seen;
+  };
+
+  it('without a timeout never aborts and is shared (a new AbortSignal per request is costly)', async () => {
+    const [a, b] = await signals(vs('  - route: [{ destination: { host: web } }]'));
+    expect(a?.aborted).toBe(false);
+    expect(a).toBe(b);
+  });
+
+  it('with a route or per-try timeout is the attempt’s own, aborted when the time is up', async () => {
+    const [a, b] = await signals(vs('  - timeout: 5s\n    route: [{ destination: { host: web } }]'));
+    expect(a).not.toBe(b);
+    const [c, d] = await signals(
+      vs('  - retries: { attempts: 1, perTryTimeout: 1s }\n    route: [{ destination: { host: web } }]'),
+    );
+    expect(c).not.toBe(d);
+    const { result, clock } = await run(vs('  - timeout: 1s\n    route: [{ destination: { host: web } }]'), [
+      'hang',
+    ]);
+    expect(result).toMatchObject({ status: 504, flags: ['UT'] });
+    expect(clock.now()).toBe(1000);
+  });
+});

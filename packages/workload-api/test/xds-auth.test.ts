@@ -7,6 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import diagnosticsChannel from 'node:diagnostics_channel';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -19,7 +20,7 @@ import {
   ServerListenerBuilder,
   status,
 } from '@grpc/grpc-js';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createWorkloadStore, type WorkloadStore } from '../src/index.js';
 import {
   createXdsClient,
@@ -30,6 +31,7 @@ import {
   type XdsClientReconnectingEvent,
   type XdsServer,
   xdsTlsCredentials,
+  xdsTlsServerName,
 } from '../src/xds/index.js';
 import { echo, pod, until } from './helpers.js';
 
@@ -190,6 +192,26 @@ describe('xDS over TLS with a bearer token (istiod 15012)', () => {
     const c = client(port, { tokenFile, clusterId: 'cluster-east' });
     await c.ready({ timeoutMs: 10_000 });
     expect(seen.at(-1)).toEqual({ authorization: 'Bearer tok-1', clusterid: 'cluster-east' });
+  });
+
+  it('to an IP address, asks for the alternative name (SNI), never for the IP (Node DEP0123)', async () => {
+    const tlsOptions = { rootCertificatesFile: rootFile, altHostname: ISTIOD };
+    expect(xdsTlsServerName('10.96.0.10:15012', tlsOptions)).toBe(ISTIOD);
+    expect(xdsTlsServerName('[fd00::10]:15012', tlsOptions)).toBe(ISTIOD);
+    expect(xdsTlsServerName(`${ISTIOD}:15012`, tlsOptions)).toBeUndefined();
+    expect(xdsTlsServerName('10.96.0.10:15012', { rootCertificatesFile: rootFile })).toBeUndefined();
+    const { port } = await tlsServer(serve(meshStore()), new Set(['tok-1']), []);
+    const tokenFile = join(dir, 'token-sni');
+    writeFileSync(tokenFile, 'tok-1');
+    // grpc-js dials through node:tls; what it passes is what goes on the wire.
+    const connect = vi.spyOn(tls, 'connect');
+    cleanups.push(() => connect.mockRestore());
+    const address = `127.0.0.1:${port}`;
+    const c = client(port, { tokenFile, tlsServerName: xdsTlsServerName(address, tlsOptions) ?? '' });
+    await c.ready({ timeoutMs: 10_000 });
+    const servernames = connect.mock.calls.map(([options]) => (options as tls.ConnectionOptions).servername);
+    expect(servernames.length).toBeGreaterThan(0);
+    expect(new Set(servernames)).toEqual(new Set([ISTIOD]));
   });
 
   it('re-reads a rotated token on reconnect; the server sees the new one', async () => {

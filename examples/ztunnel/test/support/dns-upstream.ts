@@ -69,10 +69,37 @@ export async function startDnsUpstream(
     udp = await bindUdpInNetns(where.netns, { host: where.host, port: where.port ?? 53 });
     tcp = await listenInNetns(where.netns, { host: where.host, port: udp.address().port });
   } else {
-    udp = createSocket('udp4');
-    await new Promise<void>((resolve) => udp.bind(where.port ?? 0, where.host, resolve));
-    tcp = net.createServer();
-    await new Promise<void>((resolve) => tcp.listen(udp.address().port, where.host, resolve));
+    // UDP takes a free port, TCP the same number, which another program may hold already: then both are
+    // given up and tried again (an unanswered 'error' here used to hang the file's beforeAll).
+    for (let attempt = 1; ; attempt++) {
+      udp = createSocket('udp4');
+      const bound = udp;
+      await new Promise<void>((resolve, reject) => {
+        bound.once('error', reject);
+        bound.bind(where.port ?? 0, where.host, () => {
+          bound.off('error', reject);
+          resolve();
+        });
+      });
+      tcp = net.createServer();
+      const server = tcp;
+      const listened = await new Promise<boolean>((resolve, reject) => {
+        const onError = (error: NodeJS.ErrnoException): void => {
+          if (error.code === 'EADDRINUSE' && where.port === undefined && attempt < 20) resolve(false);
+          else reject(error);
+        };
+        server.once('error', onError);
+        server.listen(bound.address().port, where.host, () => {
+          server.off('error', onError);
+          resolve(true);
+        });
+      }).catch((error: unknown) => {
+        bound.close();
+        throw error;
+      });
+      if (listened) break;
+      bound.close();
+    }
   }
   udp.on('message', (message, peer) => {
     note(message, 'udp', peer.address);

@@ -1,9 +1,13 @@
 /**
  * An example program run the way `npm start -w <workspace>` runs it: a child process in the workspace's
  * directory (tsx, the source condition), with the user's directory in `INIT_CWD` when a test says so. The
- * ztunnel, waypoint and demo tests all use it.
+ * ztunnel, waypoint and demo tests all use it. {@link runInProcess} runs the same `main` in the test's own
+ * process, for the many cases of a program's flags and files: a child costs a second or more of CPU to start
+ * (tsx and the module graph), so each program keeps a few real spawned runs (its exit, signals, no root) and
+ * answers the rest in-process.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { type ProgramMain, programExitCode } from '../../src/program.js';
 
 /** What a finished program left. */
 export interface ProgramRun {
@@ -145,4 +149,49 @@ export function runProgramToEnd(
  */
 export function hasStackTrace(text: string): boolean {
   return /^\s+at .+:\d+:\d+\)?$/m.test(text) || /node:internal|Node\.js v\d/.test(text);
+}
+
+/** What an in-process run left. */
+export interface InProcessRun {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+/**
+ * Runs a program's `main` in this process, as `runProgram` does for the real one (the same one-line error
+ * and exit code 2), with what it writes to `process.stdout` and `process.stderr` captured while it runs.
+ * Cases run one at a time (a test file's tests are sequential).
+ *
+ * @param main - The program's `main` (e.g. `ztunnelMain`).
+ * @param name - Its error-line prefix, e.g. `ztunnel`.
+ * @param args - Flags.
+ * @param env - Added to this process's environment (e.g. `INIT_CWD`).
+ * @returns The exit code and output.
+ */
+export async function runInProcess(
+  main: ProgramMain,
+  name: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = {},
+): Promise<InProcessRun> {
+  const output = { stdout: '', stderr: '' };
+  const writes = { stdout: process.stdout.write, stderr: process.stderr.write };
+  const capture =
+    (stream: 'stdout' | 'stderr') =>
+    (chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+      output[stream] += typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8');
+      const done = rest.find((r) => typeof r === 'function') as (() => void) | undefined;
+      done?.();
+      return true;
+    };
+  process.stdout.write = capture('stdout') as typeof process.stdout.write;
+  process.stderr.write = capture('stderr') as typeof process.stderr.write;
+  try {
+    const code = await programExitCode(main, name, { args, env: { ...process.env, ...env } });
+    return { code, ...output };
+  } finally {
+    process.stdout.write = writes.stdout;
+    process.stderr.write = writes.stderr;
+  }
 }

@@ -232,10 +232,55 @@ export function hasUnknownKid(jwt: ParsedJwt, keys: JwksKeySet): boolean {
  * await verifyJwtSignature(jwt, keys); // 'Ok'
  * ```
  */
-export async function verifyJwtSignature(jwt: ParsedJwt, keys: JwksKeySet): Promise<JwtStatus> {
-  if (keys.status !== 'Ok') return 'JwksNoValidKeys';
-  let kidAlgMatched = false;
-  for (const key of keys.keys) {
+export function verifyJwtSignature(jwt: ParsedJwt, keys: JwksKeySet): Promise<JwtStatus> {
+  if (keys.status !== 'Ok') return Promise.resolve('JwksNoValidKeys');
+  try {
+    return verifyFrom(jwt, keys.keys, 0, false);
+  } catch (cause) {
+    // Something that is not a parsed token rejects, as from an async function.
+    return Promise.reject(cause);
+  }
+}
+
+// jose's options for one algorithm, made once (`algorithms` pins the token's `alg` to the key's type).
+const ONLY_ALG = new Map<string, { readonly algorithms: string[] }>();
+
+function onlyAlg(alg: string): { readonly algorithms: string[] } {
+  let options = ONLY_ALG.get(alg);
+  if (options === undefined) {
+    // Frozen: jose only reads it, and nothing else may change what every later check allows.
+    options = Object.freeze({ algorithms: Object.freeze([alg]) as string[] });
+    ONLY_ALG.set(alg, options);
+  }
+  return options;
+}
+
+const OK = (): JwtStatus => 'Ok';
+
+// One key's check through jose; when it does not verify, the keys after it (as jwt_verify_lib does).
+function checkWith(
+  jwt: ParsedJwt,
+  cryptoKey: CryptoKey,
+  alg: string,
+  list: readonly JwkEntry[],
+  next: number,
+): Promise<JwtStatus> {
+  return compactVerify(jwt.compact, cryptoKey, onlyAlg(alg)).then(OK, () =>
+    verifyFrom(jwt, list, next, true),
+  );
+}
+
+// The keys from `from` on, in order; the first that verifies wins. Not an async function: the common case
+// (one matching key, already imported) is one call into jose and one `then`, with no extra promise turns.
+function verifyFrom(
+  jwt: ParsedJwt,
+  list: readonly JwkEntry[],
+  from: number,
+  matched: boolean,
+): Promise<JwtStatus> {
+  let kidAlgMatched = matched;
+  for (let i = from; i < list.length; i++) {
+    const key = list[i] as JwkEntry;
     if (jwt.kid !== '' && key.kid !== '' && key.kid !== jwt.kid) continue;
     if (key.alg !== '' && key.alg !== jwt.alg) continue;
     kidAlgMatched = true;
@@ -243,18 +288,21 @@ export async function verifyJwtSignature(jwt: ParsedJwt, keys: JwksKeySet): Prom
     if (key.kty === 'RSA' && (jwt.alg.startsWith('RS') || jwt.alg.startsWith('PS'))) alg = jwt.alg;
     else if (key.kty === 'EC' && EC_ALG_FOR_CRV[key.jwk['crv'] as string] === jwt.alg) alg = jwt.alg;
     else if (key.kty === 'OKP') {
-      if (jwt.signatureLength !== 64) return 'JwtEd25519SignatureWrongLength';
+      if (jwt.signatureLength !== 64) return Promise.resolve('JwtEd25519SignatureWrongLength');
       if (jwt.alg === 'EdDSA') alg = 'EdDSA';
     }
     if (alg === undefined) continue;
-    const cryptoKey = key.ready.has(alg) ? key.ready.get(alg) : await importFor(key, alg);
-    if (cryptoKey === undefined) continue;
-    try {
-      await compactVerify(jwt.compact, cryptoKey, { algorithms: [alg] });
-      return 'Ok';
-    } catch {
-      // Try the next key, as jwt_verify_lib does.
+    if (!key.ready.has(alg)) {
+      const pinned = alg;
+      return importFor(key, alg).then((cryptoKey) =>
+        cryptoKey === undefined
+          ? verifyFrom(jwt, list, i + 1, true)
+          : checkWith(jwt, cryptoKey, pinned, list, i + 1),
+      );
     }
+    const cryptoKey = key.ready.get(alg);
+    if (cryptoKey === undefined) continue;
+    return checkWith(jwt, cryptoKey, alg, list, i + 1);
   }
-  return kidAlgMatched ? 'JwtVerificationFail' : 'JwksKidAlgMismatch';
+  return Promise.resolve(kidAlgMatched ? 'JwtVerificationFail' : 'JwksKidAlgMismatch');
 }

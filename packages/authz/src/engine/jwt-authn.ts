@@ -106,9 +106,10 @@ interface State {
   payload: Readonly<Record<string, unknown>> | undefined;
   claims: Readonly<Record<string, unknown>> | undefined;
   rule: AppliedJwtRule | undefined;
-  readonly parsed: Map<string, ParsedJwt | JwtStatus>;
-  /** Signature results per token and provider (a token is checked once per key set). */
-  readonly verified: Map<ParsedJwt, Promise<JwtStatus>[]>;
+  /** Parsed tokens by text (created on first use). */
+  parsed: Map<string, ParsedJwt | JwtStatus> | undefined;
+  /** Signature results per token and provider (a token is checked once per key set; created on first use). */
+  verified: Map<ParsedJwt, Promise<JwtStatus>[]> | undefined;
   readonly nowSeconds: number;
   readonly source: JwksSource | undefined;
 }
@@ -135,20 +136,35 @@ interface IssuerChecker {
   readonly issuers: Set<string>;
 }
 
+/** Where a token was found (what a verified token's removal acts on). */
+interface Location {
+  readonly kind: 'header' | 'param' | 'cookie';
+  readonly name: string;
+}
+
 interface Extractor {
   readonly headers: readonly {
     readonly header: string;
     readonly prefix: string;
     readonly issuers: IssuerChecker;
+    readonly location: Location;
   }[];
-  readonly params: readonly { readonly name: string; readonly issuers: IssuerChecker }[];
-  readonly cookies: readonly { readonly name: string; readonly issuers: IssuerChecker }[];
+  readonly params: readonly {
+    readonly name: string;
+    readonly issuers: IssuerChecker;
+    readonly location: Location;
+  }[];
+  readonly cookies: readonly {
+    readonly name: string;
+    readonly issuers: IssuerChecker;
+    readonly location: Location;
+  }[];
 }
 
 interface Token {
   readonly value: string;
   readonly issuers: IssuerChecker;
-  readonly location: { readonly kind: 'header' | 'param' | 'cookie'; readonly name: string };
+  readonly location: Location;
 }
 
 type Node =
@@ -160,6 +176,14 @@ interface Plan {
   readonly providers: readonly Provider[];
   readonly root: Node;
   readonly sanitize: readonly string[];
+  /**
+   * With one provider, the tree is `requires_any [origins-0, allow_missing]` over the same locations, and a
+   * request with at most one token there needs no walk: no token passes; one token gets the provider's
+   * status, because the `allow_missing` child would take the same token to the same provider (the location
+   * only admits that provider's issuer, and `iss` picks it) and repeat the same checks on the same cached
+   * results. `authenticateJwt` takes this path; a property test holds it to the walk.
+   */
+  readonly single: { readonly provider: Provider; readonly extractor: Extractor } | undefined;
 }
 
 function addIssuer(checker: IssuerChecker, issuer: string): void {
@@ -209,9 +233,13 @@ function buildExtractor(providers: readonly Provider[]): Extractor {
   const sorted = <T>(map: Map<string, T>): [string, T][] =>
     [...map].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   return {
-    headers: sorted(headers).map(([, v]) => v),
-    params: sorted(params).map(([name, issuers]) => ({ name, issuers })),
-    cookies: sorted(cookies).map(([name, issuers]) => ({ name, issuers })),
+    headers: sorted(headers).map(([, v]) => ({ ...v, location: { kind: 'header', name: v.header } })),
+    params: sorted(params).map(([name, issuers]) => ({ name, issuers, location: { kind: 'param', name } })),
+    cookies: sorted(cookies).map(([name, issuers]) => ({
+      name,
+      issuers,
+      location: { kind: 'cookie', name },
+    })),
   };
 }
 
@@ -258,7 +286,13 @@ function planFor(rules: readonly AppliedJwtRule[]): Plan {
     if (p.payloadHeader !== undefined) sanitize.add(p.payloadHeader);
     for (const [header] of p.claimHeaders) sanitize.add(header);
   }
-  const plan = { providers, root, sanitize: [...sanitize] };
+  const only = providers.length === 1 ? (providers[0] as Provider) : undefined;
+  const plan: Plan = {
+    providers,
+    root,
+    sanitize: [...sanitize],
+    single: only === undefined ? undefined : { provider: only, extractor: buildExtractor([only]) },
+  };
   PLANS.set(rules, plan);
   return plan;
 }
@@ -333,13 +367,23 @@ function cookieValues(headers: ReadonlyMap<string, readonly string[]>): Map<stri
   return out;
 }
 
-const TOKEN_CHARS = /[A-Za-z0-9\-_.]/;
+// The characters a token starts with: base64url and `.` (`[A-Za-z0-9-_.]`).
+function isTokenChar(c: number): boolean {
+  return (
+    (c >= 0x61 && c <= 0x7a) || // a-z
+    (c >= 0x41 && c <= 0x5a) || // A-Z
+    (c >= 0x30 && c <= 0x39) || // 0-9
+    c === 0x2d || // -
+    c === 0x5f || // _
+    c === 0x2e // .
+  );
+}
 
 // extractor.cc extractJWT: from the first base64url-or-dot character after the prefix to the end; the whole
 // value when there is none.
 function afterPrefix(value: string, from: number): string {
   for (let i = from; i < value.length; i++) {
-    if (TOKEN_CHARS.test(value[i] as string)) return value.slice(i);
+    if (isTokenChar(value.charCodeAt(i))) return i === 0 ? value : value.slice(i);
   }
   return value;
 }
@@ -354,19 +398,16 @@ function extract(extractor: Extractor, state: State): Token[] {
         if (pos === -1) continue;
         token = afterPrefix(value, pos + loc.prefix.length);
       }
-      tokens.push({ value: token, issuers: loc.issuers, location: { kind: 'header', name: loc.header } });
+      tokens.push({ value: token, issuers: loc.issuers, location: loc.location });
     }
   }
-  if (extractor.params.length > 0) {
+  // A path without a query has no parameters to read.
+  if (extractor.params.length > 0 && state.path.includes('?')) {
     const pairs = queryPairs(state.path);
     for (const loc of extractor.params) {
       const first = pairs.find((p) => p.key === loc.name);
       if (first !== undefined) {
-        tokens.push({
-          value: first.value,
-          issuers: loc.issuers,
-          location: { kind: 'param', name: loc.name },
-        });
+        tokens.push({ value: first.value, issuers: loc.issuers, location: loc.location });
       }
     }
   }
@@ -375,7 +416,7 @@ function extract(extractor: Extractor, state: State): Token[] {
     for (const loc of extractor.cookies) {
       const value = cookies.get(loc.name);
       if (value !== undefined) {
-        tokens.push({ value, issuers: loc.issuers, location: { kind: 'cookie', name: loc.name } });
+        tokens.push({ value, issuers: loc.issuers, location: loc.location });
       }
     }
   }
@@ -431,34 +472,33 @@ function keysOf(provider: Provider, state: State): Promise<JwksKeySet> {
   return state.source.keys(rule);
 }
 
+// The signature check of a token against a provider's keys (refetching a remote set for an unknown `kid`).
+function checkSignature(jwt: ParsedJwt, provider: Provider, state: State): Promise<JwtStatus> {
+  const rule = provider.applied.rule;
+  const inline = rule.jwks !== undefined && rule.jwks !== '';
+  // Inline keys already parsed: straight to the signature check.
+  if (inline && provider.ready !== undefined) return verifyJwtSignature(jwt, provider.ready);
+  return (async () => {
+    const keys = provider.ready ?? (await keysOf(provider, state));
+    const status = await verifyJwtSignature(jwt, keys);
+    if (status !== 'Ok' && !inline && hasUnknownKid(jwt, keys) && state.source?.refreshForKid !== undefined) {
+      return verifyJwtSignature(jwt, await state.source.refreshForKid(rule, jwt.kid));
+    }
+    return status;
+  })();
+}
+
+// checkSignature, once per token and provider within a request (the tree may reach a token more than once).
 function verify(jwt: ParsedJwt, provider: Provider, state: State): Promise<JwtStatus> {
+  state.verified ??= new Map();
   let results = state.verified.get(jwt);
   if (results === undefined) {
     results = [];
     state.verified.set(jwt, results);
   }
   let result = results[provider.index];
-  const rule = provider.applied.rule;
-  if (result === undefined && provider.ready !== undefined && rule.jwks !== undefined && rule.jwks !== '') {
-    // Inline keys already parsed: straight to the signature check.
-    result = verifyJwtSignature(jwt, provider.ready);
-    results[provider.index] = result;
-  }
   if (result === undefined) {
-    result = (async () => {
-      const keys = provider.ready ?? (await keysOf(provider, state));
-      const status = await verifyJwtSignature(jwt, keys);
-      const remote = rule.jwks === undefined || rule.jwks === '';
-      if (
-        status !== 'Ok' &&
-        remote &&
-        hasUnknownKid(jwt, keys) &&
-        state.source?.refreshForKid !== undefined
-      ) {
-        return verifyJwtSignature(jwt, await state.source.refreshForKid(rule, jwt.kid));
-      }
-      return status;
-    })();
+    result = checkSignature(jwt, provider, state);
     results[provider.index] = result;
   }
   return result;
@@ -475,18 +515,32 @@ function addHeader(state: State, name: string, value: string): void {
   state.added.push([name, value]);
 }
 
-// authenticator.cc startVerify + verifyKey + handleGoodJwt for one token.
-async function verifyToken(
-  token: Token,
-  fixed: Provider | undefined,
-  providers: readonly Provider[],
-  state: State,
-): Promise<JwtStatus> {
+/** A token that passed every check before its signature, and the provider whose keys decide. */
+interface Checked {
+  readonly jwt: ParsedJwt;
+  readonly provider: Provider;
+}
+
+// A token's parse, once per text within a request.
+function parsedToken(token: Token, state: State): ParsedJwt | JwtStatus {
+  state.parsed ??= new Map();
   let jwt = state.parsed.get(token.value);
   if (jwt === undefined) {
     jwt = parseJwt(token.value);
     state.parsed.set(token.value, jwt);
   }
+  return jwt;
+}
+
+// authenticator.cc startVerify after the parse: the issuer allowed at this location, the provider, exp/nbf,
+// audiences.
+function checkToken(
+  jwt: ParsedJwt | JwtStatus,
+  token: Token,
+  fixed: Provider | undefined,
+  providers: readonly Provider[],
+  state: State,
+): Checked | JwtStatus {
   if (typeof jwt === 'string') return jwt;
   if (!allowed(token.issuers, jwt.iss)) return 'JwtUnknownIssuer';
   const iss = jwt.iss;
@@ -498,8 +552,12 @@ async function verifyToken(
   const time = checkJwtTime(jwt, state.nowSeconds);
   if (time !== 'Ok') return time;
   if (!provider.audiences(jwt.audiences)) return 'JwtAudienceNotAllowed';
-  const status = await verify(jwt, provider, state);
-  if (status !== 'Ok') return status;
+  return { jwt, provider };
+}
+
+// authenticator.cc handleGoodJwt: the payload and claim headers added, the token removed, the payload kept.
+function acceptToken(token: Token, checked: Checked, state: State): void {
+  const { jwt, provider } = checked;
   if (provider.payloadHeader !== undefined) addHeader(state, provider.payloadHeader, jwt.payloadBase64Url);
   for (const [header, claim] of provider.claimHeaders) {
     const v = claimAt(jwt.payload, claim);
@@ -524,7 +582,20 @@ async function verifyToken(
   state.payload = jwt.payload;
   state.claims = normalizeClaims(jwt.payload, provider.spaceDelimited);
   state.rule = provider.applied;
-  return 'Ok';
+}
+
+// authenticator.cc startVerify + verifyKey + handleGoodJwt for one token.
+async function verifyToken(
+  token: Token,
+  fixed: Provider | undefined,
+  providers: readonly Provider[],
+  state: State,
+): Promise<JwtStatus> {
+  const checked = checkToken(parsedToken(token, state), token, fixed, providers, state);
+  if (typeof checked === 'string') return checked;
+  const status = await verify(checked.jwt, checked.provider, state);
+  if (status === 'Ok') acceptToken(token, checked, state);
+  return status;
 }
 
 // AuthenticatorImpl::verify/doneWithStatus: every token must verify; allow_missing passes without tokens.
@@ -585,20 +656,53 @@ async function run(node: Node, providers: readonly Provider[], state: State): Pr
  * if (result.status !== 'Ok') console.log(jwtStatusHttpCode(result.status), JWT_STATUS_MESSAGES[result.status]);
  * ```
  */
-export async function authenticateJwt(
+export function authenticateJwt(
   rules: readonly AppliedJwtRule[],
   request: JwtAuthnRequest,
   options: AuthenticateJwtOptions,
 ): Promise<JwtAuthnResult> {
+  return runAuthn(rules, request, options, true);
+}
+
+/**
+ * {@link authenticateJwt} always walking the requirement tree (no one-provider shortcut).
+ *
+ * @internal For the property test that holds the shortcut to the walk.
+ * @param rules - As for {@link authenticateJwt}.
+ * @param request - As for {@link authenticateJwt}.
+ * @param options - As for {@link authenticateJwt}.
+ * @returns As {@link authenticateJwt}.
+ * @example
+ * ```ts
+ * expect(await authenticateJwtByTree(rules, request, options)).toEqual(await authenticateJwt(rules, request, options));
+ * ```
+ */
+export function authenticateJwtByTree(
+  rules: readonly AppliedJwtRule[],
+  request: JwtAuthnRequest,
+  options: AuthenticateJwtOptions,
+): Promise<JwtAuthnResult> {
+  return runAuthn(rules, request, options, false);
+}
+
+async function runAuthn(
+  rules: readonly AppliedJwtRule[],
+  request: JwtAuthnRequest,
+  options: AuthenticateJwtOptions,
+  shortcut: boolean,
+): Promise<JwtAuthnResult> {
   const headers = new Map<string, string[]>();
-  for (const [name, value] of Object.entries(request.headers ?? {})) {
+  const raw = request.headers ?? {};
+  for (const name of Object.keys(raw)) {
+    const value = raw[name];
     if (value === undefined) continue;
     const list =
       typeof value === 'string' ? [value] : value.filter((v): v is string => typeof v === 'string');
     if (list.length === 0) continue;
     const lower = name.toLowerCase();
     const existing = headers.get(lower);
-    if (existing === undefined) headers.set(lower, [...list]);
+    // `list` is a fresh array either way (the filter copies), so the filter's changes never reach the caller's.
+    if (existing === undefined) headers.set(lower, list);
     else existing.push(...list);
   }
   const state: State = {
@@ -610,14 +714,28 @@ export async function authenticateJwt(
     payload: undefined,
     claims: undefined,
     rule: undefined,
-    parsed: new Map(),
-    verified: new Map(),
+    parsed: undefined,
+    verified: undefined,
     nowSeconds: Math.floor(options.nowMs / 1000),
     source: options.jwks,
   };
   if (rules.length === 0) return finish('Ok', state);
   const plan = planFor(rules);
   for (const name of plan.sanitize) removeHeader(state, name);
+  const single = shortcut ? plan.single : undefined;
+  if (single !== undefined) {
+    const tokens = extract(single.extractor, state);
+    if (tokens.length === 0) return finish('Ok', state);
+    if (tokens.length === 1) {
+      // The token is read and checked once here, so the per-request caches are not needed.
+      const token = tokens[0] as Token;
+      const checked = checkToken(parseJwt(token.value), token, single.provider, plan.providers, state);
+      if (typeof checked === 'string') return finish(checked, state);
+      const status = await checkSignature(checked.jwt, single.provider, state);
+      if (status === 'Ok') acceptToken(token, checked, state);
+      return finish(status, state);
+    }
+  }
   const status = await run(plan.root, plan.providers, state);
   return finish(status, state);
 }

@@ -48,6 +48,7 @@ export interface ParsedJwt {
   readonly nbf: number;
   readonly exp: number;
   readonly audiences: readonly string[];
+  /** The protected header (frozen: tokens with the same header share it). */
   readonly header: Readonly<Record<string, unknown>>;
   readonly payload: Readonly<Record<string, unknown>>;
   /** The payload section as sent (what `outputPayloadToHeader` forwards). */
@@ -170,6 +171,69 @@ function readString(obj: Record<string, unknown>, name: string): string | null |
   return typeof v === 'string' ? v : null;
 }
 
+/** What the protected header yields: `alg`, `kid` and the header object, or the status it fails with. */
+type HeaderResult =
+  | {
+      readonly alg: string;
+      readonly kid: string;
+      readonly header: Readonly<Record<string, unknown>>;
+    }
+  | JwtStatus;
+
+// Parsed protected headers by their base64url text. A header is the same for every token an issuer signs
+// with one key (`{"alg":"ES256","kid":"k1","typ":"JWT"}`), so nearly every token after the first skips its
+// base64url and JSON work. Parsing is a pure function of the text, the cached objects are frozen (callers
+// share them), and the map is bounded in entries and in the length of the texts it keeps.
+const HEADER_CACHE = new Map<string, HeaderResult>();
+const HEADER_CACHE_MAX = 256;
+const HEADER_CACHE_MAX_CHARS = 1024;
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
+function readHeader(h: string): HeaderResult {
+  const headerText = decodeText(h);
+  if (headerText === undefined) return 'JwtHeaderParseErrorBadBase64';
+  const header = jsonObject(headerText);
+  if (header === undefined) return 'JwtHeaderParseErrorBadJson';
+  const alg = readString(header, 'alg');
+  if (typeof alg !== 'string') return 'JwtHeaderBadAlg';
+  if (!IMPLEMENTED_JWT_ALGS.has(alg)) return 'JwtHeaderNotImplementedAlg';
+  const kid = readString(header, 'kid');
+  if (kid === null) return 'JwtHeaderBadKid';
+  return { alg, kid: kid ?? '', header: deepFreeze(header) };
+}
+
+function cachedHeader(h: string): HeaderResult {
+  let result = HEADER_CACHE.get(h);
+  if (result === undefined) {
+    result = readHeader(h);
+    if (h.length <= HEADER_CACHE_MAX_CHARS) {
+      if (HEADER_CACHE.size >= HEADER_CACHE_MAX) HEADER_CACHE.clear();
+      HEADER_CACHE.set(h, result);
+    }
+  }
+  return result;
+}
+
+// The three sections (jwt.cc splits on '.' and skips empty pieces, `absl::SkipEmpty()`); undefined when there
+// are not exactly three.
+function sections(token: string): [string, string, string] | undefined {
+  const a = token.indexOf('.');
+  const b = a === -1 ? -1 : token.indexOf('.', a + 1);
+  if (a > 0 && b > a + 1 && b < token.length - 1 && token.indexOf('.', b + 1) === -1) {
+    return [token.slice(0, a), token.slice(a + 1, b), token.slice(b + 1)];
+  }
+  // The rare forms with empty sections (`a..b.c`, `.a.b.c`).
+  const parts = token.split('.').filter((p) => p !== '');
+  return parts.length === 3 ? (parts as [string, string, string]) : undefined;
+}
+
 /**
  * Parses a token as jwt_verify_lib does, with the same first failure.
  *
@@ -182,18 +246,11 @@ function readString(obj: Record<string, unknown>, name: string): string | null |
  */
 export function parseJwt(token: string): ParsedJwt | JwtStatus {
   if (token.length > MAX_JWT_LENGTH) return 'JwtBadFormat';
-  const parts = token.split('.').filter((p) => p !== '');
-  if (parts.length !== 3) return 'JwtBadFormat';
-  const [h, p, sig] = parts as [string, string, string];
-  const headerText = decodeText(h);
-  if (headerText === undefined) return 'JwtHeaderParseErrorBadBase64';
-  const header = jsonObject(headerText);
-  if (header === undefined) return 'JwtHeaderParseErrorBadJson';
-  const alg = readString(header, 'alg');
-  if (typeof alg !== 'string') return 'JwtHeaderBadAlg';
-  if (!IMPLEMENTED_JWT_ALGS.has(alg)) return 'JwtHeaderNotImplementedAlg';
-  const kid = readString(header, 'kid');
-  if (kid === null) return 'JwtHeaderBadKid';
+  const parts = sections(token);
+  if (parts === undefined) return 'JwtBadFormat';
+  const [h, p, sig] = parts;
+  const head = cachedHeader(h);
+  if (typeof head === 'string') return head;
   const payloadText = decodeText(p);
   if (payloadText === undefined) return 'JwtPayloadParseErrorBadBase64';
   const payload = jsonObject(payloadText);
@@ -236,14 +293,14 @@ export function parseJwt(token: string): ParsedJwt | JwtStatus {
   if (sigChars < 0) return 'JwtSignatureParseErrorBadBase64';
   return {
     token,
-    alg,
-    kid: kid ?? '',
+    alg: head.alg,
+    kid: head.kid,
     iss: iss ?? '',
     sub: sub ?? '',
     nbf,
     exp,
     audiences,
-    header,
+    header: head.header,
     payload,
     payloadBase64Url: p,
     // Envoy's split skips empty sections; jose wants exactly three.

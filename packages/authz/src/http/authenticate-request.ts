@@ -118,13 +118,11 @@ function currentEngine(source: PolicyEngine | PolicySource): PolicyEngine {
  * ```
  */
 export function requestAuthnFromClaims(claims: Readonly<Record<string, unknown>>): RequestAuthn {
-  const text = (name: string): string | undefined => {
-    const v = Object.hasOwn(claims, name) ? claims[name] : undefined;
-    return typeof v === 'string' ? v : undefined;
-  };
+  const iss = claimText(claims, 'iss');
+  const sub = claimText(claims, 'sub');
   const aud = Object.hasOwn(claims, 'aud') ? claims['aud'] : undefined;
   return Object.freeze({
-    principal: `${text('iss') ?? ''}/${text('sub') ?? ''}`,
+    principal: `${iss ?? ''}/${sub ?? ''}`,
     claims,
     audiences: Object.freeze(
       typeof aud === 'string'
@@ -133,8 +131,14 @@ export function requestAuthnFromClaims(claims: Readonly<Record<string, unknown>>
           ? aud.filter((a): a is string => typeof a === 'string')
           : [],
     ),
-    presenter: text('azp'),
+    presenter: claimText(claims, 'azp'),
   });
+}
+
+// A top-level string claim (own property only), else undefined.
+function claimText(claims: Readonly<Record<string, unknown>>, name: string): string | undefined {
+  const v = Object.hasOwn(claims, name) ? claims[name] : undefined;
+  return typeof v === 'string' ? v : undefined;
 }
 
 /**

@@ -22,6 +22,26 @@ describe('traceparent', () => {
     expect(text).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     expect(randomTraceparent((n) => new Uint8Array(n)).traceId).toBe(`${'0'.repeat(31)}1`);
   });
+  it('spells the random bytes as lower-case hex, byte by byte (the lookup table against the plain way)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 24, maxLength: 24 }).filter((b) => b.some((x) => x !== 0)),
+        (bytes) => {
+          let at = 0;
+          const random = (n: number): Uint8Array => {
+            const out = bytes.slice(at, at + n);
+            at += n;
+            return out;
+          };
+          const tp = randomTraceparent(random);
+          const plain = [...bytes].map((x) => x.toString(16).padStart(2, '0')).join('');
+          // All-zero ids are nudged to end in 1; compare the rest.
+          if (bytes.subarray(0, 16).some((x) => x !== 0)) expect(tp.traceId).toBe(plain.slice(0, 32));
+          if (bytes.subarray(16).some((x) => x !== 0)) expect(tp.parentId).toBe(plain.slice(32));
+        },
+      ),
+    );
+  });
   it.each([
     SAMPLE.toUpperCase(),
     SAMPLE.slice(1),

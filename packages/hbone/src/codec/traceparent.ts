@@ -96,12 +96,15 @@ export function parseTraceparent(value: string): Result<TraceParent, HboneError>
   return ok({ version: Number.parseInt(version, 16), traceId, parentId, flags: Number.parseInt(flags, 16) });
 }
 
+// Two lower-case hex digits per byte value: a table, as every tunnel formats 24 random bytes.
+const HEX_BYTE: readonly string[] = Array.from({ length: 256 }, (_, n) => hex2(n));
+
 function randomHex(bytes: number, random: (length: number) => Uint8Array): string {
   const b = random(bytes);
   if (b.length !== bytes)
     throw new RangeError(`randomTraceparent: "random" returned ${b.length} bytes, not ${bytes}`);
   let out = '';
-  for (const x of b) out += hex2(x);
+  for (let i = 0; i < b.length; i++) out += HEX_BYTE[b[i] as number];
   // All-zero ids are invalid (the odds are 2^-64 at worst, but a test RNG may return zeros): nudge the last
   // digit rather than loop.
   return /^0+$/.test(out) ? `${out.slice(0, -1)}1` : out;

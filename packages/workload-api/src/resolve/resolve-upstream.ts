@@ -5,6 +5,12 @@
  * docs/workload-api.md, "Upstream choice".
  * @module
  */
+import {
+  formatIp,
+  type IpAddress,
+  isLoopback as isLoopbackIp,
+  parseSocketAddress as parseIpSocketAddress,
+} from '@ambient-kit/ip';
 import { type Err, err, ok, type Result } from 'neverthrow';
 import { type RouteError, type RouteErrorCode, WorkloadApiError } from '../codec/errors.js';
 import {
@@ -17,6 +23,7 @@ import {
 import type { GatewayAddress } from '../codec/network.js';
 import type { Service } from '../codec/service.js';
 import type { Workload } from '../codec/workload.js';
+import { type AddressSlot, canonicalText } from '../store/address-table.js';
 import type { Endpoint, ServiceEntry, ServiceMembers } from '../store/service-index.js';
 import {
   type ChosenEndpoint,
@@ -113,15 +120,17 @@ export interface UpstreamSource {
  */
 export interface StoreFastPath {
   /**
-   * ztunnel `find_address` for step 1: the workload indexed at `network/ip` when the address is no exact
-   * VIP; `'workload'` when it is a VIP a workload claims too; else the entry of the best service on it
-   * (`bestServiceByVip`); else `undefined`.
+   * The store's slot at `network/ip`: the workload ztunnel's `find_address` finds there and the services
+   * on that exact VIP, found by the address's value (no IP text is built for the lookup).
    */
-  classify(
-    ip: string,
+  slot(ip: IpAddress, network: string): AddressSlot | undefined;
+  /** `bestServiceByVip` once the address's slot (if any) has been looked up. */
+  bestService(
+    slot: AddressSlot | undefined,
+    ip: IpAddress,
     network: string,
     clientNamespace: string,
-  ): ServiceEntry | Workload | 'workload' | undefined;
+  ): ServiceEntry | undefined;
   /** The entry's endpoints with their workloads resolved (cached on the entry). */
   members(entry: ServiceEntry): ServiceMembers;
   /** Whether any service has a CIDR VIP. */
@@ -298,19 +307,17 @@ class Resolver {
     this.fast = fast;
   }
 
-  /**
-   * ztunnel `pick_workload_destination_or_resolve` (state.rs:681-729). `dialled` says the target IP is
-   * known to be one of the workload's (it was found by it), which spares the search.
-   */
+  /** ztunnel `pick_workload_destination_or_resolve` (state.rs:681-729). */
   pickIp(
     req: UpstreamRequest,
     wl: Workload,
     targetIp: string,
     families: Service['ipFamilies'],
-    dialled = false,
   ): Result<string | undefined, RouteError> {
     const ips = wl.workloadIps;
-    if (dialled || ips.includes(targetIp)) return ok(targetIp);
+    // The text, not the value: a model IP is canonical text (found by the address's value, a workload
+    // whose IP text is not canonical keeps its own text, as the general path does).
+    if (ips.includes(targetIp)) return ok(targetIp);
     const v6 = isIpv6(targetIp);
     let first: string | undefined;
     for (const ip of ips) {
@@ -340,13 +347,8 @@ class Resolver {
   }
 
   /** ztunnel `finalize_upstream`: turns upstream parts into an upstream with a chosen IP. */
-  finalize(
-    req: UpstreamRequest,
-    parts: Parts,
-    targetIp: string,
-    dialled = false,
-  ): Result<Picked, RouteError> {
-    const ip = this.pickIp(req, parts.wl, targetIp, parts.svc?.ipFamilies, dialled);
+  finalize(req: UpstreamRequest, parts: Parts, targetIp: string): Result<Picked, RouteError> {
+    const ip = this.pickIp(req, parts.wl, targetIp, parts.svc?.ipFamilies);
     if (ip.isErr()) return err(ip.error);
     return ok({ workload: parts.wl, ip: ip.value, port: parts.port, service: parts.svc });
   }
@@ -469,39 +471,59 @@ class Resolver {
 
   resolve(req: UpstreamRequest): Result<Upstream, RouteError> {
     const destination = req.destination;
-    const target = parseSocketAddress(destination);
-    if (target === undefined) {
-      return routeErr(
-        'WORKLOAD_API_ERR_BAD_DESTINATION',
-        `destination ${JSON.stringify(destination)} is not ip:port`,
-      );
-    }
-    // outbound.rs:187-192: a loopback call to one of ztunnel's own ports would loop.
-    if (isCanonicalLoopback(target.ip) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(target.port)) {
-      return routeErr('WORKLOAD_API_ERR_SELF_CALL', `${destination} is one of the proxy's own ports`);
-    }
     const source = req.source;
     const random = req.random ?? Math.random;
+    const network = req.network ?? source.network;
+    const fast = this.fast;
+    let target: SocketAddress;
+    // The store's slot at the address, found by its value (fast path only).
+    let slot: AddressSlot | undefined;
+    let address: IpAddress | undefined;
+    if (fast === undefined) {
+      const parsed = parseSocketAddress(destination);
+      if (parsed === undefined) return badDestination(destination);
+      // outbound.rs:187-192: a loopback call to one of ztunnel's own ports would loop.
+      if (isCanonicalLoopback(parsed.ip) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(parsed.port))
+        return selfCall(destination);
+      target = parsed;
+    } else {
+      // The same checks on the parsed words; the canonical text comes from the slot (made once per
+      // address) or, for an address the store does not know, from the destination text.
+      const parsed = parseIpSocketAddress(destination);
+      if (parsed === undefined) return badDestination(destination);
+      address = parsed.address;
+      if (isLoopbackIp(address) && (req.illegalPorts ?? DEFAULT_ILLEGAL_PORTS).includes(parsed.port))
+        return selfCall(destination);
+      slot = fast.slot(address, network);
+      target = {
+        ip:
+          slot !== undefined
+            ? canonicalText(slot)
+            : address.v6
+              ? formatIp(address)
+              : destination.slice(0, destination.lastIndexOf(':')),
+        port: parsed.port,
+      };
+    }
 
     // 1. Service-addressed: a service waypoint takes precedence over everything else.
-    const network = req.network ?? source.network;
     let notWorkload: boolean;
     let addressed: Service | undefined;
     let entry: ServiceEntry | undefined;
     // The workload at the address, when step 1 found it and step 2 would find it again.
     let dialledWorkload: Workload | undefined;
-    const fast = this.fast;
     if (fast !== undefined) {
-      const found = fast.classify(target.ip, network, source.namespace);
-      if (found === 'workload' || (found !== undefined && 'uid' in found)) {
+      const found = slot?.workload;
+      if (found !== undefined) {
+        // ztunnel find_address: a workload at the address wins over any service VIP there.
         notWorkload = false;
-        // No exact VIP there (else classify says 'workload'); with no CIDR VIP either, `find_upstream` on
-        // this network finds no service and then this very workload.
-        if (found !== 'workload' && network === source.network && !fast.hasCidrVips())
+        // With no exact VIP there and no CIDR VIP anywhere, `find_upstream` on this network finds no
+        // service and then this very workload.
+        if (slot?.vip === undefined && network === source.network && !fast.hasCidrVips())
           dialledWorkload = found;
       } else {
         notWorkload = true;
-        entry = found;
+        entry = fast.bestService(slot, address as IpAddress, network, source.namespace);
         addressed = entry?.service;
       }
     } else {
@@ -574,7 +596,7 @@ class Resolver {
         finalIdentities: NONE,
       });
     }
-    const picked = this.finalize(req, parts, target.ip, dialledWorkload !== undefined);
+    const picked = this.finalize(req, parts, target.ip);
     if (picked.isErr()) return err(picked.error);
     const us = picked.value;
 
@@ -645,6 +667,17 @@ class Resolver {
     }
     return result;
   }
+}
+
+function badDestination(destination: string): Err<never, RouteError> {
+  return routeErr(
+    'WORKLOAD_API_ERR_BAD_DESTINATION',
+    `destination ${JSON.stringify(destination)} is not ip:port`,
+  );
+}
+
+function selfCall(destination: string): Err<never, RouteError> {
+  return routeErr('WORKLOAD_API_ERR_SELF_CALL', `${destination} is one of the proxy's own ports`);
 }
 
 function what(code: RouteErrorCode): string {

@@ -4,10 +4,11 @@
  * exact VIP misses), endpoints per service, and endpoints staged while their service has not arrived.
  * @module
  */
-import { type CompiledPrefix, compilePrefix, parseIp, prefixContains } from '@ambient-kit/ip';
+import { type CompiledPrefix, compilePrefix, type IpAddress, parseIp, prefixContains } from '@ambient-kit/ip';
 import type { PortMapping } from '../codec/network.js';
 import type { Service } from '../codec/service.js';
 import type { HealthStatus, Workload } from '../codec/workload.js';
+import type { AddressIndex, AddressSlot } from './address-table.js';
 
 /** One workload behind a service (ztunnel `Endpoint`). */
 export interface Endpoint {
@@ -88,21 +89,6 @@ export interface ServiceEntry {
   readonly plainDraw: boolean;
 }
 
-/** The services on one exact VIP, and whether a workload claims that address too. */
-interface VipEntry {
-  readonly entries: ServiceEntry[];
-  /** `entries[0]` when it is the only one (the common case), read without the array. */
-  only: ServiceEntry | undefined;
-  /**
-   * Whether a workload is indexed at this `network/ip`: then ztunnel's `find_address` answers with the
-   * workload and never looks at the services. Remembered with the workload index's address epoch it was
-   * found at, and looked up again once that moved on: a VIP lookup then answers without a second lookup,
-   * and inserting a workload costs no lookup among the VIPs.
-   */
-  claimed: boolean;
-  claimedEpoch: number;
-}
-
 interface CidrEntry {
   readonly network: string;
   readonly prefix: CompiledPrefix;
@@ -175,7 +161,7 @@ function replaceOrPush(list: ServiceEntry[], entry: ServiceEntry): void {
  *
  * @example
  * ```ts
- * const index = new ServiceIndex();
+ * const index = new ServiceIndex(new AddressIndex());
  * index.insert(service);
  * index.bestByVip('10.96.0.10', '', 'default')?.service;
  * ```
@@ -184,17 +170,15 @@ export class ServiceIndex {
   readonly byKey: Map<string, ServiceEntry> = new Map();
   readonly staged: Map<string, Map<string, Endpoint>> = new Map();
   private readonly byHost = new Map<string, ServiceEntry[]>();
-  // network -> ip -> services; the default network's map is held directly, one lookup fewer.
-  private readonly byVip = new Map<string, Map<string, VipEntry>>();
-  private readonly defaultVips: Map<string, VipEntry> = new Map();
+  // network/ip -> services, in the slots it shares with the workload index's addresses.
+  private readonly addresses: AddressIndex;
   private cidrs: CidrEntry[] = [];
-  private readonly addressEpoch: () => number;
 
   /**
-   * @param addressEpoch - The workload index's address epoch (see `VipEntry.claimed`).
+   * @param addresses - The by-address slots, shared with the workload index.
    */
-  constructor(addressEpoch: () => number = () => 0) {
-    this.addressEpoch = addressEpoch;
+  constructor(addresses: AddressIndex) {
+    this.addresses = addresses;
   }
 
   /**
@@ -227,14 +211,10 @@ export class ServiceIndex {
     };
     this.byKey.set(service.key, entry);
     for (const vip of service.vips) {
-      let ips = vip.network === '' ? this.defaultVips : this.byVip.get(vip.network);
-      if (ips === undefined) {
-        ips = new Map();
-        this.byVip.set(vip.network, ips);
-      }
-      const at = ips.get(vip.address);
+      const slot = this.addresses.table(vip.network).claim(vip.address);
+      const at = slot.vip;
       if (at === undefined) {
-        ips.set(vip.address, { entries: [entry], only: entry, claimed: false, claimedEpoch: -1 });
+        slot.vip = { entries: [entry], only: entry };
       } else {
         replaceOrPush(at.entries, entry);
         at.only = at.entries.length === 1 ? entry : undefined;
@@ -271,19 +251,14 @@ export class ServiceIndex {
       else this.byHost.set(s.hostname, rest);
     }
     for (const vip of s.vips) {
-      const ips = this.vipsOn(vip.network);
-      const at = ips?.get(vip.address);
-      if (ips === undefined || at === undefined) continue;
+      const slot = this.addresses.on(vip.network)?.byText(vip.address);
+      const at = slot?.vip;
+      if (slot === undefined || at === undefined) continue;
       const rest = at.entries.filter((e) => e.service.namespace !== s.namespace);
-      if (rest.length === 0) ips.delete(vip.address);
-      else
-        ips.set(vip.address, {
-          entries: rest,
-          only: rest.length === 1 ? rest[0] : undefined,
-          claimed: at.claimed,
-          claimedEpoch: at.claimedEpoch,
-        });
-      if (ips.size === 0 && vip.network !== '') this.byVip.delete(vip.network);
+      if (rest.length === 0) {
+        slot.vip = undefined;
+        this.addresses.release(vip.network, slot);
+      } else slot.vip = { entries: rest, only: rest.length === 1 ? rest[0] : undefined };
     }
     if (s.cidrVips.length > 0) this.cidrs = this.cidrs.filter((c) => c.entry.service.key !== s.key);
   }
@@ -332,37 +307,7 @@ export class ServiceIndex {
 
   /** Every service with this exact VIP. */
   byVipAll(ip: string, network: string): readonly ServiceEntry[] {
-    return this.vipsOn(network)?.get(ip)?.entries ?? [];
-  }
-
-  /**
-   * ztunnel `find_address` for an address no lookup has classified yet, VIP first: the workload indexed
-   * there when the address is no exact VIP (then the services are never consulted); `'workload'` when it
-   * is a VIP that a workload claims too; else the best service as {@link ServiceIndex.bestByVip} finds it;
-   * else `undefined`. One lookup for a VIP, the common case of a connection; `lookupWorkload` runs only
-   * when the address is no exact VIP, or when workload addresses changed since the VIP was last looked up.
-   *
-   * @param lookupWorkload - The workload indexed at `network/ip`.
-   */
-  classify(
-    ip: string,
-    network: string,
-    clientNamespace: string | undefined,
-    lookupWorkload: (ip: string, network: string) => Workload | undefined,
-  ): ServiceEntry | Workload | 'workload' | undefined {
-    const at = this.vipsOn(network)?.get(ip);
-    if (at === undefined) {
-      const w = lookupWorkload(ip, network);
-      if (w !== undefined) return w;
-    } else {
-      const epoch = this.addressEpoch();
-      if (at.claimedEpoch !== epoch) {
-        at.claimed = lookupWorkload(ip, network) !== undefined;
-        at.claimedEpoch = epoch;
-      }
-      if (at.claimed) return 'workload';
-    }
-    return this.bestAt(at, ip, network, clientNamespace);
+    return this.addresses.on(network)?.byText(ip)?.vip?.entries ?? [];
   }
 
   /** Whether any service has a CIDR VIP (then a VIP lookup that misses must still check them). */
@@ -370,25 +315,32 @@ export class ServiceIndex {
     return this.cidrs.length > 0;
   }
 
-  private vipsOn(network: string): Map<string, VipEntry> | undefined {
-    return network === '' ? this.defaultVips : this.byVip.get(network);
-  }
-
   /**
    * ztunnel `get_best_by_vip`: the best visible service on the exact VIP, else the best CIDR VIP ranked
    * by (in client namespace, prefix length, canonical).
    */
   bestByVip(ip: string, network: string, clientNamespace: string | undefined): ServiceEntry | undefined {
-    return this.bestAt(this.vipsOn(network)?.get(ip), ip, network, clientNamespace);
+    const slot = this.addresses.on(network)?.byText(ip);
+    if (slot !== undefined) return this.bestAt(slot, undefined, network, clientNamespace);
+    if (this.cidrs.length === 0) return undefined;
+    const address = parseIp(ip);
+    return address === undefined ? undefined : this.bestByCidr(address, network, clientNamespace);
   }
 
-  /** {@link ServiceIndex.bestByVip} once the exact VIP's entry (if any) has been looked up. */
-  private bestAt(
-    at: VipEntry | undefined,
-    ip: string,
+  /**
+   * {@link ServiceIndex.bestByVip} once the address's slot (if any) has been looked up.
+   *
+   * @param slot - The slot at `network/ip`, if there is one.
+   * @param ip - The address (read only when the slot holds no visible service and there are CIDR VIPs);
+   *   when `undefined`, the slot's own.
+   */
+  bestAt(
+    slot: AddressSlot | undefined,
+    ip: IpAddress | undefined,
     network: string,
     clientNamespace: string | undefined,
   ): ServiceEntry | undefined {
+    const at = slot?.vip;
     if (at !== undefined) {
       const only = at.only;
       // bestMatch over one entry, read from the entry alone: it, unless a NAMESPACE-visible service of
@@ -401,17 +353,17 @@ export class ServiceIndex {
             : undefined;
       if (best !== undefined) return best;
     }
-    return this.bestByCidr(ip, network, clientNamespace);
+    if (this.cidrs.length === 0) return undefined;
+    let address = ip;
+    if (address === undefined && slot !== undefined) address = parseIp(slot.text);
+    return address === undefined ? undefined : this.bestByCidr(address, network, clientNamespace);
   }
 
   private bestByCidr(
-    ip: string,
+    address: IpAddress,
     network: string,
     clientNamespace: string | undefined,
   ): ServiceEntry | undefined {
-    if (this.cidrs.length === 0) return undefined;
-    const address = parseIp(ip);
-    if (address === undefined) return undefined;
     let best: ServiceEntry | undefined;
     let bestRank = -1;
     for (const c of this.cidrs) {

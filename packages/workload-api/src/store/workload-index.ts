@@ -6,6 +6,7 @@
  * @module
  */
 import type { Workload } from '../codec/workload.js';
+import type { AddressIndex } from './address-table.js';
 
 /** Identity of a pod as istio-cni reports it over ZDS (zds.proto `WorkloadInfo`). */
 export interface WorkloadInfo {
@@ -18,17 +19,6 @@ export interface WorkloadInfo {
 // context, so Pod+HBONE > Pod > HBONE > other.
 function rank(w: Workload): number {
   return (w.uid.includes('//Pod/') ? 2 : 0) + (w.protocol === 'HBONE' ? 1 : 0);
-}
-
-// One network's addresses: the winner per IP, and every claimant (in insertion order) for the rare IPs
-// that several workloads claim.
-interface AddressMap {
-  readonly winner: Map<string, Workload>;
-  readonly claimants: Map<string, Workload[]>;
-}
-
-function newAddressMap(): AddressMap {
-  return { winner: new Map(), claimants: new Map() };
 }
 
 // ztunnel `find_address` on a collision: the best rank; Rust's max_by_key returns the last of equal
@@ -52,19 +42,16 @@ function best(claimants: readonly Workload[]): Workload {
  *
  * @example
  * ```ts
- * const index = new WorkloadIndex(undefined);
+ * const index = new WorkloadIndex(undefined, new AddressIndex());
  * index.insert(workload);
  * index.byAddress('10.0.0.1', '');
  * ```
  */
 export class WorkloadIndex {
   readonly byUid: Map<string, Workload> = new Map();
-  // network -> ip -> the workload ztunnel's `find_address` returns there (the ranked winner when
-  // addresses collide). Two levels so a lookup never builds a `network/ip` string; the default network's
-  // map is held directly, one lookup fewer. A lookup returns the map's value without reading it: on a
-  // large mesh that read is a cache miss, and lookups run on every connection.
-  private readonly byAddr = new Map<string, AddressMap>();
-  private readonly defaultNetwork: AddressMap = newAddressMap();
+  // network/ip -> the workload ztunnel's `find_address` returns there (the ranked winner when addresses
+  // collide), in the slots it shares with the service index's VIPs.
+  private readonly addresses: AddressIndex;
   // namespace -> service account -> workloads (nested, so no key string is built per workload; lists, since
   // a service account has a handful of pods and a set per account costs more than it saves). Built on the
   // first `byInfo` (a ZDS pod arriving), then kept current: an initial sync does not pay for it.
@@ -72,38 +59,32 @@ export class WorkloadIndex {
   private readonly byHostname = new Map<string, Workload[]>();
   private readonly localNode: string | undefined;
   /**
-   * Counts the changes of which addresses are claimed (an address gaining its first workload or losing
-   * its last): what the service index's VIP lookups check their cached answer against.
+   * @param localNode - Only workloads on this node are indexed by identity (all when `undefined`).
+   * @param addresses - The by-address slots, shared with the service index.
    */
-  addressEpoch = 0;
-
-  /** @param localNode - Only workloads on this node are indexed by identity (all when `undefined`). */
-  constructor(localNode: string | undefined) {
+  constructor(localNode: string | undefined, addresses: AddressIndex) {
     this.localNode = localNode;
+    this.addresses = addresses;
   }
 
   /** Inserts a workload whose uid is not indexed (the store removes the old one first, as ztunnel does). */
   insert(w: Workload): void {
-    if (w.networkMode !== 'HostNetwork') {
-      let ips = w.network === '' ? this.defaultNetwork : this.byAddr.get(w.network);
-      if (ips === undefined) {
-        ips = newAddressMap();
-        this.byAddr.set(w.network, ips);
-      }
+    if (w.networkMode !== 'HostNetwork' && w.workloadIps.length > 0) {
+      const table = this.addresses.table(w.network);
       for (const ip of w.workloadIps) {
-        const cur = ips.winner.get(ip);
+        const slot = table.claim(ip);
+        const cur = slot.workload;
         if (cur === undefined) {
-          ips.winner.set(ip, w);
-          this.addressEpoch++;
+          slot.workload = w;
           continue;
         }
-        let all = ips.claimants.get(ip);
+        let all = slot.claimants;
         if (all === undefined) {
           all = [cur];
-          ips.claimants.set(ip, all);
+          slot.claimants = all;
         }
         all.push(w);
-        ips.winner.set(ip, best(all));
+        slot.workload = best(all);
       }
     }
     this.byUid.set(w.uid, w);
@@ -121,26 +102,24 @@ export class WorkloadIndex {
     if (prev === undefined) return undefined;
     this.byUid.delete(uid);
     if (prev.networkMode !== 'HostNetwork') {
-      const ips = prev.network === '' ? this.defaultNetwork : this.byAddr.get(prev.network);
-      if (ips !== undefined) {
+      const table = this.addresses.on(prev.network);
+      if (table !== undefined) {
         for (const ip of prev.workloadIps) {
-          const all = ips.claimants.get(ip);
+          const slot = table.byText(ip);
+          if (slot === undefined) continue;
+          const all = slot.claimants;
           if (all === undefined) {
-            if (ips.winner.get(ip)?.uid === uid) {
-              ips.winner.delete(ip);
-              this.addressEpoch++;
+            if (slot.workload?.uid === uid) {
+              slot.workload = undefined;
+              this.addresses.release(prev.network, slot);
             }
             continue;
           }
           const rest = all.filter((w) => w.uid !== uid);
-          if (rest.length <= 1) ips.claimants.delete(ip);
-          else ips.claimants.set(ip, rest);
-          if (rest.length === 0) {
-            ips.winner.delete(ip);
-            this.addressEpoch++;
-          } else ips.winner.set(ip, best(rest));
+          slot.claimants = rest.length <= 1 ? undefined : rest;
+          slot.workload = rest.length === 0 ? undefined : best(rest);
+          if (rest.length === 0) this.addresses.release(prev.network, slot);
         }
-        if (ips.winner.size === 0 && prev.network !== '') this.byAddr.delete(prev.network);
       }
     }
     const accounts = this.byIdentity?.get(prev.namespace);
@@ -166,15 +145,15 @@ export class WorkloadIndex {
 
   /** ztunnel `find_address`: the workload at `network/ip`, the best-ranked one on a collision. */
   byAddress(ip: string, network: string): Workload | undefined {
-    return (network === '' ? this.defaultNetwork : this.byAddr.get(network))?.winner.get(ip);
+    return this.addresses.on(network)?.byText(ip)?.workload;
   }
 
   /** Every workload claiming `network/ip`, in insertion order. */
   allByAddress(ip: string, network: string): readonly Workload[] {
-    const ips = network === '' ? this.defaultNetwork : this.byAddr.get(network);
-    const all = ips?.claimants.get(ip);
+    const slot = this.addresses.on(network)?.byText(ip);
+    const all = slot?.claimants;
     if (all !== undefined) return [...all];
-    const one = ips?.winner.get(ip);
+    const one = slot?.workload;
     return one === undefined ? [] : [one];
   }
 

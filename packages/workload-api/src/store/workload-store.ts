@@ -16,6 +16,7 @@ import {
   type UpstreamRequest,
   upstreamResolver,
 } from '../resolve/resolve-upstream.js';
+import { AddressIndex } from './address-table.js';
 import { PolicyIndex } from './policy-index.js';
 import {
   bestMatch,
@@ -236,10 +237,10 @@ function checkDelta(delta: StoreDelta): void {
  * ```
  */
 export function createWorkloadStore(options: WorkloadStoreOptions = {}): WorkloadStore {
-  // The VIP-first address lookup (`ServiceIndex.classify`) checks what it remembers about a VIP against
-  // the workload index's address epoch.
-  const workloads: WorkloadIndex = new WorkloadIndex(options.localNode);
-  const services: ServiceIndex = new ServiceIndex(() => workloads.addressEpoch);
+  // One slot per network/ip for both: a connection's address is looked up once, whatever it is.
+  const addresses = new AddressIndex();
+  const workloads: WorkloadIndex = new WorkloadIndex(options.localNode, addresses);
+  const services: ServiceIndex = new ServiceIndex(addresses);
   const policies = new PolicyIndex();
   const listeners: { [E in keyof WorkloadStoreEvents]: Set<(payload: WorkloadStoreEvents[E]) => void> } = {
     added: new Set(),
@@ -393,9 +394,9 @@ export function createWorkloadStore(options: WorkloadStoreOptions = {}): Workloa
     entry.members ??= serviceMembers(entry.endpoints.values(), (uid) => workloads.byUid.get(uid));
     return entry.members;
   }
-  const workloadAt = (ip: string, network: string): Workload | undefined => workloads.byAddress(ip, network);
   const fastPath: StoreFastPath = {
-    classify: (ip, network, clientNamespace) => services.classify(ip, network, clientNamespace, workloadAt),
+    slot: (ip, network) => addresses.on(network)?.find(ip),
+    bestService: (slot, ip, network, clientNamespace) => services.bestAt(slot, ip, network, clientNamespace),
     members: membersOf,
     hasCidrVips: () => services.hasCidrVips,
   };

@@ -88,6 +88,13 @@ export interface XdsClientOptions {
    */
   readonly credentials?: ChannelCredentials | (() => ChannelCredentials | Promise<ChannelCredentials>);
   /**
+   * Over TLS, the server name to ask for (SNI) and check the certificate against instead of the address's
+   * host (grpc-js `grpc.ssl_target_name_override`). Give it when `address` is an IP literal: Node refuses an
+   * IP as SNI (DEP0123), and istiod's certificate names `istiod.istio-system.svc`, not an address (ztunnel's
+   * `ALT_XDS_HOSTNAME` for a `XDS_ADDRESS` such as `https://10.96.0.10:15012`).
+   */
+  readonly tlsServerName?: string;
+  /**
    * Extra request headers (ztunnel `XDS_HEADERS`), or a function called on every connect for them (a
    * rotating credential, say). `authorization` and `clusterid` from `token`, `tokenFile` and `clusterId`
    * take precedence, as ztunnel inserts them last.
@@ -279,6 +286,9 @@ export function createXdsClient(options: XdsClientOptions): XdsClient {
   };
   const channelOptions = {
     'grpc.max_receive_message_length': options.maxReceiveBytes ?? 200 * 1024 * 1024,
+    ...(options.tlsServerName === undefined
+      ? {}
+      : { 'grpc.ssl_target_name_override': options.tlsServerName }),
   };
   const sendsToken = options.token !== undefined || options.tokenFile !== undefined;
   const clusterId = options.clusterId ?? (sendsToken ? 'Kubernetes' : undefined);

@@ -9,6 +9,7 @@
  * @module
  */
 import { readFile } from 'node:fs/promises';
+import { isIP } from 'node:net';
 import { checkServerIdentity, type PeerCertificate } from 'node:tls';
 import { type ChannelCredentials, credentials } from '@grpc/grpc-js';
 import { WorkloadApiError } from '../codec/errors.js';
@@ -87,6 +88,27 @@ export function xdsTlsCredentials(options: XdsTlsOptions): () => Promise<Channel
       verify === undefined ? {} : { checkServerIdentity: verify },
     );
   };
+}
+
+/**
+ * The server name a TLS xDS connection must ask for when the address is an IP literal: `altHostname`
+ * (ztunnel `ALT_XDS_HOSTNAME`), since an IP cannot be sent as SNI (Node: DEP0123) and istiod's certificate
+ * names `istiod.istio-system.svc`. Undefined for a host name, which is checked as it is, then against
+ * `altHostname`. Pass the result as `tlsServerName` to `createXdsClient`.
+ *
+ * @param address - The xDS target, `host:port` (`[v6]:port` for IPv6).
+ * @param options - The TLS options given to {@link xdsTlsCredentials}.
+ * @returns The name to ask for, or undefined.
+ * @example
+ * ```ts
+ * xdsTlsServerName('10.96.0.10:15012', { rootCertificatesFile: 'root-cert.pem', altHostname: 'istiod.istio-system.svc' });
+ * // 'istiod.istio-system.svc'
+ * ```
+ */
+export function xdsTlsServerName(address: string, options: XdsTlsOptions): string | undefined {
+  const colon = address.lastIndexOf(':');
+  const host = (colon < 0 ? address : address.slice(0, colon)).replace(/^\[(.*)\]$/, '$1');
+  return isIP(host) === 0 ? undefined : options.altHostname;
 }
 
 /**

@@ -29,7 +29,7 @@ export {
   type XdsClientOptions,
   type XdsMetadataSource,
 } from './client.js';
-export { bearerFromFile, type XdsTlsOptions, xdsTlsCredentials } from './credentials.js';
+export { bearerFromFile, type XdsTlsOptions, xdsTlsCredentials, xdsTlsServerName } from './credentials.js';
 export {
   encodeDeltaResponse,
   encodeResource,
