@@ -30,10 +30,10 @@ import {
   readLine,
 } from './support/net-helpers.js';
 import {
-  createTopology,
   dumpNetworkState,
   nsExec,
   requirePrivileges,
+  sharedTopology,
   type Topology,
 } from './support/topology.js';
 
@@ -69,15 +69,18 @@ describe.each(BACKENDS)('in-pod redirection: $label', (config) => {
     return server;
   };
 
+  const shared = sharedTopology();
+
+  beforeAll(() => {
+    topo = shared.create();
+  });
+  afterAll(() => shared.destroy());
   beforeEach(() => {
-    topo = createTopology();
     servers = [];
   });
   afterEach(async () => {
     await closeAll(servers);
-    // Remove even when a test failed half-way, then drop the namespaces; nothing was ever on the host.
-    await removeInpodRedirect({ netns: topo.pod.path }).catch(() => {});
-    topo.destroy();
+    shared.restore();
   });
 
   it('installs istio-cni rules, policy rule and route; a second apply changes nothing', async () => {
@@ -281,14 +284,16 @@ describe('in-pod redirection: namespaces and tools', () => {
   let topo: Topology;
   let holder: ChildProcess | undefined;
 
-  beforeEach(() => {
-    topo = createTopology();
+  const shared = sharedTopology();
+
+  beforeAll(() => {
+    topo = shared.create();
   });
+  afterAll(() => shared.destroy());
   afterEach(async () => {
     holder?.kill('SIGKILL');
     holder = undefined;
-    await removeInpodRedirect({ netns: topo.pod.path }).catch(() => {});
-    topo.destroy();
+    shared.restore();
   });
 
   it('accepts /proc/<pid>/ns/net', async () => {

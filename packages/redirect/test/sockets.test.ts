@@ -3,7 +3,7 @@
  * (namespaces, SO_MARK, IP_TRANSPARENT need CAP_NET_ADMIN).
  */
 import net from 'node:net';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectInNetns,
   connectMarked,
@@ -14,7 +14,7 @@ import {
 } from '../src/index.js';
 import { LINUX, libc } from '../src/native/libc.js';
 import { closeAll, nextConnection } from './support/net-helpers.js';
-import { createTopology, requirePrivileges, type Topology } from './support/topology.js';
+import { requirePrivileges, sharedTopology, type Topology } from './support/topology.js';
 
 beforeAll(() => requirePrivileges());
 
@@ -29,12 +29,14 @@ const option = (socket: net.Socket | net.Server, level: number, name: number): n
 describe('socket helpers', () => {
   let topo: Topology;
   const servers: net.Server[] = [];
-  beforeEach(() => {
-    topo = createTopology();
+  const shared = sharedTopology();
+  beforeAll(() => {
+    topo = shared.create();
   });
+  afterAll(() => shared.destroy());
   afterEach(async () => {
     await closeAll(servers.splice(0));
-    topo.destroy();
+    shared.restore();
   });
 
   it('listens dual-stack inside the namespace with the requested options', async () => {

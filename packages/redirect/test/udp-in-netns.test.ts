@@ -3,9 +3,9 @@
  * not from the host), carries the mark, and its replies leave from the pod. Privileged.
  */
 import type dgram from 'node:dgram';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { bindUdpInNetns, RedirectError } from '../src/index.js';
-import { createTopology, nsExec, requirePrivileges, type Topology } from './support/topology.js';
+import { nsExec, requirePrivileges, sharedTopology, type Topology } from './support/topology.js';
 
 beforeAll(() => requirePrivileges());
 
@@ -24,12 +24,14 @@ function roundTrip(from: dgram.Socket, host: string, port: number, payload: stri
 describe('bindUdpInNetns', () => {
   let topo: Topology;
   const sockets: dgram.Socket[] = [];
-  beforeEach(() => {
-    topo = createTopology();
+  const shared = sharedTopology();
+  beforeAll(() => {
+    topo = shared.create();
   });
+  afterAll(() => shared.destroy());
   afterEach(() => {
     for (const s of sockets.splice(0)) s.close();
-    topo.destroy();
+    shared.restore();
   });
 
   it('binds inside the pod with the mark; the peer reaches it over the veth and gets answers from the pod', async () => {

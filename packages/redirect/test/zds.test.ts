@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   connectInNetns,
   connectZdsProxy,
@@ -29,7 +29,7 @@ import {
 } from '../src/index.js';
 import { SeqpacketServer, SeqpacketSocket } from '../src/native/seqpacket.js';
 import { closeAll, nextConnection } from './support/net-helpers.js';
-import { createTopology, requirePrivileges, type Topology } from './support/topology.js';
+import { requirePrivileges, sharedTopology, type Topology } from './support/topology.js';
 
 beforeAll(() => requirePrivileges());
 
@@ -45,10 +45,14 @@ describe('ZDS node agent and proxy', () => {
   const servers: net.Server[] = [];
   const events: ZdsNodeAgentEvent[] = [];
 
+  const shared = sharedTopology();
+  beforeAll(() => {
+    topo = shared.create();
+  });
+  afterAll(() => shared.destroy());
   beforeEach(() => {
     dir = mkdtempSync(join(tmpdir(), 'ambient-zds-'));
     path = join(dir, 'ztunnel.sock');
-    topo = createTopology();
     events.length = 0;
   });
   afterEach(async () => {
@@ -58,7 +62,7 @@ describe('ZDS node agent and proxy', () => {
     agent = undefined;
     await closeAll(servers.splice(0));
     for (const h of handles.splice(0)) h.close();
-    topo.destroy();
+    shared.restore();
     rmSync(dir, { recursive: true, force: true });
   });
 

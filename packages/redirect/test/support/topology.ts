@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { expect } from 'vitest';
 
 let counter = 0;
 
@@ -184,4 +185,91 @@ export function dumpNetworkState(nsPath: string): string {
     if (line.trim() !== '') kept.push(line);
   }
   return kept.join('\n');
+}
+
+/**
+ * Puts a namespace of the topology back the way `createTopology()` left it, in one `nsenter`: every
+ * nftables table (the in-pod `inet` tables and the iptables-nft ones alike; the topology has none of its
+ * own), the iptables-legacy tables the in-pod rules use (a restore without `--noflush` flushes each listed
+ * table and deletes its chains), the fwmark policy rules at `rulePriority` and the routes of `routeTable`.
+ * Much cheaper than the package's own removal, which reads everything back through each backend; callers
+ * compare {@link dumpNetworkState} with the fresh one afterwards, so anything this misses fails the test.
+ */
+export function resetNetworkState(nsPath: string, rulePriority = 32764, routeTable = 100): void {
+  const legacyFlush = String.raw`printf '*mangle\nCOMMIT\n*nat\nCOMMIT\n*raw\nCOMMIT\n*filter\nCOMMIT\n'`;
+  nsExec(
+    nsPath,
+    `nft flush ruleset; ${legacyFlush} | iptables-legacy-restore; ${legacyFlush} | ip6tables-legacy-restore; ` +
+      `while ip -4 rule del pref ${rulePriority} 2>/dev/null; do :; done; ` +
+      `while ip -6 rule del pref ${rulePriority} 2>/dev/null; do :; done; ` +
+      `ip -4 route flush table ${routeTable} 2>/dev/null; ip -6 route flush table ${routeTable} 2>/dev/null; true`,
+  );
+}
+
+/**
+ * One topology for a whole `describe` (two namespaces and a veth pair, created once in `beforeAll`), put
+ * back after every test (`afterEach`) by an explicit reset of everything the in-pod redirection installs.
+ * The reset is checked: the pod namespace must then dump exactly as it did when created, so no test can
+ * leak rules, policy rules or routes into the next one (removal by the package itself is asserted by the
+ * in-pod tests "remove restores the namespace exactly"). When the check fails, the topology is rebuilt
+ * before the failure is reported, so the following tests still start from a fresh one.
+ *
+ * @example
+ * const shared = sharedTopology();
+ * beforeAll(() => { topo = shared.create(); });
+ * afterEach(() => shared.restore());
+ * afterAll(() => shared.destroy());
+ */
+export function sharedTopology(): {
+  /** Creates the topology; the object returned stays valid across rebuilds. */
+  create(): Topology;
+  restore(): void;
+  destroy(): void;
+} {
+  let current: Topology | undefined;
+  let initial = '';
+  const live = (): Topology => {
+    if (current === undefined) throw new Error('sharedTopology: used before create() or after destroy()');
+    return current;
+  };
+  const build = (): void => {
+    current = createTopology();
+    initial = dumpNetworkState(current.pod.path);
+  };
+  const destroy = (): void => {
+    current?.destroy();
+    current = undefined;
+  };
+  // Delegates to the current topology, so a reference a test file holds follows a rebuild.
+  const handle: Topology = {
+    get pod() {
+      return live().pod;
+    },
+    get peer() {
+      return live().peer;
+    },
+    destroy,
+  };
+  return {
+    create() {
+      build();
+      return handle;
+    },
+    restore() {
+      const topo = live();
+      const expected = initial;
+      let now: string | undefined;
+      try {
+        resetNetworkState(topo.pod.path);
+        now = dumpNetworkState(topo.pod.path);
+      } finally {
+        if (now !== expected) {
+          destroy();
+          build();
+        }
+      }
+      expect(now, 'the pod namespace after the reset equals the freshly created one').toBe(expected);
+    },
+    destroy,
+  };
 }
