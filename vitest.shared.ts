@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { defineConfig, defineProject, mergeConfig } from 'vitest/config';
 
 // The `@ambient-kit/source` export condition first, as in `tsconfig.json`: siblings resolve to their
 // TypeScript sources, so tests never run against a stale `dist/`.
@@ -22,3 +22,32 @@ export const sharedVitestConfig = defineConfig({
     pool: 'forks',
   },
 });
+
+/**
+ * A package's config where most test files share one process per worker (no fresh process and module graph
+ * per file, which cost more than most files' tests take) and `ownProcess` files keep one each: those that
+ * enter network namespaces in the test process, or mock a module other files load. (`vitest run` at the
+ * repository root does not nest projects: there the package runs as one project, a process per file.)
+ *
+ * @param name - The project's name.
+ * @param ownProcess - The files that keep a process each, relative to the package.
+ * @returns The package's vitest config.
+ */
+export function sharedProcessConfig(name: string, ownProcess: readonly string[]) {
+  const shared = sharedVitestConfig.test ?? {};
+  return mergeConfig(sharedVitestConfig, {
+    test: {
+      name,
+      projects: [
+        defineProject({
+          ...sharedVitestConfig,
+          test: { ...shared, name, isolate: false, exclude: [...ownProcess] },
+        }),
+        defineProject({
+          ...sharedVitestConfig,
+          test: { ...shared, name: `${name} (own process)`, include: [...ownProcess] },
+        }),
+      ],
+    },
+  });
+}

@@ -38,7 +38,7 @@ import { Worker } from 'node:worker_threads';
 import { createHboneClient } from '@ambient-kit/hbone';
 import { createHpackDecoder, createHpackEncoder } from '@ambient-kit/hbone/codec';
 import { createBundleSet, createCertificateAuthority } from '@ambient-kit/spiffe';
-import { compareOps, printRows, type Row, rounds, type Spread } from '../support/rounds.js';
+import { compareOps, printRows, type Row, rounds, rowGroups, type Spread } from '../support/rounds.js';
 import type { RemoteInit, RemotePorts } from './remote.js';
 
 v8.setFlagsFromString('--expose-gc');
@@ -47,9 +47,16 @@ const gc = vm.runInNewContext('gc') as () => void;
 const MIB = 1024 * 1024;
 const ROUNDS = 5;
 const BULK_BYTES = Number(process.env['BENCH_HBONE_MIB'] ?? 256) * MIB;
-const ONLY = new Set((process.env['BENCH_HBONE_ROWS'] ?? '').split(',').filter((g) => g !== ''));
 /** Whether a group of rows runs (all of them unless `BENCH_HBONE_ROWS` names some). */
-const runs = (group: string): boolean => ONLY.size === 0 || ONLY.has(group);
+const runs = rowGroups('BENCH_HBONE_ROWS', [
+  'bulk',
+  'echo',
+  'gib',
+  'opens',
+  'latency',
+  'hpack',
+  'heap',
+] as const);
 const TRUST_DOMAIN = 'bench.local';
 const SERVER_ID = `spiffe://${TRUST_DOMAIN}/ns/bench/sa/server`;
 

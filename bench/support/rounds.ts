@@ -158,3 +158,31 @@ export function printRows(title: string, rows: readonly Row[]): void {
   print(header);
   for (const l of lines) print(l);
 }
+
+/**
+ * Which groups of a bench's rows run: those an environment variable names (comma-separated), all of them
+ * when it is unset or empty. An unknown name prints one line and exits 2.
+ *
+ * @param variable - The environment variable, `BENCH_<PACKAGE>_ROWS`.
+ * @param groups - Every group the bench has.
+ * @returns Whether a group runs.
+ * @example
+ * ```ts
+ * const runs = rowGroups('BENCH_HBONE_ROWS', ['bulk', 'latency']);
+ * if (runs('latency')) measureLatency();
+ * ```
+ */
+export function rowGroups<G extends string>(variable: string, groups: readonly G[]): (group: G) => boolean {
+  const named = (process.env[variable] ?? '')
+    .split(',')
+    .map((g) => g.trim())
+    .filter((g) => g !== '');
+  for (const g of named) {
+    if (!(groups as readonly string[]).includes(g)) {
+      console.error(`${variable}: unknown group "${g}" (groups: ${groups.join(', ')})`);
+      process.exit(2);
+    }
+  }
+  const wanted = new Set<string>(named.length === 0 ? groups : named);
+  return (group) => wanted.has(group);
+}

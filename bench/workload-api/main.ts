@@ -57,7 +57,7 @@ import {
 } from '@ambient-kit/workload-api/xds';
 import { create, fromBinary, toBinary } from '@bufbuild/protobuf';
 import { Client, credentials, Metadata } from '@grpc/grpc-js';
-import { compareOps, printRows, type Row, rounds, type Spread } from '../support/rounds.js';
+import { compareOps, printRows, type Row, rounds, rowGroups, type Spread } from '../support/rounds.js';
 import { pod4, realisticMesh, SERVICES, WORKLOADS } from './mesh.js';
 import { type Kind, trafficLists } from './traffic.js';
 import type { RemoteServing } from './xds-remote.js';
@@ -65,16 +65,7 @@ import type { RemoteServing } from './xds-remote.js';
 const ROUNDS = 5;
 const BATCH = 5000;
 const GROUPS = ['apply', 'resolve', 'lookup', 'codecs', 'heap', 'xds'] as const;
-const wanted = new Set(
-  (process.env['BENCH_WORKLOAD_API_ROWS'] ?? GROUPS.join(',')).split(',').map((g) => g.trim()),
-);
-for (const g of wanted) {
-  if (!(GROUPS as readonly string[]).includes(g)) {
-    console.error(`BENCH_WORKLOAD_API_ROWS: unknown group "${g}" (groups: ${GROUPS.join(', ')})`);
-    process.exit(2);
-  }
-}
-const want = (group: (typeof GROUPS)[number]): boolean => wanted.has(group);
+const want = rowGroups('BENCH_WORKLOAD_API_ROWS', GROUPS);
 
 // A gc() for heap figures without a command-line flag.
 setFlagsFromString('--expose-gc');

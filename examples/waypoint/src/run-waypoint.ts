@@ -78,7 +78,7 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
         ...('tls' in source && source.tls !== undefined
           ? {
               credentials: xdsTlsCredentials(source.tls),
-              ...tlsServerName(xdsTlsServerName(address, source.tls)),
+              tlsServerName: xdsTlsServerName(address, source.tls),
             }
           : {}),
         ...('tokenFile' in source && source.tokenFile !== undefined ? { tokenFile: source.tokenFile } : {}),
@@ -188,9 +188,4 @@ export async function runWaypoint(options: WaypointCliOptions): Promise<number> 
         .then(close)
         .catch(() => {});
   }
-}
-
-// The SNI override for an xDS address that is an IP literal (`xdsTlsServerName`), as `createXdsClient` options.
-function tlsServerName(name: string | undefined): { tlsServerName?: string } {
-  return name === undefined ? {} : { tlsServerName: name };
 }

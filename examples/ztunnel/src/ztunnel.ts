@@ -592,7 +592,7 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
             ? {}
             : {
                 credentials: xdsTlsCredentials(source.tls),
-                ...tlsServerName(xdsTlsServerName(xdsAddress, source.tls)),
+                tlsServerName: xdsTlsServerName(xdsAddress, source.tls),
               }),
           ...(source.tokenFile === undefined ? {} : { tokenFile: source.tokenFile }),
           ...(source.token === undefined ? {} : { token: source.token }),
@@ -753,9 +753,4 @@ export function createZtunnel(config: ZtunnelConfig): Ztunnel {
       await Promise.all(servers.splice(0).map(closeServer));
     },
   };
-}
-
-// The SNI override for an xDS address that is an IP literal (`xdsTlsServerName`), as `createXdsClient` options.
-function tlsServerName(name: string | undefined): { tlsServerName?: string } {
-  return name === undefined ? {} : { tlsServerName: name };
 }

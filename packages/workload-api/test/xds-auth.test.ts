@@ -207,7 +207,7 @@ describe('xDS over TLS with a bearer token (istiod 15012)', () => {
     const connect = vi.spyOn(tls, 'connect');
     cleanups.push(() => connect.mockRestore());
     const address = `127.0.0.1:${port}`;
-    const c = client(port, { tokenFile, tlsServerName: xdsTlsServerName(address, tlsOptions) ?? '' });
+    const c = client(port, { tokenFile, tlsServerName: xdsTlsServerName(address, tlsOptions) });
     await c.ready({ timeoutMs: 10_000 });
     const servernames = connect.mock.calls.map(([options]) => (options as tls.ConnectionOptions).servername);
     expect(servernames.length).toBeGreaterThan(0);

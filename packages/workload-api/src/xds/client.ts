@@ -93,7 +93,7 @@ export interface XdsClientOptions {
    * IP as SNI (DEP0123), and istiod's certificate names `istiod.istio-system.svc`, not an address (ztunnel's
    * `ALT_XDS_HOSTNAME` for a `XDS_ADDRESS` such as `https://10.96.0.10:15012`).
    */
-  readonly tlsServerName?: string;
+  readonly tlsServerName?: string | undefined;
   /**
    * Extra request headers (ztunnel `XDS_HEADERS`), or a function called on every connect for them (a
    * rotating credential, say). `authorization` and `clusterid` from `token`, `tokenFile` and `clusterId`
